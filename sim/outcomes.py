@@ -1,0 +1,106 @@
+"""How each run ended, and the ensemble summary a reader can quote."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+OUTCOMES = ("resolved", "still tense", "armed clash")
+
+
+def classify(tension: np.ndarray, settled: np.ndarray, clashed: np.ndarray,
+             window: int) -> dict[str, np.ndarray]:
+    """Outcome, peak and resolution day of each run from its daily record.
+
+    A run is resolved when its last `window` days are settled (no blocking
+    posture, global tension under the threshold); its resolution day is the
+    first day of that final calm stretch. Any armed clash makes it a clash.
+    """
+    r, t = settled.shape
+    unsettled = ~settled
+    # index of the last unsettled day (-1 if none)
+    last_bad = np.where(unsettled.any(axis=1), t - 1 - np.argmax(unsettled[:, ::-1], axis=1), -1)
+    calm = t - 1 - last_bad
+    resolved = calm >= min(window, t)
+    resolution_day = np.where(resolved, last_bad + 1, -1)
+    outcome = np.where(clashed, 2, np.where(resolved, 0, 1))
+    return {
+        "outcome": outcome,
+        "peak_day": np.argmax(tension, axis=1),
+        "peak_tension": tension.max(axis=1),
+        "resolution_day": resolution_day,
+    }
+
+
+def wilson(k: int, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion (sound near 0 and 1)."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return (float(ci.low), float(ci.high))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The headline figures of an ensemble."""
+
+    scenario: str
+    runs: int
+    shares: dict[str, tuple[float, float, float]]  # outcome -> (share, low, high)
+    median_peak_day: float
+    median_peak_date: dt.date
+    median_peak_tension: float
+    median_resolution_day: float | None
+    median_resolution_date: dt.date | None
+
+    @classmethod
+    def of(cls, scenario: str, outcomes: pd.DataFrame, start: dt.date) -> Summary:
+        n = len(outcomes)
+        shares = {}
+        for name in OUTCOMES:
+            k = int((outcomes["outcome"] == name).sum())
+            low, high = wilson(k, n)
+            shares[name] = (k / n if n else float("nan"), low, high)
+        resolved = outcomes.loc[outcomes["outcome"] == "resolved", "resolution_day"]
+        peak_day = float(np.median(outcomes["peak_day"]))
+        res_day = float(np.median(resolved)) if len(resolved) else None
+        return cls(
+            scenario=scenario,
+            runs=n,
+            shares=shares,
+            median_peak_day=peak_day,
+            median_peak_date=start + dt.timedelta(days=int(round(peak_day))),
+            median_peak_tension=float(np.median(outcomes["peak_tension"])),
+            median_resolution_day=res_day,
+            median_resolution_date=(
+                start + dt.timedelta(days=int(round(res_day))) if res_day is not None else None
+            ),
+        )
+
+    def lines(self) -> list[str]:
+        """The summary as short lines of text."""
+        out = [f"{self.scenario}: {self.runs} run{'s' if self.runs != 1 else ''}"]
+        for name, (share, low, high) in self.shares.items():
+            interval = f"  (95% CI {low:.1%}-{high:.1%})" if self.runs > 1 else ""
+            out.append(f"  {name:<12} {share:6.1%}{interval}")
+        out.append(
+            f"  peak tension {self.median_peak_tension:.1f}/100 on day "
+            f"{self.median_peak_day:g} ({self.median_peak_date:%d %b %Y})"
+            + (" (medians)" if self.runs > 1 else "")
+        )
+        if self.median_resolution_day is None:
+            out.append("  resolution   none of the runs resolved")
+        else:
+            out.append(
+                f"  resolution   day {self.median_resolution_day:g} "
+                f"({self.median_resolution_date:%d %b %Y})"
+                + (" (median of resolved runs)" if self.runs > 1 else "")
+            )
+        return out
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines())

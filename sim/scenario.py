@@ -1,0 +1,487 @@
+"""The scenario schema: what a scenario file may say, validated by pydantic.
+
+One pydantic model per concern, every field documented (the text becomes the
+JSON Schema description editors show). Cross-references (an actor named in an
+event, a move in a repertoire) are checked against the ids the loader passes in
+the validation context, so every error carries the exact dotted location.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+Id = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z][a-z0-9_]*$",
+        max_length=40,
+        description="A lower-case identifier: letters, digits and underscores.",
+    ),
+]
+Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+Weight = Annotated[float, Field(ge=0.0, le=100.0)]
+Rate = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def _suggest(value: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(value, options, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _ref(kind: str):
+    """Validator factory: the value must be one of the ids of `kind` in the context."""
+
+    def check(value: str, info: ValidationInfo) -> str:
+        known = (info.context or {}).get(kind)
+        if known is not None and value not in known:
+            raise PydanticCustomError(
+                "unknown_ref",
+                "unknown {kind} '{value}', expected one of: {known}{hint}",
+                {
+                    "kind": kind.rstrip("s"),
+                    "value": value,
+                    "known": ", ".join(sorted(known)),
+                    "hint": _suggest(value, sorted(known)),
+                },
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+ActorRef = Annotated[str, _ref("actors")]
+MoveRef = Annotated[str, _ref("moves")]
+PostureRef = Annotated[str, _ref("postures")]
+RoleRef = Annotated[str, _ref("roles")]
+
+
+def _check_requirement(value: str, info: ValidationInfo) -> str:
+    scope, _, posture = value.partition(":")
+    if scope not in ("self", "target", "any") or not posture:
+        raise PydanticCustomError(
+            "bad_requirement",
+            "expected 'self:POSTURE', 'target:POSTURE' or 'any:POSTURE', found '{value}'",
+            {"value": value},
+        )
+    known = (info.context or {}).get("postures")
+    if known is not None and posture != "contact" and posture not in known:
+        raise PydanticCustomError(
+            "unknown_ref",
+            "unknown posture '{posture}' (or 'contact'){hint}",
+            {"posture": posture, "hint": _suggest(posture, sorted(known))},
+        )
+    return value
+
+
+Requirement = Annotated[str, AfterValidator(_check_requirement)]
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StartingPosture(Strict):
+    """A standing posture an actor holds when the scenario starts."""
+
+    posture: PostureRef = Field(description="Posture id from the catalogue.")
+    target: ActorRef = Field(description="The actor the posture is directed at.")
+
+
+class Actor(Strict):
+    """One actor of the crisis and its stated stances (all on 0-1 scales)."""
+
+    name: str = Field(description="Display name used in tables and plots.")
+    code: str | None = Field(
+        default=None,
+        description="Actor code used in CAMEO-coded event data (e.g. SRB).",
+    )
+    role: RoleRef = Field(
+        description="Role that sets the move repertoire (state, minority, mediator, "
+        "guarantor, kin_state, patron, great_power, or one the scenario defines)."
+    )
+    capability: Prob = Field(
+        description="Military and coercive capability that can be brought to bear "
+        "in the theatre, 0 none to 1 the strongest actor present."
+    )
+    resolve: Prob = Field(
+        description="Commitment to its stated position; scales how much it backs "
+        "allies and presses mediation (0 indifferent, 1 existential stake)."
+    )
+    risk_tolerance: Prob = Field(
+        description="Willingness to accept the risk of incidents and of facing "
+        "deterrent threats (0 very risk-averse, 1 indifferent to risk)."
+    )
+    hawkishness: Prob = Field(
+        description="Baseline preference for hostile over cooperative moves "
+        "(0 dovish, 0.5 neutral, 1 hawkish)."
+    )
+    recognises_kosovo: bool = Field(
+        description="Whether the actor recognises Kosovo's independence; a "
+        "non-recognising actor sees Kosovo's measures as a claim of statehood."
+    )
+    postures: list[StartingPosture] = Field(
+        default_factory=list, description="Standing postures held on day 0."
+    )
+    leverage: dict[ActorRef, Prob] = Field(
+        default_factory=dict,
+        description="For third parties: leverage over other actors (e.g. the EU's "
+        "accession leverage over Serbia and Kosovo), 0 none to 1 decisive.",
+    )
+    moves: list[MoveRef] = Field(
+        default_factory=list, description="Moves allowed beyond the role's repertoire."
+    )
+    exclude_moves: list[MoveRef] = Field(
+        default_factory=list, description="Moves of the role this actor never makes."
+    )
+
+
+class PostureDef(Strict):
+    """A standing posture: set by a move, it persists (and keeps pressing) until cleared."""
+
+    label: str = Field(description="What the posture is, in words.")
+    pressure: float = Field(
+        default=0.0,
+        ge=-10.0,
+        le=10.0,
+        description="Daily tension pressure on the owner-target dyad, in Goldstein "
+        "units (positive raises tension).",
+    )
+    cost: float = Field(
+        default=0.0, ge=0.0, le=10.0, description="Daily cost to the owner (feeds ripeness)."
+    )
+    contact: bool = Field(
+        default=False,
+        description="Forces on the ground: adversaries both in contact can have accidents.",
+    )
+    buffer: Prob = Field(
+        default=0.0, description="Share of the accident hazard this posture absorbs."
+    )
+    deterrence: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=5.0,
+        description="Extra weight of the owner's capability in deterrence while held.",
+    )
+    blocks_resolution: bool = Field(
+        default=False, description="While held, the crisis cannot count as resolved."
+    )
+    max_days: int | None = Field(
+        default=None, ge=1, le=3650, description="Lapses by itself after this many days."
+    )
+    pledge: bool = Field(
+        default=False,
+        description="An agreement is in force between two adversaries who both hold a pledge.",
+    )
+
+
+class MoveDef(Strict):
+    """A move in the catalogue, coded with CAMEO and weighted on the Goldstein scale."""
+
+    label: str | None = Field(
+        default=None, description="Description; defaults to the CAMEO label."
+    )
+    cameo: str | None = Field(
+        default=None,
+        pattern=r"^[0-2][0-9]{1,3}$",
+        description="CAMEO event code as a string (leading zeros kept); null for no event.",
+    )
+    goldstein: float | None = Field(
+        default=None,
+        ge=-10.0,
+        le=10.0,
+        description="Goldstein weight; defaults to the CAMEO table's weight for the code.",
+    )
+    targets: Literal["opponent", "adversary", "ally", "party", "any", "self"] = Field(
+        description="Whom the move may be directed at: opponents (adversaries that are "
+        "parties to the conflict), adversaries (affinity below -0.1), allies (affinity "
+        "above 0.3), parties to the conflict, anyone, or nobody (self)."
+    )
+    sets: PostureRef | None = Field(default=None, description="Posture the move sets.")
+    clears: PostureRef | None = Field(default=None, description="Posture the move clears.")
+    requires: list[Requirement] = Field(
+        default_factory=list,
+        description="Postures that must stand for the move to be allowed: "
+        "'self:P', 'target:P' or 'any:P' ('contact' = any contact posture).",
+    )
+    forbids: list[Requirement] = Field(
+        default_factory=list,
+        description="Postures that must not stand for the move to be allowed (same form).",
+    )
+    concession: bool = Field(
+        default=False, description="Backing down: audience costs apply."
+    )
+    settlement: bool = Field(
+        default=False, description="A step towards settlement: ripeness applies."
+    )
+    mediation: float = Field(
+        default=0.0, ge=0.0, le=5.0, description="Mediation pressure it puts on the target."
+    )
+    support: bool = Field(default=False, description="Public backing of an ally.")
+    accident: bool = Field(
+        default=False, description="Only happens as an accident, never chosen."
+    )
+    clash: bool = Field(default=False, description="An armed clash (ends as 'clash').")
+    cost: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=10.0,
+        description="Utility cost of making the move; defaults to the disposition costs.",
+    )
+
+
+class RoleDef(Strict):
+    """A role and its move repertoire."""
+
+    party: bool = Field(
+        default=False, description="Actors with this role are parties to the conflict."
+    )
+    moves: list[MoveRef] = Field(description="Moves the role allows (hold always is).")
+
+
+class Disposition(Strict):
+    """Baseline terms: hawkishness and the cost of acting at all."""
+
+    hawkishness: Weight = Field(
+        default=2.0, description="Utility per unit of hostility for a fully hawkish actor."
+    )
+    verbal_cost: Weight = Field(default=2.5, description="Cost of any verbal move.")
+    material_cost: Weight = Field(default=3.0, description="Cost of any material move.")
+    capability_discount: Prob = Field(
+        default=0.5,
+        description="How much cheaper material moves are for the most capable actor "
+        "(cost x (1 - discount x capability)).",
+    )
+
+
+class Reciprocity(Strict):
+    """Richardson reciprocity: hostility received invites hostility; fatigue drains it."""
+
+    weight: Weight = Field(default=2.0, description="Utility per unit of net grievance.")
+    memory: Rate = Field(default=0.2, description="Daily decay of grievance stocks.")
+    fatigue: Weight = Field(
+        default=0.8, description="How strongly one's own past hostility drains the urge."
+    )
+    mirror: Weight = Field(
+        default=1.0,
+        description="Pull to keep forces in contact while the opponent keeps its own, "
+        "and to stand them down once it has (in units of reciprocity weight).",
+    )
+
+
+class Deterrence(Strict):
+    """Capability and commitment of the target's side make escalation costly."""
+
+    weight: Weight = Field(default=2.0, description="Utility cost per unit of deterrent strength.")
+    verbal_share: Prob = Field(
+        default=0.2, description="Share of the cost borne by verbal hostility."
+    )
+
+
+class AudienceCosts(Strict):
+    """Fearon: backing down after public threats hurts at home."""
+
+    weight: Weight = Field(default=1.5, description="Cost of a concession per unit of commitment.")
+    decay: Rate = Field(default=0.08, description="Daily decay of the commitment stock.")
+
+
+class Alliance(Strict):
+    """Allies and kin states back their side and raise its resolve."""
+
+    weight: Weight = Field(default=1.5, description="Utility per unit of allied backing.")
+    memory: Rate = Field(default=0.2, description="Daily decay of recent backing.")
+
+
+class Mediation(Strict):
+    """Third parties' appeals pull both sides towards de-escalation by leverage and affinity."""
+
+    weight: Weight = Field(default=2.0, description="Utility per unit of mediation pressure.")
+    decay: Rate = Field(default=0.3, description="Daily decay of mediation pressure.")
+    implementation: Weight = Field(
+        default=1.5, description="Pull to implement a signed agreement."
+    )
+    drive: Weight = Field(
+        default=3.0, description="Mediators' urge to act per unit of crisis tension."
+    )
+
+
+class Ripeness(Strict):
+    """Zartman: settlement when both sides hurt and a way out is offered."""
+
+    weight: Weight = Field(default=4.0, description="Utility of settling when fully ripe.")
+    threshold: Prob = Field(
+        default=0.35, description="Mutual hurt at which the conflict is half ripe."
+    )
+    width: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        default=0.08, description="Width of the logistic step around the threshold."
+    )
+    hurt_scale: Annotated[float, Field(gt=0.0, le=1000.0)] = Field(
+        default=6.0, description="Accumulated cost at which hurt reaches 63%."
+    )
+    recovery: Rate = Field(default=0.05, description="Daily fading of accumulated costs.")
+
+
+class Accidents(Strict):
+    """Incidents between forces in contact, at a hazard rising with tension."""
+
+    weight: Weight = Field(
+        default=3.0, description="Utility cost per unit of hazard for risk-averse actors."
+    )
+    hazard: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        default=0.12, description="Daily incident hazard between forces in contact at tension 100."
+    )
+    escalation: Prob = Field(
+        default=0.08,
+        description="Chance that an incident at tension 100 becomes an armed clash.",
+    )
+
+
+class TensionParams(Strict):
+    """Dyadic tension: fed by events and standing postures, decaying towards zero."""
+
+    decay: Rate = Field(default=0.15, description="Daily relative decay of dyadic tension.")
+    event_scale: Weight = Field(
+        default=3.0, description="Tension points per Goldstein unit of an event."
+    )
+    posture_scale: Weight = Field(
+        default=3.0, description="Tension points per Goldstein unit of daily posture pressure."
+    )
+
+
+class OutcomeParams(Strict):
+    """When a run counts as resolved."""
+
+    resolution_threshold: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        default=20.0, description="Global tension below which the crisis may count as over."
+    )
+    resolution_window: Annotated[int, Field(ge=1, le=365)] = Field(
+        default=3, description="Days the calm must last to count as resolved."
+    )
+
+
+class Mechanisms(Strict):
+    """Parameters of the decision rule and of the state dynamics."""
+
+    rationality: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        default=1.5,
+        description="Logit precision: near 0 choices are random, large values pick the best move.",
+    )
+    disposition: Disposition = Field(default_factory=Disposition)
+    reciprocity: Reciprocity = Field(default_factory=Reciprocity)
+    deterrence: Deterrence = Field(default_factory=Deterrence)
+    audience_costs: AudienceCosts = Field(default_factory=AudienceCosts)
+    alliance: Alliance = Field(default_factory=Alliance)
+    mediation: Mediation = Field(default_factory=Mediation)
+    ripeness: Ripeness = Field(default_factory=Ripeness)
+    accidents: Accidents = Field(default_factory=Accidents)
+    tension: TensionParams = Field(default_factory=TensionParams)
+    outcome: OutcomeParams = Field(default_factory=OutcomeParams)
+
+
+class ScriptedEvent(Strict):
+    """On a given day an actor makes a given move, or parameters change."""
+
+    day: int = Field(ge=0, le=3650, description="Day of the event (0 = start date).")
+    actor: ActorRef | None = Field(default=None, description="Who moves.")
+    move: MoveRef | None = Field(default=None, description="The move made.")
+    target: ActorRef | None = Field(default=None, description="Towards whom.")
+    set: dict[str, Any] | None = Field(
+        default=None,
+        description="Parameter changes from this day on, as dotted paths "
+        "(e.g. mechanisms.mediation.weight: 0).",
+    )
+    label: str | None = Field(default=None, description="Text shown on plots.")
+
+    @model_validator(mode="after")
+    def _move_or_set(self) -> ScriptedEvent:
+        has_move = self.actor is not None or self.move is not None
+        if has_move and (self.actor is None or self.move is None):
+            raise PydanticCustomError(
+                "incomplete_event", "a move event needs both 'actor' and 'move'", {}
+            )
+        if has_move == (self.set is not None):
+            raise PydanticCustomError(
+                "event_kind",
+                "expected either 'actor' and 'move' (a scripted move) or 'set' "
+                "(a parameter change), not both or neither",
+                {},
+            )
+        return self
+
+
+class Scenario(Strict):
+    """A crisis scenario: actors, relations, mechanisms and scripted events."""
+
+    name: Id = Field(description="Short name, used for run folder names.")
+    description: str = Field(default="", description="What the scenario represents.")
+    extends: str | None = Field(
+        default=None,
+        description="Path (relative to this file) of a base scenario this one overrides.",
+    )
+    start_date: dt.date = Field(description="Calendar date of day 0 (YYYY-MM-DD).")
+    days: int = Field(ge=1, le=3650, description="Number of simulated days.")
+    seed: int = Field(ge=0, lt=2**63, description="Seed of the random streams.")
+    actors: dict[Id, Actor] = Field(min_length=2, description="The actors, by id.")
+    affinities: dict[ActorRef, dict[ActorRef, Annotated[float, Field(ge=-1.0, le=1.0)]]] = Field(
+        default_factory=dict,
+        description="Pairwise affinity from -1 (adversaries) to +1 (close allies); "
+        "each pair once, unlisted pairs are 0.",
+    )
+    mechanisms: Mechanisms = Field(default_factory=Mechanisms)
+    postures: dict[Id, PostureDef] = Field(
+        default_factory=dict, description="Extra or changed standing postures."
+    )
+    moves: dict[Id, MoveDef] = Field(
+        default_factory=dict, description="Extra or changed moves."
+    )
+    roles: dict[Id, RoleDef] = Field(
+        default_factory=dict, description="Extra or changed roles."
+    )
+    events: list[ScriptedEvent] = Field(
+        default_factory=list, description="Scripted moves and parameter changes."
+    )
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Scenario:
+        seen: dict[frozenset[str], tuple[str, str, float]] = {}
+        for a, row in self.affinities.items():
+            for b, value in row.items():
+                if a == b:
+                    raise PydanticCustomError(
+                        "self_affinity", "affinities.{a}.{a}: an actor has no affinity with itself",
+                        {"a": a},
+                    )
+                key = frozenset((a, b))
+                if key in seen and seen[key][2] != value:
+                    x, y, v = seen[key]
+                    raise PydanticCustomError(
+                        "affinity_conflict",
+                        "affinities.{a}.{b} = {value} conflicts with affinities.{x}.{y} = {v}",
+                        {"a": a, "b": b, "value": value, "x": x, "y": y, "v": v},
+                    )
+                seen[key] = (a, b, value)
+        return self
+
+    def affinity(self, a: str, b: str) -> float:
+        """Affinity of a pair, whichever way round it was written (0 if unlisted)."""
+        if a in self.affinities and b in self.affinities[a]:
+            return self.affinities[a][b]
+        return self.affinities.get(b, {}).get(a, 0.0)
+
+    @property
+    def end_date(self) -> dt.date:
+        """Calendar date of the last simulated day."""
+        return self.start_date + dt.timedelta(days=self.days - 1)

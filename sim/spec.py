@@ -1,0 +1,314 @@
+"""A validated scenario compiled to arrays: what the model computes with.
+
+Every numeric parameter has a leading batch axis of length 1 (one value for
+all replicates) or R (one value per replicate), so sweeps and posterior draws
+run many parameter points as one batch. `batch` maps dotted scenario paths to
+arrays of shape (R,).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sim import cameo
+from sim.errors import ScenarioError
+from sim.scenario import Scenario
+
+CONTACT = -2  # pseudo-posture index: "any contact posture"
+ADVERSARY_BELOW = -0.1  # affinity under which a pair are adversaries for targeting
+ALLY_ABOVE = 0.3  # affinity over which a pair are allies for targeting
+SCOPES = {"self": 0, "target": 1, "any": 2}
+
+
+@dataclass
+class Moves:
+    """The move catalogue as parallel arrays (one entry per move id)."""
+
+    ids: list[str]
+    labels: list[str]
+    cameo: list[str | None]
+    goldstein: np.ndarray
+    hostility: np.ndarray  # max(0, -g)/10
+    cooperation: np.ndarray  # max(0, g)/10
+    material: np.ndarray
+    commitment: np.ndarray  # verbal conflict or a hostile posture taken up: builds audience costs
+    concession: np.ndarray
+    settlement: np.ndarray
+    mediation: np.ndarray
+    support: np.ndarray
+    clash: np.ndarray
+    cost: np.ndarray
+    sets: np.ndarray  # posture index or -1
+    clears: np.ndarray
+    contact_delta: np.ndarray  # +1 sets a contact posture, -1 clears one
+    requires: list[list[tuple[int, int]]]  # (scope, posture index or CONTACT)
+    forbids: list[list[tuple[int, int]]]
+    targets: list[str]
+    accident: np.ndarray
+
+    def index(self, move_id: str) -> int:
+        return self.ids.index(move_id)
+
+
+@dataclass
+class Postures:
+    """The standing postures as parallel arrays."""
+
+    ids: list[str]
+    labels: list[str]
+    pressure: np.ndarray
+    cost: np.ndarray
+    contact: np.ndarray
+    buffer: np.ndarray
+    deterrence: np.ndarray
+    blocks: np.ndarray
+    max_days: np.ndarray  # 0 = never lapses
+    pledge: np.ndarray
+
+
+@dataclass
+class Options:
+    """The (move, target) options of a set of actors, one row per option."""
+
+    actor: np.ndarray
+    move: np.ndarray
+    target: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.move)
+
+
+@dataclass
+class Spec:
+    """Everything numeric about a scenario, ready for the model."""
+
+    scenario: Scenario
+    actor_ids: list[str]
+    names: list[str]
+    party: np.ndarray  # (N,) bool
+    capability: np.ndarray  # (B, N)
+    resolve: np.ndarray
+    risk_tolerance: np.ndarray
+    hawkishness: np.ndarray
+    affinity: np.ndarray  # (B, N, N), zero diagonal
+    leverage: np.ndarray  # (B, N, N): leverage[k, i] of k over i
+    salience: np.ndarray  # (B, N, N): weight of each dyad in the global index
+    mech: dict[str, np.ndarray]  # "reciprocity.weight" -> (B,)
+    moves: Moves
+    postures: Postures
+    options: list[Options]  # per actor
+    start_postures: list[tuple[int, int, int]]  # (actor, posture, target)
+    incident_move: int
+    clash_move: int
+    hold_move: int
+    batch: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.actor_ids)
+
+    def m(self, name: str) -> np.ndarray:
+        """A mechanism parameter as a (B, 1) column, ready to broadcast over options."""
+        return self.mech[name][:, None]
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """Every unordered dyad (i < j)."""
+        return [(i, j) for i in range(self.n) for j in range(i + 1, self.n)]
+
+
+def _conditions(texts: list[str], posture_ids: list[str]) -> list[tuple[int, int]]:
+    """'scope:posture' strings as (scope, posture index or CONTACT) pairs."""
+    out = []
+    for text in texts:
+        scope, _, posture = text.partition(":")
+        out.append((SCOPES[scope], CONTACT if posture == "contact" else posture_ids.index(posture)))
+    return out
+
+
+def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray) -> Moves:
+    ids = list(scenario.moves)
+    disp = scenario.mechanisms.disposition
+    out: dict[str, list] = {k: [] for k in (
+        "labels", "cameo", "goldstein", "material", "commitment", "concession", "settlement",
+        "mediation", "support", "clash", "cost", "sets", "clears", "contact_delta", "requires",
+        "forbids", "targets", "accident")}
+    for move_id in ids:
+        mv = scenario.moves[move_id]
+        code = mv.cameo
+        g = mv.goldstein if mv.goldstein is not None else (cameo.goldstein(code) if code else 0.0)
+        quad = cameo.quad_class(code) if code else 0
+        material = quad in (2, 4)
+        sets = posture_ids.index(mv.sets) if mv.sets else -1
+        clears = posture_ids.index(mv.clears) if mv.clears else -1
+        delta = (1 if sets >= 0 and contact[sets] else 0) - (1 if clears >= 0 and contact[clears] else 0)
+        # Standing down is logistically cheap; what makes it hard is political (audience costs).
+        physical = material and clears < 0
+        default_cost = 0.0 if code is None else (disp.material_cost if physical else disp.verbal_cost)
+        out["labels"].append(mv.label or (cameo.label(code) if code else move_id))
+        out["cameo"].append(code)
+        out["goldstein"].append(g)
+        out["material"].append(physical if code else False)
+        # Public commitments: threats, demands, accusations, and hostile standing postures
+        # taken up in public view (Fearon 1994: both tie hands).
+        out["commitment"].append(quad == 3 or (sets >= 0 and g < 0))
+        out["concession"].append(mv.concession)
+        out["settlement"].append(mv.settlement)
+        out["mediation"].append(mv.mediation)
+        out["support"].append(mv.support)
+        out["clash"].append(mv.clash)
+        out["cost"].append(mv.cost if mv.cost is not None else default_cost)
+        out["sets"].append(sets)
+        out["clears"].append(clears)
+        out["contact_delta"].append(delta)
+        out["requires"].append(_conditions(mv.requires, posture_ids))
+        out["forbids"].append(_conditions(mv.forbids, posture_ids))
+        out["targets"].append(mv.targets)
+        out["accident"].append(mv.accident)
+    g = np.array(out.pop("goldstein"), dtype=float)
+    arrays = {k: np.array(v, dtype=float) for k, v in out.items()
+              if k not in ("labels", "cameo", "requires", "forbids", "targets", "sets", "clears")}
+    return Moves(
+        ids=ids, labels=out["labels"], cameo=out["cameo"], goldstein=g,
+        hostility=np.maximum(0.0, -g) / 10.0, cooperation=np.maximum(0.0, g) / 10.0,
+        sets=np.array(out["sets"], dtype=int), clears=np.array(out["clears"], dtype=int),
+        requires=out["requires"], forbids=out["forbids"], targets=out["targets"], **arrays,
+    )
+
+
+def _postures(scenario: Scenario) -> Postures:
+    ids = list(scenario.postures)
+    ps = [scenario.postures[p] for p in ids]
+    return Postures(
+        ids=ids,
+        labels=[p.label for p in ps],
+        pressure=np.array([p.pressure for p in ps]),
+        cost=np.array([p.cost for p in ps]),
+        contact=np.array([p.contact for p in ps]),
+        buffer=np.array([p.buffer for p in ps]),
+        deterrence=np.array([p.deterrence for p in ps]),
+        blocks=np.array([p.blocks_resolution for p in ps]),
+        max_days=np.array([p.max_days or 0 for p in ps]),
+        pledge=np.array([p.pledge for p in ps]),
+    )
+
+
+def _options(scenario: Scenario, ids: list[str], moves: Moves, party: np.ndarray) -> list[Options]:
+    hold = moves.index("hold")
+    result = []
+    for i, actor_id in enumerate(ids):
+        actor = scenario.actors[actor_id]
+        repertoire = [m for m in scenario.roles[actor.role].moves + actor.moves
+                      if m not in actor.exclude_moves and m != "hold"]
+        rows = [(hold, i)]
+        for move_id in dict.fromkeys(repertoire):
+            m = moves.index(move_id)
+            if moves.accident[m]:
+                continue
+            rule = moves.targets[m]
+            for j, other in enumerate(ids):
+                if j == i:
+                    continue
+                a = scenario.affinity(actor_id, other)
+                ok = {
+                    "opponent": a < ADVERSARY_BELOW and bool(party[j]),
+                    "adversary": a < ADVERSARY_BELOW,
+                    "ally": a > ALLY_ABOVE,
+                    "party": bool(party[j]),
+                    "any": True,
+                    "self": False,
+                }[rule]
+                if ok:
+                    rows.append((m, j))
+        arr = np.array(rows, dtype=int)
+        result.append(Options(actor=np.full(len(rows), i), move=arr[:, 0], target=arr[:, 1]))
+    return result
+
+
+def _mechanism_paths(scenario: Scenario) -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for group, value in scenario.mechanisms.model_dump().items():
+        if isinstance(value, dict):
+            for key, v in value.items():
+                flat[f"{group}.{key}"] = float(v)
+        else:
+            flat[group] = float(value)
+    return flat
+
+
+def compile_spec(scenario: Scenario, batch: Mapping[str, np.ndarray] | None = None) -> Spec:
+    """Compile a validated scenario (and optional per-replicate values) to arrays."""
+    batch = {k: np.asarray(v, dtype=float).reshape(-1) for k, v in (batch or {}).items()}
+    ids = list(scenario.actors)
+    n = len(ids)
+    known = {f"mechanisms.{k}" for k in _mechanism_paths(scenario)}
+    known |= {f"actors.{a}.{attr}" for a in ids
+              for attr in ("capability", "resolve", "risk_tolerance", "hawkishness")}
+    known |= {f"affinities.{a}.{b}" for a, row in scenario.affinities.items() for b in row}
+    known |= {f"actors.{k}.leverage.{i}" for k in ids for i in scenario.actors[k].leverage}
+    for path in batch:
+        if path not in known:
+            raise ScenarioError(
+                "not a numeric parameter that can vary per replicate", source=scenario.name,
+                field=path,
+            )
+
+    def value(path: str, default: float) -> np.ndarray:
+        return batch[path] if path in batch else np.array([default], dtype=float)
+
+    def actor_attr(attr: str) -> np.ndarray:
+        cols = [value(f"actors.{a}.{attr}", getattr(scenario.actors[a], attr)) for a in ids]
+        return np.stack(np.broadcast_arrays(*cols), axis=-1)
+
+    def matrix(entries: dict[tuple[int, int], np.ndarray], symmetric: bool) -> np.ndarray:
+        width = max([len(v) for v in entries.values()] + [1])
+        out = np.zeros((width, n, n))
+        for (i, j), v in entries.items():
+            out[:, i, j] = v
+            if symmetric:
+                out[:, j, i] = v
+        return out
+
+    aff = {}
+    for a, row in scenario.affinities.items():
+        for b, v in row.items():
+            aff[(ids.index(a), ids.index(b))] = value(f"affinities.{a}.{b}", v)
+    lev = {}
+    for k in ids:
+        for i, v in scenario.actors[k].leverage.items():
+            lev[(ids.index(k), ids.index(i))] = value(f"actors.{k}.leverage.{i}", v)
+    affinity = matrix(aff, symmetric=True)
+    salience = np.maximum(0.0, -affinity) ** 2
+
+    postures = _postures(scenario)
+    moves = _moves(scenario, postures.ids, postures.contact)
+    party = np.array([scenario.roles[scenario.actors[a].role].party for a in ids])
+    start = []
+    for i, a in enumerate(ids):
+        for sp in scenario.actors[a].postures:
+            start.append((i, postures.ids.index(sp.posture), ids.index(sp.target)))
+    mech = {k: value(f"mechanisms.{k}", v) for k, v in _mechanism_paths(scenario).items()}
+    return Spec(
+        scenario=scenario,
+        actor_ids=ids,
+        names=[scenario.actors[a].name for a in ids],
+        party=party,
+        capability=actor_attr("capability"),
+        resolve=actor_attr("resolve"),
+        risk_tolerance=actor_attr("risk_tolerance"),
+        hawkishness=actor_attr("hawkishness"),
+        affinity=affinity,
+        leverage=matrix(lev, symmetric=False),
+        salience=salience,
+        mech=mech,
+        moves=moves,
+        postures=postures,
+        options=_options(scenario, ids, moves, party),
+        start_postures=start,
+        incident_move=moves.index("incident"),
+        clash_move=moves.index("armed_clash"),
+        hold_move=moves.index("hold"),
+        batch=batch,
+    )
