@@ -73,7 +73,7 @@ class Result:
 
     def dyad_names(self) -> list[str]:
         ids = self.model.spec.actor_ids
-        return [f"{ids[i]}_{ids[j]}" for i, j in self.pairs]
+        return [f"{ids[i]}-{ids[j]}" for i, j in self.pairs]
 
     @cached_property
     def trajectories(self) -> pd.DataFrame:

@@ -1,0 +1,206 @@
+"""The `sim` command: a thin layer over the Python API (sim.run, sim.load_scenario)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.exceptions import TyperException
+from rich.console import Console
+from rich.table import Table
+
+from sim.errors import UserError, one_line
+from sim.loader import DEFAULT_SCENARIO, bundled_scenarios, load_scenario, normalize_overrides
+from sim.results import default_run_dir
+from sim.runner import run as run_api
+from sim.scenario import Scenario
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    help="Crisis-escalation simulator: run scenarios of the 2021 Kosovo licence-plate crisis.",
+)
+out = Console()
+err = Console(stderr=True)
+
+PROGRESS_WORK = 30_000  # replicate-days above which a progress bar is worth showing
+
+
+class Fmt(str, Enum):
+    png = "png"
+    svg = "svg"
+    pdf = "pdf"
+
+
+ScenarioArg = Annotated[
+    str,
+    typer.Argument(help="Scenario file, or the name of a bundled scenario.",
+                   show_default=True),
+]
+
+
+@app.command()
+def run(
+    scenario: ScenarioArg = DEFAULT_SCENARIO,
+    runs: Annotated[int, typer.Option("--runs", "-n", help="Number of replicates (0..N-1).")] = 1,
+    replicate: Annotated[int | None, typer.Option(help="Run replicate K alone.")] = None,
+    days: Annotated[int | None, typer.Option(help="Days to simulate.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the random streams.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a scenario value, e.g. actors.russia.resolve=0.9 (repeatable).")
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", help="Run folder to write (default: runs/<scenario>-<time>).")] = None,
+    fmt: Annotated[Fmt, typer.Option("--format", help="Figure format.")] = Fmt.png,
+) -> None:
+    """Run a scenario's ensemble and write tables, figures and a manifest."""
+    loaded = load_scenario(scenario, set_ or None)
+    n_days = days if days is not None else loaded.days
+    total = runs if replicate is None else 1
+    progress = None
+    bar = None
+    if total * max(n_days, 1) >= PROGRESS_WORK and err.is_terminal:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn("simulating {task.fields[n]} runs"), BarColumn(),
+                       TextColumn("day {task.completed}/{task.total}"), TimeRemainingColumn(),
+                       console=err, transient=True)
+        task = bar.add_task("run", total=n_days, n=total)
+        bar.start()
+
+        def progress(done: int, _total: int) -> None:
+            bar.update(task, completed=done)
+
+    try:
+        result = run_api(loaded, runs=runs, replicate=replicate, days=days, seed=seed,
+                         progress=progress)
+    finally:
+        if bar is not None:
+            bar.stop()
+    result.overrides = normalize_overrides(set_)
+    result.command = ["sim", *sys.argv[1:]]
+    folder = result.save(out_dir or default_run_dir(loaded.name), formats=(fmt.value,))
+    for line in result.summary().lines():
+        out.print(line, highlight=False)
+    out.print(f"  files        {folder}/", highlight=False)
+
+
+@app.command()
+def validate(
+    scenarios: Annotated[list[str], typer.Argument(help="Scenario files or bundled names.")],
+) -> None:
+    """Check scenario files; print one line per file, exit 2 if any is invalid."""
+    failed = 0
+    for name in scenarios:
+        try:
+            sc = load_scenario(name)
+        except UserError as exc:
+            failed += 1
+            err.print(f"sim: error: {one_line(exc)}", highlight=False, soft_wrap=True)
+            continue
+        out.print(f"{name}: ok ({sc.name}: {len(sc.actors)} actors, {sc.days} days, "
+                  f"{len(sc.events)} scripted events)", highlight=False)
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+def show(
+    scenario: ScenarioArg = DEFAULT_SCENARIO,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a value.")] = None,
+) -> None:
+    """Show a scenario's actors, stances and effective parameters (after extends and --set)."""
+    sc = load_scenario(scenario, set_ or None)
+    out.print(f"[bold]{sc.name}[/bold]: {sc.description}")
+    out.print(f"{sc.start_date} to {sc.end_date} ({sc.days} days), seed {sc.seed}")
+    table = Table(title="Actors")
+    for col in ("id", "name", "role", "capability", "resolve", "risk tol.", "hawkish",
+                "recognises Kosovo", "postures at start"):
+        table.add_column(col)
+    for actor_id, a in sc.actors.items():
+        table.add_row(actor_id, a.name, a.role, f"{a.capability:.2f}", f"{a.resolve:.2f}",
+                      f"{a.risk_tolerance:.2f}", f"{a.hawkishness:.2f}",
+                      "yes" if a.recognises_kosovo else "no",
+                      ", ".join(f"{p.posture}->{p.target}" for p in a.postures) or "-")
+    out.print(table)
+    aff = Table(title="Affinities (-1 adversaries ... +1 allies)")
+    ids = list(sc.actors)
+    aff.add_column("")
+    for b in ids:
+        aff.add_column(b[:10])
+    for a in ids:
+        aff.add_row(a, *("" if a == b else f"{sc.affinity(a, b):+.1f}" for b in ids))
+    out.print(aff)
+    mech = Table(title="Mechanism parameters")
+    mech.add_column("parameter")
+    mech.add_column("value")
+    for group, values in sc.mechanisms.model_dump().items():
+        if isinstance(values, dict):
+            for key, value in values.items():
+                mech.add_row(f"mechanisms.{group}.{key}", f"{value:g}")
+        else:
+            mech.add_row(f"mechanisms.{group}", f"{values:g}")
+    out.print(mech)
+    if sc.events:
+        ev = Table(title="Scripted events")
+        for col in ("day", "date", "what"):
+            ev.add_column(col)
+        for e in sc.events:
+            what = (f"{e.actor} {e.move} -> {e.target}" if e.move
+                    else ", ".join(f"{k} = {v}" for k, v in (e.set or {}).items()))
+            ev.add_row(str(e.day), str(sc.start_date + dt.timedelta(days=e.day)), what)
+        out.print(ev)
+
+
+@app.command()
+def schema(
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write to a file.")] = None,
+) -> None:
+    """Print the JSON Schema of scenario files (for editors)."""
+    text = json.dumps(Scenario.model_json_schema(), indent=2) + "\n"
+    if out_file is None:
+        sys.stdout.write(text)
+    else:
+        out_file.write_text(text)
+
+
+@app.command(name="list")
+def list_scenarios() -> None:
+    """List the bundled scenarios."""
+    for name in bundled_scenarios():
+        sc = load_scenario(name)
+        out.print(f"{name:<40} {sc.description[:70]}...", highlight=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line and exit 2, Ctrl-C exits 130."""
+    try:
+        app(args=argv, prog_name="sim", standalone_mode=False)
+    except UserError as exc:
+        err.print(f"sim: error: {one_line(exc)}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("sim: interrupted; nothing written", highlight=False)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except TyperException as exc:
+        err.print(f"sim: error: {one_line(exc.format_message())} (see 'sim --help')",
+                  highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - last resort: a one-line internal error
+        if os.environ.get("SIM_DEBUG"):
+            raise
+        err.print(f"sim: internal error: {type(exc).__name__}: {one_line(exc)} "
+                  "(set SIM_DEBUG=1 for a traceback; please report it)", highlight=False,
+                  soft_wrap=True)
+        sys.exit(1)
+    sys.exit(0)

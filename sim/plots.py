@@ -1,0 +1,120 @@
+"""Plots drawn: the global tension fan chart and the dyads' small multiples."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")  # files, never windows: the CLI runs headless
+
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+if TYPE_CHECKING:
+    from sim.results import Result
+
+BLUE = "#1f5fa8"
+EVENT = "#b03a2e"
+MAX_DYADS = 9
+
+
+def _fan(ax, dates, series: np.ndarray, color: str, label: str | None = "median") -> None:
+    """Median line with 50% and 90% bands across runs (a plain line for one run)."""
+    if series.shape[0] == 1:
+        ax.plot(dates, series[0], color=color, lw=2, label="tension (one run)" if label else None)
+        return
+    q05, q25, q50, q75, q95 = np.quantile(series, (0.05, 0.25, 0.5, 0.75, 0.95), axis=0)
+    ax.fill_between(dates, q05, q95, color=color, alpha=0.15, lw=0,
+                    label="90% of runs" if label else None)
+    ax.fill_between(dates, q25, q75, color=color, alpha=0.3, lw=0,
+                    label="50% of runs" if label else None)
+    ax.plot(dates, q50, color=color, lw=2, label=label)
+
+
+def _date_axis(ax, days: int) -> None:
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b\n%Y" if days > 120 else "%d %b"))
+
+
+def _runs_text(result: Result) -> str:
+    n = len(result.runs)
+    return f"replicate {result.runs[0]}" if n == 1 else f"{n} runs"
+
+
+def tension_figure(result: Result) -> Figure:
+    """Global tension against dates, with bands, scripted events and the resolution line."""
+    fig, ax = plt.subplots(figsize=(10, 5.2), layout="constrained")
+    dates = result.dates.to_pydatetime()
+    _fan(ax, dates, result._tension, BLUE)
+    threshold = result.scenario.mechanisms.outcome.resolution_threshold
+    ax.axhline(threshold, color="0.4", ls=":", lw=1.2, label=f"resolution threshold ({threshold:g})")
+    seen: set[tuple[int, str]] = set()
+    for k, event in enumerate(e for e in result.scripted if e.day < result.days):
+        text = event.label or f"{event.actor}: {event.move}"
+        if (event.day, text) in seen:
+            continue
+        seen.add((event.day, text))
+        x = dates[event.day]
+        ax.axvline(x, color=EVENT, ls="--", lw=1, label="scripted event" if k == 0 else None)
+        ax.annotate(text, (x, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -4 - 11 * (
+            len([d for d, _ in seen if d == event.day]) - 1)), textcoords="offset points",
+            va="top", fontsize=8, color=EVENT)
+    s = result.summary()
+    clash = s.shares["armed clash"][0]
+    ax.set_title(
+        f"Global tension: {result.scenario.name} ({_runs_text(result)})\n"
+        f"median peak {s.median_peak_tension:.0f} on {s.median_peak_date:%d %b %Y}; "
+        f"armed clash in {clash:.0%} of runs",
+        loc="left", fontsize=11,
+    )
+    ax.set_ylabel("global tension index (0 = calm, 100 = war)")
+    ax.set_xlabel(f"date (day 0 = {result.start_date:%d %b %Y})")
+    ax.set_ylim(0, 100)
+    ax.set_xlim(dates[0], dates[-1])
+    _date_axis(ax, result.days)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    return fig
+
+
+def salient_dyads(result: Result) -> list[int]:
+    """Indices of the dyads worth plotting: adversarial ones and any with high tension."""
+    spec = result.model.spec
+    sal = spec.salience[0]
+    peak = result._dyads.max(axis=(0, 1))
+    scores = []
+    for k, (i, j) in enumerate(result.pairs):
+        if sal[i, j] > 0 or peak[k] >= 10:
+            scores.append((-(sal[i, j] + peak[k] / 100.0), k))
+    return [k for _, k in sorted(scores)[:MAX_DYADS]]
+
+
+def dyads_figure(result: Result) -> Figure:
+    """Small multiples: the tension of each dyad that matters, on a shared 0-100 scale."""
+    chosen = salient_dyads(result) or list(range(min(MAX_DYADS, len(result.pairs))))
+    cols = 3
+    rows = int(np.ceil(len(chosen) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.7 * rows + 0.8), sharex=True,
+                             sharey=True, layout="constrained", squeeze=False)
+    dates = result.dates.to_pydatetime()
+    names = result.model.spec.names
+    for ax, k in zip(axes.flat, chosen, strict=False):
+        i, j = result.pairs[k]
+        _fan(ax, dates, result._dyads[:, :, k], BLUE, label="median" if ax is axes.flat[0] else None)
+        ax.set_title(f"{names[i]} – {names[j]}", fontsize=10, loc="left")
+        ax.set_ylim(0, 100)
+        ax.grid(alpha=0.3)
+        _date_axis(ax, result.days)
+    for ax in axes.flat[len(chosen):]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("tension (0-100)")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
+    fig.suptitle(f"Dyadic tension: {result.scenario.name} ({_runs_text(result)})",
+                 x=0.01, ha="left", fontsize=12)
+    return fig
