@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.arrays import total
 from sim.spec import CONTACT, Options, Spec
 from sim.state import State
 
@@ -63,11 +64,11 @@ class Situation:
         agreement = np.maximum(signed, (ally * signed[:, None, :]).max(axis=-1))
         n = spec.n
         side = ally + np.eye(n)  # j counts itself on its own side
-        strength = spec.capability * (1.0 + (held * ps.deterrence).sum(-1))  # (R, N)
-        deterrent = (side * strength[:, :, None]).sum(axis=1)
+        strength = spec.capability * (1.0 + total(held * ps.deterrence, -1))  # (R, N)
+        deterrent = total(side * strength[:, :, None], 1)
         backers = ally * (spec.capability * spec.resolve)[:, :, None]  # (B, k, i)
-        backing = (backers * (1.0 + state.backing)).sum(axis=1)
-        pull = (ally[:, :, :, None] * state.tension[:, None, :, :]).sum(axis=2) / 100.0
+        backing = total(backers * (1.0 + state.backing), 1)
+        pull = total(ally[:, :, :, None] * state.tension[:, None, :, :], 2) / 100.0
         crisis = (state.tension * adversary).max(axis=-1) / 100.0
         hurt = 1.0 - np.exp(-state.costs / spec.m("ripeness.hurt_scale"))
         mutual = np.minimum(hurt[:, :, None], hurt[:, None, :])
@@ -76,7 +77,7 @@ class Situation:
         ripe = 1.0 / (1.0 + np.exp(-(mutual - threshold) / width))
         return cls(
             state=state, adversary=adversary, ally=ally, contact=contact, risk=risk,
-            exposure=risk.sum(-1), agreement=agreement, deterrent=deterrent,
+            exposure=total(risk, -1), agreement=agreement, deterrent=deterrent,
             backing=backing, pull=pull, crisis=crisis, ripe=ripe,
             way_out=np.minimum(1.0, state.mediation),
         )
@@ -158,7 +159,7 @@ def probabilities(utility: np.ndarray, mask: np.ndarray, precision: np.ndarray) 
     logits = np.where(mask, precision[:, None] * utility, -np.inf)
     logits -= logits.max(axis=1, keepdims=True)
     p = np.exp(logits)
-    return p / p.sum(axis=1, keepdims=True)
+    return p / total(p, 1)[:, None]
 
 
 def choose(utility: np.ndarray, mask: np.ndarray, precision: np.ndarray, u: np.ndarray) -> np.ndarray:

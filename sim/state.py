@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.arrays import total
 from sim.spec import Spec
 
 
@@ -133,12 +134,12 @@ def global_tension(state: State, spec: Spec) -> np.ndarray:
     if not np.any(weights):
         weights = np.ones_like(weights)
     values = state.tension[:, iu[0], iu[1]]
-    return (values * weights).sum(axis=1) / weights.sum(axis=1)
+    return total(values * weights, 1) / total(weights, 1)
 
 
 def posture_level(state: State, spec: Spec) -> np.ndarray:
     """Each actor's escalation posture: daily pressure of its standing postures (Goldstein units)."""
-    return (state.held * np.maximum(spec.postures.pressure, 0.0)).sum(-1)
+    return total(state.held * np.maximum(spec.postures.pressure, 0.0), -1)
 
 
 def settled(state: State, spec: Spec, level: np.ndarray) -> np.ndarray:
