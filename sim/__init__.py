@@ -1,9 +1,9 @@
 """Crisis-escalation simulator: an agent-based model of the 2021 Kosovo licence-plate crisis.
 
-    from sim import load_scenario, run
-    result = run("kosovo_2021", runs=200)
-    print(result.summary())
-    result.save("runs/my-run")
+from sim import load_scenario, run
+result = run("kosovo_2021", runs=200)
+print(result.summary())
+result.save("runs/my-run")
 """
 
 from importlib import metadata

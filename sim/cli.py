@@ -5,15 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.exceptions import TyperException
 from rich.console import Console
 from rich.table import Table
+from typer.exceptions import TyperException
 
 from sim.errors import UserError, one_line
 from sim.loader import DEFAULT_SCENARIO, bundled_scenarios, load_scenario, normalize_overrides
@@ -34,7 +35,7 @@ err = Console(stderr=True)
 PROGRESS_WORK = 30_000  # replicate-days above which a progress bar is worth showing
 
 
-class Fmt(str, Enum):
+class Fmt(StrEnum):
     png = "png"
     svg = "svg"
     pdf = "pdf"
@@ -42,8 +43,7 @@ class Fmt(str, Enum):
 
 ScenarioArg = Annotated[
     str,
-    typer.Argument(help="Scenario file, or the name of a bundled scenario.",
-                   show_default=True),
+    typer.Argument(help="Scenario file, or the name of a bundled scenario.", show_default=True),
 ]
 
 
@@ -54,11 +54,13 @@ def run(
     replicate: Annotated[int | None, typer.Option(help="Run replicate K alone.")] = None,
     days: Annotated[int | None, typer.Option(help="Days to simulate.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the random streams.")] = None,
-    set_: Annotated[list[str] | None, typer.Option(
-        "--set", help="Override a scenario value, e.g. actors.russia.resolve=0.9 (repeatable).")
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Override a scenario value, e.g. actors.russia.resolve=0.9 (repeatable)."),
     ] = None,
-    out_dir: Annotated[Path | None, typer.Option(
-        "--out", help="Run folder to write (default: runs/<scenario>-<time>).")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Run folder to write (default: runs/<scenario>-<time>).")
+    ] = None,
     fmt: Annotated[Fmt, typer.Option("--format", help="Figure format.")] = Fmt.png,
 ) -> None:
     """Run a scenario's ensemble and write tables, figures and a manifest."""
@@ -70,9 +72,14 @@ def run(
     if total * max(n_days, 1) >= PROGRESS_WORK and err.is_terminal:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        bar = Progress(TextColumn("simulating {task.fields[n]} runs"), BarColumn(),
-                       TextColumn("day {task.completed}/{task.total}"), TimeRemainingColumn(),
-                       console=err, transient=True)
+        bar = Progress(
+            TextColumn("simulating {task.fields[n]} runs"),
+            BarColumn(),
+            TextColumn("day {task.completed}/{task.total}"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        )
         task = bar.add_task("run", total=n_days, n=total)
         bar.start()
 
@@ -80,8 +87,7 @@ def run(
             bar.update(task, completed=done)
 
     try:
-        result = run_api(loaded, runs=runs, replicate=replicate, days=days, seed=seed,
-                         progress=progress)
+        result = run_api(loaded, runs=runs, replicate=replicate, days=days, seed=seed, progress=progress)
     finally:
         if bar is not None:
             bar.stop()
@@ -106,8 +112,11 @@ def validate(
             failed += 1
             err.print(f"sim: error: {one_line(exc)}", highlight=False, soft_wrap=True)
             continue
-        out.print(f"{name}: ok ({sc.name}: {len(sc.actors)} actors, {sc.days} days, "
-                  f"{len(sc.events)} scripted events)", highlight=False)
+        out.print(
+            f"{name}: ok ({sc.name}: {len(sc.actors)} actors, {sc.days} days, "
+            f"{len(sc.events)} scripted events)",
+            highlight=False,
+        )
     if failed:
         raise typer.Exit(2)
 
@@ -122,14 +131,30 @@ def show(
     out.print(f"[bold]{sc.name}[/bold]: {sc.description}")
     out.print(f"{sc.start_date} to {sc.end_date} ({sc.days} days), seed {sc.seed}")
     table = Table(title="Actors")
-    for col in ("id", "name", "role", "capability", "resolve", "risk tol.", "hawkish",
-                "recognises Kosovo", "postures at start"):
+    for col in (
+        "id",
+        "name",
+        "role",
+        "capability",
+        "resolve",
+        "risk tol.",
+        "hawkish",
+        "recognises Kosovo",
+        "postures at start",
+    ):
         table.add_column(col)
     for actor_id, a in sc.actors.items():
-        table.add_row(actor_id, a.name, a.role, f"{a.capability:.2f}", f"{a.resolve:.2f}",
-                      f"{a.risk_tolerance:.2f}", f"{a.hawkishness:.2f}",
-                      "yes" if a.recognises_kosovo else "no",
-                      ", ".join(f"{p.posture}->{p.target}" for p in a.postures) or "-")
+        table.add_row(
+            actor_id,
+            a.name,
+            a.role,
+            f"{a.capability:.2f}",
+            f"{a.resolve:.2f}",
+            f"{a.risk_tolerance:.2f}",
+            f"{a.hawkishness:.2f}",
+            "yes" if a.recognises_kosovo else "no",
+            ", ".join(f"{p.posture}->{p.target}" for p in a.postures) or "-",
+        )
     out.print(table)
     aff = Table(title="Affinities (-1 adversaries ... +1 allies)")
     ids = list(sc.actors)
@@ -154,8 +179,11 @@ def show(
         for col in ("day", "date", "what"):
             ev.add_column(col)
         for e in sc.events:
-            what = (f"{e.actor} {e.move} -> {e.target}" if e.move
-                    else ", ".join(f"{k} = {v}" for k, v in (e.set or {}).items()))
+            what = (
+                f"{e.actor} {e.move} -> {e.target}"
+                if e.move
+                else ", ".join(f"{k} = {v}" for k, v in (e.set or {}).items())
+            )
             ev.add_row(str(e.day), str(sc.start_date + dt.timedelta(days=e.day)), what)
         out.print(ev)
 
@@ -182,8 +210,10 @@ def list_scenarios() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line and exit 2, Ctrl-C exits 130."""
+    # Ctrl-C must interrupt even when the shell started us with SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        app(args=argv, prog_name="sim", standalone_mode=False)
+        code = app(args=argv, prog_name="sim", standalone_mode=False)
     except UserError as exc:
         err.print(f"sim: error: {one_line(exc)}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
@@ -191,16 +221,25 @@ def main(argv: list[str] | None = None) -> None:
         err.print("sim: interrupted; nothing written", highlight=False)
         sys.exit(130)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        code = exc.exit_code
     except TyperException as exc:
-        err.print(f"sim: error: {one_line(exc.format_message())} (see 'sim --help')",
-                  highlight=False, soft_wrap=True)
+        err.print(
+            f"sim: error: {one_line(exc.format_message())} (see 'sim --help')",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - last resort: a one-line internal error
+    except Exception as exc:
         if os.environ.get("SIM_DEBUG"):
             raise
-        err.print(f"sim: internal error: {type(exc).__name__}: {one_line(exc)} "
-                  "(set SIM_DEBUG=1 for a traceback; please report it)", highlight=False,
-                  soft_wrap=True)
+        err.print(
+            f"sim: internal error: {type(exc).__name__}: {one_line(exc)} "
+            "(set SIM_DEBUG=1 for a traceback; please report it)",
+            highlight=False,
+            soft_wrap=True,
+        )
         sys.exit(1)
-    sys.exit(0)
+    code = code if isinstance(code, int) else 0
+    if code == 130:  # typer turns Ctrl-C into exit code 130
+        err.print("sim: interrupted; nothing written", highlight=False)
+    sys.exit(code)

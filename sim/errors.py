@@ -13,7 +13,7 @@ class UserError(Exception):
         self.field = field
         self.detail = message
         parts = [p for p in (source, field) if p]
-        super().__init__(": ".join([*parts, message]))
+        super().__init__(one_line(": ".join([*parts, message])))
 
 
 class ScenarioError(UserError):

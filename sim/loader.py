@@ -25,8 +25,7 @@ from sim.scenario import Scenario
 # Installed wheels carry the scenarios inside the package; a source checkout has
 # them at the top level of the repository.
 BUNDLED = next(
-    (p for p in (Path(__file__).parent / "scenarios", Path(__file__).parents[1] / "scenarios")
-     if p.is_dir()),
+    (p for p in (Path(__file__).parent / "scenarios", Path(__file__).parents[1] / "scenarios") if p.is_dir()),
     Path(__file__).parent / "scenarios",
 )
 DEFAULT_SCENARIO = "kosovo_2021"
@@ -51,6 +50,16 @@ def resolve_path(spec: str | Path) -> Path:
     raise ScenarioError(f"file not found{extra}", source=str(spec))
 
 
+class _DataLoader(yaml.SafeLoader):
+    """Safe loading, with dates left as text so the schema reports bad ones by field."""
+
+
+_DataLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _read_yaml(path: Path, shown: str) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -59,7 +68,7 @@ def _read_yaml(path: Path, shown: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"cannot read the file: {one_line(exc)}", source=shown) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_DataLoader)
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}: " if mark else ""
@@ -68,6 +77,8 @@ def _read_yaml(path: Path, shown: str) -> dict[str, Any]:
             "plain data, expected mappings, lists, strings and numbers",
             source=shown,
         ) from None
+    except ValueError as exc:  # a scalar YAML resolves but cannot build, e.g. 2021-13-40
+        raise ScenarioError(f"invalid value in YAML: {one_line(exc)}", source=shown) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -109,9 +120,7 @@ def read_raw(path: Path, *, shown: str | None = None, _chain: tuple[Path, ...] =
     if parent is None:
         return data
     if not isinstance(parent, str):
-        raise ScenarioError(
-            f"expected a file path, found {parent!r}", source=shown, field="extends"
-        )
+        raise ScenarioError(f"expected a file path, found {parent!r}", source=shown, field="extends")
     base_path = (path.parent / parent).resolve()
     if base_path in _chain or base_path == path.resolve():
         raise ScenarioError("extends itself (a cycle of extends)", source=shown, field="extends")
@@ -172,9 +181,7 @@ def set_path(data: dict, path: str, value: Any, *, shown: str, origin: str) -> N
             options = sorted(node) if isinstance(node, dict) else []
             hint = difflib.get_close_matches(key, options, n=1)
             extra = f"; did you mean '{hint[0]}'?" if hint else ""
-            raise ScenarioError(
-                f"unknown key '{key}' at {where} ({origin}){extra}", source=shown, field=path
-            )
+            raise ScenarioError(f"unknown key '{key}' at {where} ({origin}){extra}", source=shown, field=path)
         node = node[key]
     last = keys[-1]
     if isinstance(node, list):
@@ -231,7 +238,9 @@ def _expected_keys(loc: tuple) -> list[str]:
 
 def format_validation_error(exc: ValidationError, shown: str, note: str = "") -> ScenarioError:
     """The first error as `FILE: path.to.field: expected ..., found ...` (one line)."""
-    errors = exc.errors(include_url=False)
+    # An unknown key is usually a misspelt one: report it (with a suggestion)
+    # before the "missing field" error the misspelling also causes.
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
     err = errors[0]
     loc = tuple(err["loc"])
     field = ".".join(str(p) for p in loc) or None

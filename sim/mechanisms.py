@@ -76,9 +76,18 @@ class Situation:
         threshold = spec.mech["ripeness.threshold"][:, None, None]
         ripe = 1.0 / (1.0 + np.exp(-(mutual - threshold) / width))
         return cls(
-            state=state, adversary=adversary, ally=ally, contact=contact, risk=risk,
-            exposure=total(risk, -1), agreement=agreement, deterrent=deterrent,
-            backing=backing, pull=pull, crisis=crisis, ripe=ripe,
+            state=state,
+            adversary=adversary,
+            ally=ally,
+            contact=contact,
+            risk=risk,
+            exposure=total(risk, -1),
+            agreement=agreement,
+            deterrent=deterrent,
+            backing=backing,
+            pull=pull,
+            crisis=crisis,
+            ripe=ripe,
             way_out=np.minimum(1.0, state.mediation),
         )
 
@@ -101,30 +110,40 @@ def utility_terms(sit: Situation, spec: Spec, opt: Options) -> dict[str, np.ndar
     verbal = spec.m("deterrence.verbal_share")
     terms = {
         "disposition": w("disposition.hawkishness") * (2.0 * _b(spec.hawkishness, a) - 1.0) * net
-        - mv.cost[m] * (1.0 - w("disposition.capability_discount") * _b(spec.capability, a)
-                        * mv.material[m]),
-        "reciprocity": w("reciprocity.weight") * (
+        - mv.cost[m] * (1.0 - w("disposition.capability_discount") * _b(spec.capability, a) * mv.material[m]),
+        "reciprocity": w("reciprocity.weight")
+        * (
             (s.grievance[:, a, t] - w("reciprocity.fatigue") * s.hostility[:, a]) * net
             # forces mirror forces: keep them facing an opponent's, stand down when it has
             + w("reciprocity.mirror") * mv.contact_delta[m] * (2.0 * sit.contact[:, t] - 1.0)
         ),
-        "deterrence": -w("deterrence.weight") * risk_aversion * sit.deterrent[:, t] * e**2
+        "deterrence": -w("deterrence.weight")
+        * risk_aversion
+        * sit.deterrent[:, t]
+        * e**2
         * (mv.material[m] + verbal * (1.0 - mv.material[m])),
-        "audience_costs": -w("audience_costs.weight") * s.commitment[:, a] * mv.concession[m]
+        "audience_costs": -w("audience_costs.weight")
+        * s.commitment[:, a]
+        * mv.concession[m]
         * (1.0 - sit.agreement[:, a]),
-        "alliance": w("alliance.weight") * (
+        "alliance": w("alliance.weight")
+        * (
             (sit.backing[:, a] + sit.pull[:, a, t]) * hostile_to_adversary
             + mv.support[m] * _b(sit.ally, a, t) * _b(spec.resolve, a) * sit.crisis[:, t]
         ),
-        "mediation": w("mediation.weight") * (
+        "mediation": w("mediation.weight")
+        * (
             (s.mediation[:, a] + w("mediation.implementation") * sit.agreement[:, a])
-            * (c - e) * spec.party[a]
-            + w("mediation.drive") * _b(spec.resolve, a) * _b(spec.leverage, a, t)
-            * sit.crisis[:, t] * mv.mediation[m]
+            * (c - e)
+            * spec.party[a]
+            + w("mediation.drive")
+            * _b(spec.resolve, a)
+            * _b(spec.leverage, a, t)
+            * sit.crisis[:, t]
+            * mv.mediation[m]
         ),
         "ripeness": w("ripeness.weight") * sit.ripe[:, a, t] * sit.way_out[:, a] * mv.settlement[m],
-        "accidents": -w("accidents.weight") * risk_aversion * sit.exposure[:, a]
-        * mv.contact_delta[m],
+        "accidents": -w("accidents.weight") * risk_aversion * sit.exposure[:, a] * mv.contact_delta[m],
     }
     return terms
 

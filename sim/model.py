@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 import mesa
 import numpy as np
 
-from sim import mechanisms, state as dynamics
+from sim import mechanisms
+from sim import state as dynamics
 from sim.agents import CrisisActor
 from sim.errors import ScenarioError
 from sim.loader import apply_changes
@@ -80,7 +81,8 @@ class CrisisModel(mesa.Model):
             move = self.spec.moves.index(event.move)
             if event.target is None and self.spec.moves.targets[move] != "self":
                 raise ScenarioError(
-                    "a scripted move needs a target", source=scenario.name,
+                    "a scripted move needs a target",
+                    source=scenario.name,
                     field=f"events.{n}.target",
                 )
             target = ids.index(event.target) if event.target else ids.index(event.actor)
@@ -112,8 +114,7 @@ class CrisisModel(mesa.Model):
             move[:, actor] = spec.hold_move  # a scripted actor makes only its scripted moves
         rows, src = np.nonzero(move != spec.hold_move)
         events = [rows, src, target[rows, src], move[rows, src], np.full(len(rows), CHOSEN)]
-        events = [np.concatenate(parts) for parts in zip(events, scripted, self._accidents(day),
-                                                         strict=True)]
+        events = [np.concatenate(parts) for parts in zip(events, scripted, self._accidents(day), strict=True)]
         dynamics.decay(state, spec)
         dynamics.apply_events(state, spec, *events[:4])
         dynamics.standing_postures(state, spec)
@@ -180,9 +181,7 @@ class Recorder:
         self.posture[:, day] = dynamics.posture_level(state, spec)
         self.settled[:, day] = dynamics.settled(state, spec, level)
         rows, src, tgt, move, kind = events
-        self.events.append(
-            np.stack([rows, np.full(len(rows), day), src, tgt, move, kind], axis=1)
-        )
+        self.events.append(np.stack([rows, np.full(len(rows), day), src, tgt, move, kind], axis=1))
 
     def event_table(self) -> np.ndarray:
         """(E, 6) int array: replicate row, day, actor, target, move, kind, sorted."""

@@ -12,15 +12,16 @@ from scipy import stats
 OUTCOMES = ("resolved", "still tense", "armed clash")
 
 
-def classify(tension: np.ndarray, settled: np.ndarray, clashed: np.ndarray,
-             window: int) -> dict[str, np.ndarray]:
+def classify(
+    tension: np.ndarray, settled: np.ndarray, clashed: np.ndarray, window: int
+) -> dict[str, np.ndarray]:
     """Outcome, peak and resolution day of each run from its daily record.
 
     A run is resolved when its last `window` days are settled (no blocking
     posture, global tension under the threshold); its resolution day is the
     first day of that final calm stretch. Any armed clash makes it a clash.
     """
-    r, t = settled.shape
+    t = settled.shape[1]
     unsettled = ~settled
     # index of the last unsettled day (-1 if none)
     last_bad = np.where(unsettled.any(axis=1), t - 1 - np.argmax(unsettled[:, ::-1], axis=1), -1)
@@ -73,11 +74,11 @@ class Summary:
             runs=n,
             shares=shares,
             median_peak_day=peak_day,
-            median_peak_date=start + dt.timedelta(days=int(round(peak_day))),
+            median_peak_date=start + dt.timedelta(days=round(peak_day)),
             median_peak_tension=float(np.median(outcomes["peak_tension"])),
             median_resolution_day=res_day,
             median_resolution_date=(
-                start + dt.timedelta(days=int(round(res_day))) if res_day is not None else None
+                start + dt.timedelta(days=round(res_day)) if res_day is not None else None
             ),
         )
 

@@ -8,10 +8,10 @@ import matplotlib
 
 matplotlib.use("Agg")  # files, never windows: the CLI runs headless
 
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
     from sim.results import Result
@@ -27,10 +27,8 @@ def _fan(ax, dates, series: np.ndarray, color: str, label: str | None = "median"
         ax.plot(dates, series[0], color=color, lw=2, label="tension (one run)" if label else None)
         return
     q05, q25, q50, q75, q95 = np.quantile(series, (0.05, 0.25, 0.5, 0.75, 0.95), axis=0)
-    ax.fill_between(dates, q05, q95, color=color, alpha=0.15, lw=0,
-                    label="90% of runs" if label else None)
-    ax.fill_between(dates, q25, q75, color=color, alpha=0.3, lw=0,
-                    label="50% of runs" if label else None)
+    ax.fill_between(dates, q05, q95, color=color, alpha=0.15, lw=0, label="90% of runs" if label else None)
+    ax.fill_between(dates, q25, q75, color=color, alpha=0.3, lw=0, label="50% of runs" if label else None)
     ax.plot(dates, q50, color=color, lw=2, label=label)
 
 
@@ -60,16 +58,24 @@ def tension_figure(result: Result) -> Figure:
         seen.add((event.day, text))
         x = dates[event.day]
         ax.axvline(x, color=EVENT, ls="--", lw=1, label="scripted event" if k == 0 else None)
-        ax.annotate(text, (x, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -4 - 11 * (
-            len([d for d, _ in seen if d == event.day]) - 1)), textcoords="offset points",
-            va="top", fontsize=8, color=EVENT)
+        ax.annotate(
+            text,
+            (x, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -4 - 11 * (len([d for d, _ in seen if d == event.day]) - 1)),
+            textcoords="offset points",
+            va="top",
+            fontsize=8,
+            color=EVENT,
+        )
     s = result.summary()
     clash = s.shares["armed clash"][0]
     ax.set_title(
         f"Global tension: {result.scenario.name} ({_runs_text(result)})\n"
         f"median peak {s.median_peak_tension:.0f} on {s.median_peak_date:%d %b %Y}; "
         f"armed clash in {clash:.0%} of runs",
-        loc="left", fontsize=11,
+        loc="left",
+        fontsize=11,
     )
     ax.set_ylabel("global tension index (0 = calm, 100 = war)")
     ax.set_xlabel(f"date (day 0 = {result.start_date:%d %b %Y})")
@@ -98,8 +104,15 @@ def dyads_figure(result: Result) -> Figure:
     chosen = salient_dyads(result) or list(range(min(MAX_DYADS, len(result.pairs))))
     cols = 3
     rows = int(np.ceil(len(chosen) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(11, 2.7 * rows + 0.8), sharex=True,
-                             sharey=True, layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(
+        rows,
+        cols,
+        figsize=(11, 2.7 * rows + 0.8),
+        sharex=True,
+        sharey=True,
+        layout="constrained",
+        squeeze=False,
+    )
     dates = result.dates.to_pydatetime()
     names = result.model.spec.names
     for ax, k in zip(axes.flat, chosen, strict=False):
@@ -109,12 +122,13 @@ def dyads_figure(result: Result) -> Figure:
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
         _date_axis(ax, result.days)
-    for ax in axes.flat[len(chosen):]:
+    for ax in axes.flat[len(chosen) :]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("tension (0-100)")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
-    fig.suptitle(f"Dyadic tension: {result.scenario.name} ({_runs_text(result)})",
-                 x=0.01, ha="left", fontsize=12)
+    fig.suptitle(
+        f"Dyadic tension: {result.scenario.name} ({_runs_text(result)})", x=0.01, ha="left", fontsize=12
+    )
     return fig

@@ -45,8 +45,9 @@ def versions() -> dict[str, str]:
 class Result:
     """A finished ensemble: `.trajectories`, `.events`, `.outcomes`, `.summary()`, `.save()`."""
 
-    def __init__(self, model: CrisisModel, *, overrides: dict[str, Any] | None = None,
-                 command: list[str] | None = None):
+    def __init__(
+        self, model: CrisisModel, *, overrides: dict[str, Any] | None = None, command: list[str] | None = None
+    ):
         self.model = model
         self.scenario = model.crisis
         self.overrides = dict(overrides or {})
@@ -60,7 +61,9 @@ class Result:
         self._posture = rec.posture
         self.pairs = rec.pairs
         self._outcome = classify(
-            rec.tension, rec.settled, model.state.clashed,
+            rec.tension,
+            rec.settled,
+            model.state.clashed,
             int(model.crisis.mechanisms.outcome.resolution_window),
         )
         self._events = rec.event_table()
@@ -99,17 +102,19 @@ class Result:
         ids = np.array(spec.actor_ids, dtype=object)
         mv = spec.moves
         cameo = np.array([c or "" for c in mv.cameo], dtype=object)
-        return pd.DataFrame({
-            "run": self.runs[ev[:, 0]],
-            "day": ev[:, 1],
-            "date": self.dates[ev[:, 1]].strftime("%Y-%m-%d") if len(ev) else [],
-            "actor": ids[ev[:, 2]],
-            "target": ids[ev[:, 3]],
-            "move": np.array(mv.ids, dtype=object)[ev[:, 4]],
-            "cameo": cameo[ev[:, 4]],
-            "goldstein": mv.goldstein[ev[:, 4]],
-            "kind": np.array(EVENT_KINDS, dtype=object)[ev[:, 5]],
-        })
+        return pd.DataFrame(
+            {
+                "run": self.runs[ev[:, 0]],
+                "day": ev[:, 1],
+                "date": self.dates[ev[:, 1]].strftime("%Y-%m-%d") if len(ev) else [],
+                "actor": ids[ev[:, 2]],
+                "target": ids[ev[:, 3]],
+                "move": np.array(mv.ids, dtype=object)[ev[:, 4]],
+                "cameo": cameo[ev[:, 4]],
+                "goldstein": mv.goldstein[ev[:, 4]],
+                "kind": np.array(EVENT_KINDS, dtype=object)[ev[:, 5]],
+            }
+        )
 
     @cached_property
     def outcomes(self) -> pd.DataFrame:
@@ -117,26 +122,26 @@ class Result:
         o = self._outcome
         res = o["resolution_day"]
         start = pd.Timestamp(self.start_date)
-        res_dates = [
-            (start + pd.Timedelta(days=int(d))).strftime("%Y-%m-%d") if d >= 0 else ""
-            for d in res
-        ]
-        return pd.DataFrame({
-            "run": self.runs,
-            "outcome": np.array(OUTCOMES, dtype=object)[o["outcome"]],
-            "peak_day": o["peak_day"],
-            "peak_date": self.dates[o["peak_day"]].strftime("%Y-%m-%d"),
-            "peak_tension": o["peak_tension"],
-            "resolution_day": pd.array([int(d) if d >= 0 else pd.NA for d in res], dtype="Int64"),
-            "resolution_date": res_dates,
-        })
+        res_dates = [(start + pd.Timedelta(days=int(d))).strftime("%Y-%m-%d") if d >= 0 else "" for d in res]
+        return pd.DataFrame(
+            {
+                "run": self.runs,
+                "outcome": np.array(OUTCOMES, dtype=object)[o["outcome"]],
+                "peak_day": o["peak_day"],
+                "peak_date": self.dates[o["peak_day"]].strftime("%Y-%m-%d"),
+                "peak_tension": o["peak_tension"],
+                "resolution_day": pd.array([int(d) if d >= 0 else pd.NA for d in res], dtype="Int64"),
+                "resolution_date": res_dates,
+            }
+        )
 
     def summary(self) -> Summary:
         """Outcome shares with 95% intervals, median peak and resolution."""
         return Summary.of(self.scenario.name, self.outcomes, self.start_date)
 
-    def tension_quantiles(self, series: np.ndarray | None = None,
-                          qs: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)) -> np.ndarray:
+    def tension_quantiles(
+        self, series: np.ndarray | None = None, qs: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
+    ) -> np.ndarray:
         """Daily quantiles across runs, (len(qs), days)."""
         data = self._tension if series is None else series
         return np.quantile(data, qs, axis=0)
@@ -162,7 +167,7 @@ class Result:
             "scenario_sha256": scenario_digest(self.model),
             "overrides": self.overrides,
             "seed": self.model.seed,
-            "runs": int(len(self.runs)),
+            "runs": len(self.runs),
             "replicates": [int(self.runs[0])] if single else f"{self.runs[0]}..{self.runs[-1]}",
             "days": int(self.days),
             "start_date": self.start_date.isoformat(),
@@ -174,14 +179,11 @@ class Result:
         """Write the run folder atomically: all files appear together or none do."""
         out = Path(out)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise UserError(
-                "already exists and is not empty; choose another --out", source=str(out)
-            )
+            raise UserError("already exists and is not empty; choose another --out", source=str(out))
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
         try:
-            self.trajectories.to_csv(tmp / "trajectories.csv", index=False,
-                                     float_format=FLOAT_FORMAT)
+            self.trajectories.to_csv(tmp / "trajectories.csv", index=False, float_format=FLOAT_FORMAT)
             self.events.to_csv(tmp / "events.csv", index=False, float_format="%.1f")
             self.outcomes.to_csv(tmp / "outcomes.csv", index=False, float_format=FLOAT_FORMAT)
             (tmp / "manifest.json").write_text(json.dumps(self.manifest(), indent=2) + "\n")

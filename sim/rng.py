@@ -46,6 +46,6 @@ def uniforms(seed: int, day: int, purpose: Purpose, replicates: np.ndarray, widt
     out = np.empty((len(replicates), per_rep), dtype=np.uint64)
     for pos, first, length in _runs(replicates):
         bitgen = np.random.Philox(key=key, counter=[first * steps, 0, 0, 0])
-        out[pos:pos + length] = bitgen.random_raw(length * per_rep).reshape(length, per_rep)
+        out[pos : pos + length] = bitgen.random_raw(length * per_rep).reshape(length, per_rep)
     # The top 53 bits of each word give a double in [0, 1), exactly as numpy does.
     return (out[:, :width] >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)

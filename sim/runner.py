@@ -59,19 +59,17 @@ def run(
         progress: called as progress(days_done, days_total) after every day.
     """
     if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
-        raise UserError(f"expected a whole number of runs of at least 1, found {runs!r}",
-                        field="runs")
-    if replicate is not None and (isinstance(replicate, bool) or not isinstance(
-            replicate, (int, np.integer)) or replicate < 0):
-        raise UserError(f"expected a replicate index of 0 or more, found {replicate!r}",
-                        field="replicate")
+        raise UserError(f"expected a whole number of runs of at least 1, found {runs!r}", field="runs")
+    if replicate is not None and (
+        isinstance(replicate, bool) or not isinstance(replicate, (int, np.integer)) or replicate < 0
+    ):
+        raise UserError(f"expected a replicate index of 0 or more, found {replicate!r}", field="replicate")
     loaded = prepare(scenario, days=days, seed=seed, overrides=overrides)
     replicates = np.array([replicate]) if replicate is not None else np.arange(runs)
     if batch:
         for path, values in batch.items():
             if np.asarray(values).reshape(-1).shape[0] != len(replicates):
-                raise UserError(
-                    f"expected {len(replicates)} values (one per replicate)", field=path)
+                raise UserError(f"expected {len(replicates)} values (one per replicate)", field=path)
     model = CrisisModel(loaded, replicates=replicates, batch=batch)
     while model.running:
         model.step()

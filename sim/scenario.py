@@ -160,16 +160,12 @@ class PostureDef(Strict):
         description="Daily tension pressure on the owner-target dyad, in Goldstein "
         "units (positive raises tension).",
     )
-    cost: float = Field(
-        default=0.0, ge=0.0, le=10.0, description="Daily cost to the owner (feeds ripeness)."
-    )
+    cost: float = Field(default=0.0, ge=0.0, le=10.0, description="Daily cost to the owner (feeds ripeness).")
     contact: bool = Field(
         default=False,
         description="Forces on the ground: adversaries both in contact can have accidents.",
     )
-    buffer: Prob = Field(
-        default=0.0, description="Share of the accident hazard this posture absorbs."
-    )
+    buffer: Prob = Field(default=0.0, description="Share of the accident hazard this posture absorbs.")
     deterrence: float = Field(
         default=0.0,
         ge=0.0,
@@ -191,9 +187,7 @@ class PostureDef(Strict):
 class MoveDef(Strict):
     """A move in the catalogue, coded with CAMEO and weighted on the Goldstein scale."""
 
-    label: str | None = Field(
-        default=None, description="Description; defaults to the CAMEO label."
-    )
+    label: str | None = Field(default=None, description="Description; defaults to the CAMEO label.")
     cameo: str | None = Field(
         default=None,
         pattern=r"^[0-2][0-9]{1,3}$",
@@ -221,19 +215,13 @@ class MoveDef(Strict):
         default_factory=list,
         description="Postures that must not stand for the move to be allowed (same form).",
     )
-    concession: bool = Field(
-        default=False, description="Backing down: audience costs apply."
-    )
-    settlement: bool = Field(
-        default=False, description="A step towards settlement: ripeness applies."
-    )
+    concession: bool = Field(default=False, description="Backing down: audience costs apply.")
+    settlement: bool = Field(default=False, description="A step towards settlement: ripeness applies.")
     mediation: float = Field(
         default=0.0, ge=0.0, le=5.0, description="Mediation pressure it puts on the target."
     )
     support: bool = Field(default=False, description="Public backing of an ally.")
-    accident: bool = Field(
-        default=False, description="Only happens as an accident, never chosen."
-    )
+    accident: bool = Field(default=False, description="Only happens as an accident, never chosen.")
     clash: bool = Field(default=False, description="An armed clash (ends as 'clash').")
     cost: float | None = Field(
         default=None,
@@ -246,9 +234,7 @@ class MoveDef(Strict):
 class RoleDef(Strict):
     """A role and its move repertoire."""
 
-    party: bool = Field(
-        default=False, description="Actors with this role are parties to the conflict."
-    )
+    party: bool = Field(default=False, description="Actors with this role are parties to the conflict.")
     moves: list[MoveRef] = Field(description="Moves the role allows (hold always is).")
 
 
@@ -272,9 +258,7 @@ class Reciprocity(Strict):
 
     weight: Weight = Field(default=2.0, description="Utility per unit of net grievance.")
     memory: Rate = Field(default=0.2, description="Daily decay of grievance stocks.")
-    fatigue: Weight = Field(
-        default=0.8, description="How strongly one's own past hostility drains the urge."
-    )
+    fatigue: Weight = Field(default=0.8, description="How strongly one's own past hostility drains the urge.")
     mirror: Weight = Field(
         default=1.0,
         description="Pull to keep forces in contact while the opponent keeps its own, "
@@ -286,9 +270,7 @@ class Deterrence(Strict):
     """Capability and commitment of the target's side make escalation costly."""
 
     weight: Weight = Field(default=2.0, description="Utility cost per unit of deterrent strength.")
-    verbal_share: Prob = Field(
-        default=0.2, description="Share of the cost borne by verbal hostility."
-    )
+    verbal_share: Prob = Field(default=0.2, description="Share of the cost borne by verbal hostility.")
 
 
 class AudienceCosts(Strict):
@@ -310,21 +292,15 @@ class Mediation(Strict):
 
     weight: Weight = Field(default=2.0, description="Utility per unit of mediation pressure.")
     decay: Rate = Field(default=0.3, description="Daily decay of mediation pressure.")
-    implementation: Weight = Field(
-        default=1.5, description="Pull to implement a signed agreement."
-    )
-    drive: Weight = Field(
-        default=3.0, description="Mediators' urge to act per unit of crisis tension."
-    )
+    implementation: Weight = Field(default=1.5, description="Pull to implement a signed agreement.")
+    drive: Weight = Field(default=3.0, description="Mediators' urge to act per unit of crisis tension.")
 
 
 class Ripeness(Strict):
     """Zartman: settlement when both sides hurt and a way out is offered."""
 
     weight: Weight = Field(default=4.0, description="Utility of settling when fully ripe.")
-    threshold: Prob = Field(
-        default=0.35, description="Mutual hurt at which the conflict is half ripe."
-    )
+    threshold: Prob = Field(default=0.35, description="Mutual hurt at which the conflict is half ripe.")
     width: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         default=0.08, description="Width of the logistic step around the threshold."
     )
@@ -337,9 +313,7 @@ class Ripeness(Strict):
 class Accidents(Strict):
     """Incidents between forces in contact, at a hazard rising with tension."""
 
-    weight: Weight = Field(
-        default=3.0, description="Utility cost per unit of hazard for risk-averse actors."
-    )
+    weight: Weight = Field(default=3.0, description="Utility cost per unit of hazard for risk-averse actors.")
     hazard: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
         default=0.12, description="Daily incident hazard between forces in contact at tension 100."
     )
@@ -353,9 +327,7 @@ class TensionParams(Strict):
     """Dyadic tension: fed by events and standing postures, decaying towards zero."""
 
     decay: Rate = Field(default=0.15, description="Daily relative decay of dyadic tension.")
-    event_scale: Weight = Field(
-        default=3.0, description="Tension points per Goldstein unit of an event."
-    )
+    event_scale: Weight = Field(default=3.0, description="Tension points per Goldstein unit of an event.")
     posture_scale: Weight = Field(
         default=3.0, description="Tension points per Goldstein unit of daily posture pressure."
     )
@@ -409,9 +381,7 @@ class ScriptedEvent(Strict):
     def _move_or_set(self) -> ScriptedEvent:
         has_move = self.actor is not None or self.move is not None
         if has_move and (self.actor is None or self.move is None):
-            raise PydanticCustomError(
-                "incomplete_event", "a move event needs both 'actor' and 'move'", {}
-            )
+            raise PydanticCustomError("incomplete_event", "a move event needs both 'actor' and 'move'", {})
         if has_move == (self.set is not None):
             raise PydanticCustomError(
                 "event_kind",
@@ -444,12 +414,8 @@ class Scenario(Strict):
     postures: dict[Id, PostureDef] = Field(
         default_factory=dict, description="Extra or changed standing postures."
     )
-    moves: dict[Id, MoveDef] = Field(
-        default_factory=dict, description="Extra or changed moves."
-    )
-    roles: dict[Id, RoleDef] = Field(
-        default_factory=dict, description="Extra or changed roles."
-    )
+    moves: dict[Id, MoveDef] = Field(default_factory=dict, description="Extra or changed moves.")
+    roles: dict[Id, RoleDef] = Field(default_factory=dict, description="Extra or changed roles.")
     events: list[ScriptedEvent] = Field(
         default_factory=list, description="Scripted moves and parameter changes."
     )
@@ -461,7 +427,8 @@ class Scenario(Strict):
             for b, value in row.items():
                 if a == b:
                     raise PydanticCustomError(
-                        "self_affinity", "affinities.{a}.{a}: an actor has no affinity with itself",
+                        "self_affinity",
+                        "affinities.{a}.{a}: an actor has no affinity with itself",
                         {"a": a},
                     )
                 key = frozenset((a, b))

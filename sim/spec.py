@@ -131,10 +131,29 @@ def _conditions(texts: list[str], posture_ids: list[str]) -> list[tuple[int, int
 def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray) -> Moves:
     ids = list(scenario.moves)
     disp = scenario.mechanisms.disposition
-    out: dict[str, list] = {k: [] for k in (
-        "labels", "cameo", "goldstein", "material", "commitment", "concession", "settlement",
-        "mediation", "support", "clash", "cost", "sets", "clears", "contact_delta", "requires",
-        "forbids", "targets", "accident")}
+    out: dict[str, list] = {
+        k: []
+        for k in (
+            "labels",
+            "cameo",
+            "goldstein",
+            "material",
+            "commitment",
+            "concession",
+            "settlement",
+            "mediation",
+            "support",
+            "clash",
+            "cost",
+            "sets",
+            "clears",
+            "contact_delta",
+            "requires",
+            "forbids",
+            "targets",
+            "accident",
+        )
+    }
     for move_id in ids:
         mv = scenario.moves[move_id]
         code = mv.cameo
@@ -168,13 +187,24 @@ def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray) -> M
         out["targets"].append(mv.targets)
         out["accident"].append(mv.accident)
     g = np.array(out.pop("goldstein"), dtype=float)
-    arrays = {k: np.array(v, dtype=float) for k, v in out.items()
-              if k not in ("labels", "cameo", "requires", "forbids", "targets", "sets", "clears")}
+    arrays = {
+        k: np.array(v, dtype=float)
+        for k, v in out.items()
+        if k not in ("labels", "cameo", "requires", "forbids", "targets", "sets", "clears")
+    }
     return Moves(
-        ids=ids, labels=out["labels"], cameo=out["cameo"], goldstein=g,
-        hostility=np.maximum(0.0, -g) / 10.0, cooperation=np.maximum(0.0, g) / 10.0,
-        sets=np.array(out["sets"], dtype=int), clears=np.array(out["clears"], dtype=int),
-        requires=out["requires"], forbids=out["forbids"], targets=out["targets"], **arrays,
+        ids=ids,
+        labels=out["labels"],
+        cameo=out["cameo"],
+        goldstein=g,
+        hostility=np.maximum(0.0, -g) / 10.0,
+        cooperation=np.maximum(0.0, g) / 10.0,
+        sets=np.array(out["sets"], dtype=int),
+        clears=np.array(out["clears"], dtype=int),
+        requires=out["requires"],
+        forbids=out["forbids"],
+        targets=out["targets"],
+        **arrays,
     )
 
 
@@ -200,8 +230,11 @@ def _options(scenario: Scenario, ids: list[str], moves: Moves, party: np.ndarray
     result = []
     for i, actor_id in enumerate(ids):
         actor = scenario.actors[actor_id]
-        repertoire = [m for m in scenario.roles[actor.role].moves + actor.moves
-                      if m not in actor.exclude_moves and m != "hold"]
+        repertoire = [
+            m
+            for m in scenario.roles[actor.role].moves + actor.moves
+            if m not in actor.exclude_moves and m != "hold"
+        ]
         rows = [(hold, i)]
         for move_id in dict.fromkeys(repertoire):
             m = moves.index(move_id)
@@ -244,14 +277,18 @@ def compile_spec(scenario: Scenario, batch: Mapping[str, np.ndarray] | None = No
     ids = list(scenario.actors)
     n = len(ids)
     known = {f"mechanisms.{k}" for k in _mechanism_paths(scenario)}
-    known |= {f"actors.{a}.{attr}" for a in ids
-              for attr in ("capability", "resolve", "risk_tolerance", "hawkishness")}
+    known |= {
+        f"actors.{a}.{attr}"
+        for a in ids
+        for attr in ("capability", "resolve", "risk_tolerance", "hawkishness")
+    }
     known |= {f"affinities.{a}.{b}" for a, row in scenario.affinities.items() for b in row}
     known |= {f"actors.{k}.leverage.{i}" for k in ids for i in scenario.actors[k].leverage}
     for path in batch:
         if path not in known:
             raise ScenarioError(
-                "not a numeric parameter that can vary per replicate", source=scenario.name,
+                "not a numeric parameter that can vary per replicate",
+                source=scenario.name,
                 field=path,
             )
 

@@ -73,8 +73,9 @@ def decay(state: State, spec: Spec) -> None:
     state.costs *= (1.0 - spec.mech["ripeness.recovery"])[:, None]
 
 
-def _aggrieve(state: State, spec: Spec, rows: np.ndarray, src: np.ndarray, tgt: np.ndarray,
-              amount: np.ndarray) -> None:
+def _aggrieve(
+    state: State, spec: Spec, rows: np.ndarray, src: np.ndarray, tgt: np.ndarray, amount: np.ndarray
+) -> None:
     """The target's grievance against the source grows by `amount`, and so, in
     proportion to their affinity, does that of the target's allies (kin solidarity)."""
     np.add.at(state.grievance, (rows, tgt, src), amount)
@@ -82,8 +83,9 @@ def _aggrieve(state: State, spec: Spec, rows: np.ndarray, src: np.ndarray, tgt: 
     np.add.at(state.grievance, (rows, slice(None), src), allies * amount[:, None])
 
 
-def apply_events(state: State, spec: Spec, rows: np.ndarray, src: np.ndarray,
-                 tgt: np.ndarray, move: np.ndarray) -> None:
+def apply_events(
+    state: State, spec: Spec, rows: np.ndarray, src: np.ndarray, tgt: np.ndarray, move: np.ndarray
+) -> None:
     """Apply a day's events (replicate, actor, target, move) to the state, all at once."""
     mv = spec.moves
     g = mv.goldstein[move]

@@ -33,8 +33,10 @@ def choice_probs(model: CrisisModel, actor: str, edit=None) -> dict[tuple[str, s
     opts = spec.options[spec.actor_ids.index(actor)]
     utility = sum(utility_terms(sit, spec, opts).values())
     p = probabilities(utility, available(sit, spec, opts), spec.mech["rationality"])[0]
-    return {(spec.moves.ids[m], spec.actor_ids[t]): float(p[k])
-            for k, (m, t) in enumerate(zip(opts.move, opts.target, strict=True))}
+    return {
+        (spec.moves.ids[m], spec.actor_ids[t]): float(p[k])
+        for k, (m, t) in enumerate(zip(opts.move, opts.target, strict=True))
+    }
 
 
 def p_where(probs, model, target=None, hostile=None, moves=None) -> float:
@@ -70,7 +72,8 @@ def test_disposition_hawkish_actors_escalate_more():
     dove = model_at(3, {"actors.serbia.hawkishness": 0.2})
     hawk = model_at(3, {"actors.serbia.hawkishness": 0.9})
     assert p_where(choice_probs(hawk, "serbia"), hawk, "kosovo", hostile=True) > p_where(
-        choice_probs(dove, "serbia"), dove, "kosovo", hostile=True)
+        choice_probs(dove, "serbia"), dove, "kosovo", hostile=True
+    )
 
 
 def test_reciprocity_grievance_invites_hostility():
@@ -100,7 +103,8 @@ def test_deterrence_a_strong_guarantor_makes_escalation_costlier():
     strong = model_at(3, {"actors.nato.capability": 1.0})
     material = ["raise_alert", "deploy_police", "show_of_force", "armed_clash"]
     assert p_where(choice_probs(strong, "serbia"), strong, "kosovo", moves=material) < p_where(
-        choice_probs(weak, "serbia"), weak, "kosovo", moves=material)
+        choice_probs(weak, "serbia"), weak, "kosovo", moves=material
+    )
 
 
 def test_audience_costs_make_backing_down_harder():
@@ -119,7 +123,8 @@ def test_alliance_pull_a_committed_patron_emboldens_its_ally():
     lukewarm = model_at(3, {"actors.russia.resolve": 0.1, "actors.russia.capability": 0.1})
     committed = model_at(3, {"actors.russia.resolve": 1.0, "actors.russia.capability": 1.0})
     assert p_where(choice_probs(committed, "serbia"), committed, "kosovo", hostile=True) > p_where(
-        choice_probs(lukewarm, "serbia"), lukewarm, "kosovo", hostile=True)
+        choice_probs(lukewarm, "serbia"), lukewarm, "kosovo", hostile=True
+    )
 
 
 def test_mediation_pulls_towards_de_escalation():
@@ -147,7 +152,8 @@ def test_ripeness_mutual_hurt_with_a_way_out_favours_settlement():
             state.costs[:, ix(actor)] = 30.0
 
     assert p_where(choice_probs(model, "kosovo", hurting), model, moves=settle) > p_where(
-        choice_probs(model, "kosovo", way_out), model, moves=settle)
+        choice_probs(model, "kosovo", way_out), model, moves=settle
+    )
 
 
 @pytest.mark.parametrize("weight, changes", [(3.0, True), (0.0, False)])
@@ -158,6 +164,7 @@ def test_accidents_risk_averse_actors_pull_forces_out_of_a_hot_contact(weight, c
         def edit(state, ix):
             k, s = ix("kosovo"), ix("kosovo_serbs")
             state.tension[:, k, s] = state.tension[:, s, k] = level
+
         return edit
 
     cool = p_where(choice_probs(model, "kosovo", tension(10.0)), model, moves=["withdraw_police"])

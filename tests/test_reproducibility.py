@@ -56,5 +56,5 @@ def test_random_streams_are_counter_based():
     other_purpose = uniforms(11, 4, Purpose.ACCIDENT, np.arange(1000), 7)
     assert not np.array_equal(full, other_day)
     assert not np.array_equal(full, other_purpose)
-    assert 0.0 <= full.min() and full.max() < 1.0
+    assert full.min() >= 0.0 and full.max() < 1.0
     assert abs(full.mean() - 0.5) < 0.01

@@ -1,0 +1,141 @@
+"""Bundled scenarios, shipped data, the JSON Schema, the CLI's outputs and the Python API."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pandas as pd
+import pytest
+
+from sim import bundled_scenarios, load_scenario, run
+from sim.cameo import goldstein
+from sim.scenario import Scenario
+
+from .conftest import SCENARIOS, SHARED
+
+EXPECTED = {
+    "kosovo_2021",
+    "kosovo_2021_no_eu_mediation",
+    "kosovo_2021_russia_backs_serbia",
+    "kosovo_2021_early_police_withdrawal",
+    "kosovo_2021_no_kfor",
+    "kosovo_2021_with_usa",
+}
+
+
+def test_every_bundled_scenario_is_valid():
+    assert set(bundled_scenarios()) >= EXPECTED
+    for name in EXPECTED:
+        sc = load_scenario(SCENARIOS / f"{name}.yaml")
+        assert sc.name == name
+
+
+def test_committed_json_schema_matches_the_models():
+    committed = json.loads((SCENARIOS / "scenario.schema.json").read_text())
+    assert committed == Scenario.model_json_schema()
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="reference data not beside the repository")
+@pytest.mark.parametrize("name", ["cameo_goldstein.csv", "cameo_codes.csv", "kosovo_2021_events.csv"])
+def test_shipped_data_is_an_unchanged_copy_of_the_reference(name):
+    from importlib import resources
+
+    shipped = resources.files("sim.data").joinpath(name).read_bytes()
+    assert shipped == (SHARED / "data" / name).read_bytes()
+
+
+def test_catalogue_weights_come_from_the_cameo_table():
+    sc = load_scenario("kosovo_2021")
+    with open(SCENARIOS.parent / "sim" / "data" / "cameo_goldstein.csv") as fh:
+        table = {row["code"]: float(row["goldstein"]) for row in csv.DictReader(fh)}
+    for move in sc.moves.values():
+        if move.cameo and move.goldstein is None:
+            assert goldstein(move.cameo) == table.get(move.cameo, table.get(move.cameo[:3]))
+    assert goldstein("1442") == -7.5 and goldstein("0256") == -0.3
+    assert goldstein("1449") == goldstein("144")  # missing four-digit code falls back
+
+
+def test_usa_variant_adds_an_eighth_actor_with_no_code():
+    sc = load_scenario("kosovo_2021_with_usa")
+    assert len(sc.actors) == 8 and "usa" in sc.actors
+    result = run(sc, runs=20)
+    assert "usa" in set(result.events["actor"])
+    assert any(c.startswith("tension_usa-") or c.endswith("-usa") for c in result.trajectories)
+    assert "posture_usa" in result.trajectories
+
+
+def test_no_kfor_variant_removes_nato_everywhere():
+    sc = load_scenario("kosovo_2021_no_kfor")
+    assert "nato" not in sc.actors and "nato" not in sc.affinities
+
+
+def test_extends_appends_events_and_overrides_values():
+    base = load_scenario("kosovo_2021")
+    early = load_scenario("kosovo_2021_early_police_withdrawal")
+    assert early.events[: len(base.events)] == base.events
+    assert early.events[len(base.events)].move == "withdraw_police"
+    backed = load_scenario("kosovo_2021_russia_backs_serbia")
+    assert backed.actors["russia"].resolve == 0.95 and backed.actors["serbia"] == base.actors["serbia"]
+
+
+def test_set_override_is_validated_like_the_file():
+    sc = load_scenario("kosovo_2021", ["actors.russia.resolve=0.9", "mechanisms.rationality=2"])
+    assert sc.actors["russia"].resolve == 0.9 and sc.mechanisms.rationality == 2
+
+
+def test_api_result_tables_summary_and_plots(tmp_path):
+    result = run("kosovo_2021", runs=30, days=45)
+    traj, events, outcomes = result.trajectories, result.events, result.outcomes
+    assert len(traj) == 30 * 45 and traj["date"].iloc[0] == "2021-09-20"
+    assert traj["tension"].between(0, 100).all()
+    assert {"run", "day", "date", "actor", "target", "move", "cameo", "goldstein"} <= set(events)
+    assert set(outcomes["outcome"]) <= {"resolved", "still tense", "armed clash"}
+    summary = result.summary()
+    assert sum(share for share, _, _ in summary.shares.values()) == pytest.approx(1.0)
+    assert "resolved" in str(summary)
+    fig = result.plot("tension")
+    assert "kosovo_2021" in fig.axes[0].get_title(loc="left")
+    with pytest.raises(ValueError):
+        result.plot("pie")
+
+
+def test_cli_run_writes_every_output(cli, tmp_path):
+    out = tmp_path / "run"
+    code, stdout, err = cli("run", "kosovo_2021", "--runs", "40", "--out", out)
+    assert code == 0, err
+    names = {p.name for p in out.iterdir()}
+    assert names == {
+        "trajectories.csv",
+        "events.csv",
+        "outcomes.csv",
+        "manifest.json",
+        "tension.png",
+        "dyads.png",
+    }
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["runs"] == 40 and manifest["seed"] == 20210920 and len(manifest["scenario_sha256"]) == 64
+    assert manifest["versions"]["mesa"].startswith("3.")
+    outcomes = pd.read_csv(out / "outcomes.csv")
+    assert len(outcomes) == 40
+    assert "armed clash" in stdout and "95% CI" in stdout and str(out) in stdout
+    assert (out / "tension.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_default_folder_svg_show_and_schema(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, stdout, _ = cli("run", "--days", "10", "--format", "svg")
+    assert code == 0
+    (folder,) = (tmp_path / "runs").iterdir()
+    assert folder.name.startswith("kosovo_2021-") and (folder / "tension.svg").exists()
+    code, stdout, _ = cli("show", "kosovo_2021_with_usa", "--set", "actors.usa.resolve=0.8")
+    assert code == 0 and "United States" in stdout and "0.80" in stdout
+    code, stdout, _ = cli("schema")
+    assert code == 0 and json.loads(stdout)["title"] == "Scenario"
+
+
+def test_single_run_and_replicate_flag(cli, tmp_path):
+    code, _stdout, _ = cli("run", "--replicate", "5", "--days", "20", "--out", tmp_path / "r5")
+    assert code == 0
+    traj = pd.read_csv(tmp_path / "r5" / "trajectories.csv")
+    assert set(traj["run"]) == {5} and len(traj) == 20
