@@ -159,13 +159,20 @@ def _standing(sit: Situation, scope: int, posture: int, a: int, t: int) -> np.nd
 
 
 def available(sit: Situation, spec: Spec, opt: Options) -> np.ndarray:
-    """(R, O) mask: required postures stand, forbidden ones do not, the move's posture is not held."""
+    """(R, O) mask of allowed options.
+
+    Required postures stand and forbidden ones do not; a posture is not set twice,
+    and is cleared only towards the actor it faces.
+    """
     held = sit.state.held
     mask = np.ones((held.shape[0], len(opt)), dtype=bool)
     for col, (a, m, t) in enumerate(zip(opt.actor, opt.move, opt.target, strict=True)):
         k = spec.moves.sets[m]
         if k >= 0:
             mask[:, col] &= ~held[:, a, k]
+        k = spec.moves.clears[m]
+        if k >= 0:  # a posture is stood down towards whom it faces
+            mask[:, col] &= sit.state.target[:, a, k] == t
         for scope, posture in spec.moves.requires[m]:
             mask[:, col] &= _standing(sit, scope, posture, a, t)
         for scope, posture in spec.moves.forbids[m]:
