@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import textwrap
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -205,7 +206,8 @@ def list_scenarios() -> None:
     """List the bundled scenarios."""
     for name in bundled_scenarios():
         sc = load_scenario(name)
-        out.print(f"{name:<40} {sc.description[:70]}...", highlight=False)
+        summary = sc.description.split(": ")[0].split(". ")[0]
+        typer.echo(f"{name:<38} {textwrap.shorten(summary, 70, placeholder='...')}")
 
 
 def main(argv: list[str] | None = None) -> None:

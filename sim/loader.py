@@ -165,39 +165,35 @@ def normalize_overrides(overrides: Mapping[str, Any] | list[str] | None) -> dict
 def set_path(data: dict, path: str, value: Any, *, shown: str, origin: str) -> None:
     """Assign a dotted path in the raw mapping; every key but the last must exist."""
     keys = path.split(".")
+
+    def fail(message: str) -> ScenarioError:
+        return ScenarioError(f"{message} ({origin})", source=shown, field=path)
+
+    def list_index(node: list, key: str, where: str) -> int:
+        if not key.isdigit() or int(key) >= len(node):
+            raise fail(f"expected a list index below {len(node)} at {where}, found '{key}'")
+        return int(key)
+
     node: Any = data
-    for depth, key in enumerate(keys[:-1]):
+    for depth, key in enumerate(keys):
         where = ".".join(keys[:depth]) or "the top level"
+        last = depth == len(keys) - 1
         if isinstance(node, list):
-            if not key.isdigit() or int(key) >= len(node):
-                raise ScenarioError(
-                    f"expected a list index below {len(node)} at {where}, found '{key}' ({origin})",
-                    source=shown,
-                    field=path,
-                )
-            node = node[int(key)]
-            continue
-        if not isinstance(node, dict) or key not in node:
-            options = sorted(node) if isinstance(node, dict) else []
-            hint = difflib.get_close_matches(key, options, n=1)
+            index = list_index(node, key, where)
+            if last:
+                node[index] = value
+            else:
+                node = node[index]
+        elif not isinstance(node, dict):
+            raise fail(f"cannot set a key inside a {type(node).__name__} at {where}")
+        elif last:
+            node[key] = value
+        elif key not in node:
+            hint = difflib.get_close_matches(key, sorted(node), n=1)
             extra = f"; did you mean '{hint[0]}'?" if hint else ""
-            raise ScenarioError(f"unknown key '{key}' at {where} ({origin}){extra}", source=shown, field=path)
-        node = node[key]
-    last = keys[-1]
-    if isinstance(node, list):
-        if not last.isdigit() or int(last) >= len(node):
-            raise ScenarioError(
-                f"expected a list index below {len(node)}, found '{last}' ({origin})",
-                source=shown,
-                field=path,
-            )
-        node[int(last)] = value
-    elif isinstance(node, dict):
-        node[last] = value
-    else:
-        raise ScenarioError(
-            f"cannot set a key inside a {type(node).__name__} ({origin})", source=shown, field=path
-        )
+            raise fail(f"unknown key '{key}' at {where}{extra}")
+        else:
+            node = node[key]
 
 
 # ---------------------------------------------------------------- validation
