@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from sim import bundled_scenarios, load_scenario, run
+from sim import ScenarioError, bundled_scenarios, load_scenario, run
 from sim.cameo import goldstein
 from sim.scenario import Scenario
 
@@ -139,3 +139,31 @@ def test_single_run_and_replicate_flag(cli, tmp_path):
     assert code == 0
     traj = pd.read_csv(tmp_path / "r5" / "trajectories.csv")
     assert set(traj["run"]) == {5} and len(traj) == 20
+
+
+def test_scripted_parameter_change_takes_effect_on_its_day():
+    from sim.model import CrisisModel
+    from sim.runner import prepare
+
+    sc = prepare(
+        "kosovo_2021",
+        overrides={"events": [{"day": 4, "set": {"mechanisms.mediation.weight": 0.0}}]},
+    )
+    model = CrisisModel(sc, replicates=3)
+    weights = []
+    while model.running:
+        model.step()
+        weights.append(float(model.spec.mech["mediation.weight"][0]))
+    assert weights[:4] == [2.0] * 4 and set(weights[4:]) == {0.0}
+
+
+def test_invalid_scripted_parameter_change_is_reported_at_load(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "extends: "
+        + str(SCENARIOS / "kosovo_2021.yaml")
+        + "\nevents:\n  - {day: 4, set: {mechanisms.mediation.weight: -1}}\n"
+    )
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert "mechanisms.mediation.weight" in str(info.value) and "events.3" in str(info.value)
