@@ -14,6 +14,7 @@ import pytest
 from sim.mechanisms import TERMS, Situation, available, probabilities, utility_terms
 from sim.model import CrisisModel
 from sim.runner import prepare
+from sim.spec import compile_spec
 
 
 def model_at(day: int, overrides=None, replicates: int = 1) -> CrisisModel:
@@ -23,9 +24,13 @@ def model_at(day: int, overrides=None, replicates: int = 1) -> CrisisModel:
     return model
 
 
-def choice_probs(model: CrisisModel, actor: str, edit=None) -> dict[tuple[str, str], float]:
-    """P(move, target) for one actor in replicate 0, after an optional edit of the state."""
-    spec = model.spec
+def choice_probs(model: CrisisModel, actor: str, edit=None, overrides=None) -> dict[tuple[str, str], float]:
+    """P(move, target) for one actor in replicate 0 on the model's current state.
+
+    `edit` changes a copy of the state; `overrides` change parameters for this
+    decision only, so two calls compare the same situation.
+    """
+    spec = model.spec if overrides is None else compile_spec(prepare(model.crisis, overrides=overrides))
     state = copy.deepcopy(model.state)
     if edit is not None:
         edit(state, spec.actor_ids.index)
@@ -69,11 +74,10 @@ def test_terms_add_up_to_the_utility_the_model_uses():
 
 
 def test_disposition_hawkish_actors_escalate_more():
-    dove = model_at(3, {"actors.serbia.hawkishness": 0.2})
-    hawk = model_at(3, {"actors.serbia.hawkishness": 0.9})
-    assert p_where(choice_probs(hawk, "serbia"), hawk, "kosovo", hostile=True) > p_where(
-        choice_probs(dove, "serbia"), dove, "kosovo", hostile=True
-    )
+    model = model_at(3)
+    dove = choice_probs(model, "serbia", overrides={"actors.serbia.hawkishness": 0.2})
+    hawk = choice_probs(model, "serbia", overrides={"actors.serbia.hawkishness": 0.9})
+    assert p_where(hawk, model, "kosovo", hostile=True) > p_where(dove, model, "kosovo", hostile=True)
 
 
 def test_reciprocity_grievance_invites_hostility():
@@ -99,12 +103,11 @@ def test_reciprocity_fatigue_drains_hostility():
 
 
 def test_deterrence_a_strong_guarantor_makes_escalation_costlier():
-    weak = model_at(3, {"actors.nato.capability": 0.1})
-    strong = model_at(3, {"actors.nato.capability": 1.0})
-    material = ["raise_alert", "deploy_police", "show_of_force", "armed_clash"]
-    assert p_where(choice_probs(strong, "serbia"), strong, "kosovo", moves=material) < p_where(
-        choice_probs(weak, "serbia"), weak, "kosovo", moves=material
-    )
+    model = model_at(3)
+    weak = choice_probs(model, "serbia", overrides={"actors.nato.capability": 0.1})
+    strong = choice_probs(model, "serbia", overrides={"actors.nato.capability": 1.0})
+    material = ["raise_alert", "show_of_force", "armed_clash"]
+    assert p_where(strong, model, "kosovo", moves=material) < p_where(weak, model, "kosovo", moves=material)
 
 
 def test_audience_costs_make_backing_down_harder():
@@ -120,11 +123,12 @@ def test_audience_costs_make_backing_down_harder():
 
 
 def test_alliance_pull_a_committed_patron_emboldens_its_ally():
-    lukewarm = model_at(3, {"actors.russia.resolve": 0.1, "actors.russia.capability": 0.1})
-    committed = model_at(3, {"actors.russia.resolve": 1.0, "actors.russia.capability": 1.0})
-    assert p_where(choice_probs(committed, "serbia"), committed, "kosovo", hostile=True) > p_where(
-        choice_probs(lukewarm, "serbia"), lukewarm, "kosovo", hostile=True
-    )
+    model = model_at(3)
+    lukewarm = {"actors.russia.resolve": 0.1, "actors.russia.capability": 0.1}
+    committed = {"actors.russia.resolve": 1.0, "actors.russia.capability": 1.0}
+    assert p_where(
+        choice_probs(model, "serbia", overrides=committed), model, "kosovo", hostile=True
+    ) > p_where(choice_probs(model, "serbia", overrides=lukewarm), model, "kosovo", hostile=True)
 
 
 def test_mediation_pulls_towards_de_escalation():
@@ -158,7 +162,8 @@ def test_ripeness_mutual_hurt_with_a_way_out_favours_settlement():
 
 @pytest.mark.parametrize("weight, changes", [(3.0, True), (0.0, False)])
 def test_accidents_risk_averse_actors_pull_forces_out_of_a_hot_contact(weight, changes):
-    model = model_at(3, {"mechanisms.accidents.weight": weight})
+    model = model_at(3)
+    params = {"mechanisms.accidents.weight": weight}
 
     def tension(level):
         def edit(state, ix):
@@ -167,8 +172,8 @@ def test_accidents_risk_averse_actors_pull_forces_out_of_a_hot_contact(weight, c
 
         return edit
 
-    cool = p_where(choice_probs(model, "kosovo", tension(10.0)), model, moves=["withdraw_police"])
-    hot = p_where(choice_probs(model, "kosovo", tension(95.0)), model, moves=["withdraw_police"])
+    cool = p_where(choice_probs(model, "kosovo", tension(10.0), params), model, moves=["withdraw_police"])
+    hot = p_where(choice_probs(model, "kosovo", tension(95.0), params), model, moves=["withdraw_police"])
     assert (hot > cool * 1.05) is changes
 
 
