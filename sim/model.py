@@ -3,7 +3,9 @@
 Each day (simultaneous activation): scripted parameter changes take effect;
 every actor decides on the same situation; then all moves, scripted moves and
 accidents take effect together; then standing postures press and costs
-accumulate. So the result never depends on the order in which actors act.
+accumulate. So the result never depends on the order in which actors act. The
+day itself runs in the compiled kernel (`sim/kernel.py`) for all replicates at
+once; `sim/reference.py` is the same model written the plain way.
 """
 
 from __future__ import annotations
@@ -12,19 +14,19 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 import mesa
+import numba
 import numpy as np
 
-from sim import mechanisms
-from sim import state as dynamics
+from sim import kernel
 from sim.agents import CrisisActor
 from sim.errors import ScenarioError
 from sim.loader import apply_changes
-from sim.mechanisms import Situation
-from sim.rng import Purpose, uniforms
+from sim.rng import Purpose, stream_key
 from sim.scenario import Scenario
-from sim.spec import Options, compile_spec
+from sim.spec import Spec, compile_spec
+from sim.state import State
 
-CHOSEN, SCRIPTED, ACCIDENT = 0, 1, 2
+CHOSEN, SCRIPTED, ACCIDENT = kernel.CHOSEN, kernel.SCRIPTED, kernel.ACCIDENT
 EVENT_KINDS = ("chosen", "scripted", "accident")
 
 
@@ -37,6 +39,7 @@ class CrisisModel(mesa.Model):
         days: number of days (default: the scenario's).
         seed: seed of the random streams (default: the scenario's).
         batch: per-replicate parameter values, dotted path -> array (R,).
+        keep_events: which replicates keep their event log (default: all), bool (R,).
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class CrisisModel(mesa.Model):
         days: int | None = None,
         seed: int | None = None,
         batch: Mapping[str, np.ndarray] | None = None,
+        keep_events: np.ndarray | None = None,
     ):
         seed = scenario.seed if seed is None else int(seed)
         # Mesa's own generator, kept for Mesa idioms; the mechanisms draw from the
@@ -59,8 +63,13 @@ class CrisisModel(mesa.Model):
         self.replicates = np.asarray(replicates, dtype=np.int64)
         self.days = scenario.days if days is None else int(days)
         self.batch = dict(batch or {})
+        r = len(self.replicates)
+        self.keep_events = (
+            np.ones(r, dtype=np.bool_) if keep_events is None else np.asarray(keep_events, dtype=np.bool_)
+        )
         self.spec = compile_spec(scenario, self.batch)
-        self.state = dynamics.State.initial(self.spec, len(self.replicates))
+        self._tables = self._kernel_tables(self.spec)
+        self.state = State.initial(self.spec, r)
         self.actors = [
             CrisisActor(self, i, actor_id, scenario.actors[actor_id])
             for i, actor_id in enumerate(self.spec.actor_ids)
@@ -68,9 +77,35 @@ class CrisisModel(mesa.Model):
         self.moves_by_day: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
         self.changes_by_day: dict[int, list[dict]] = defaultdict(list)
         self._schedule(scenario)
-        self.situation: Situation | None = None
         self.day = 0
         self.recorder = Recorder(self)
+
+    @staticmethod
+    def _kernel_tables(spec: Spec) -> tuple:
+        feats, posts, conds = spec.move_table()
+        opt_move, opt_target, starts = spec.option_table()
+        # Every per-replicate table gets the same leading length B (1, or R when batched):
+        # the kernel indexes them all with one row number.
+        per_rep = [spec.actor_table(), spec.affinity, spec.leverage, spec.salience, spec.params]
+        rows = max(a.shape[0] for a in per_rep)
+        act, aff, lev, sal, params = (
+            np.ascontiguousarray(np.broadcast_to(a, (rows, *a.shape[1:]))) for a in per_rep
+        )
+        return (
+            act,
+            aff,
+            lev,
+            sal,
+            spec.party.astype(np.float64),
+            params,
+            feats,
+            posts,
+            conds,
+            spec.posture_table(),
+            opt_move,
+            opt_target,
+            starts,
+        )
 
     def _schedule(self, scenario: Scenario) -> None:
         ids = self.spec.actor_ids
@@ -81,9 +116,7 @@ class CrisisModel(mesa.Model):
             move = self.spec.moves.index(event.move)
             if event.target is None and self.spec.moves.targets[move] != "self":
                 raise ScenarioError(
-                    "a scripted move needs a target",
-                    source=scenario.name,
-                    field=f"events.{n}.target",
+                    "a scripted move needs a target", source=scenario.name, field=f"events.{n}.target"
                 )
             target = ids.index(event.target) if event.target else ids.index(event.actor)
             self.moves_by_day[event.day].append((ids.index(event.actor), move, target))
@@ -92,65 +125,53 @@ class CrisisModel(mesa.Model):
         self.crisis = apply_changes(self.crisis, changes)
         batch = {k: v for k, v in self.batch.items() if k not in changes}
         self.spec = compile_spec(self.crisis, batch)
+        self._tables = self._kernel_tables(self.spec)
 
     def step(self) -> None:
         """Advance every replicate by one day."""
         day = self.day
         for changes in self.changes_by_day.get(day, []):
             self._change_parameters(changes)
-        spec, state = self.spec, self.state
-        self.situation = Situation.of(state, spec)
-        u = uniforms(self.seed, day, Purpose.CHOICE, self.replicates, spec.n)
-        self.agents.do("decide", u)
-        r = len(self.replicates)
-        move = np.empty((r, spec.n), dtype=np.int64)
-        target = np.empty((r, spec.n), dtype=np.int64)
-        for agent in self.actors:
-            opts = agent.options
-            move[:, agent.index] = opts.move[agent.choice]
-            target[:, agent.index] = opts.target[agent.choice]
-        scripted = self._scripted(day)
-        for actor in set(scripted[1].tolist()):
-            move[:, actor] = spec.hold_move  # a scripted actor makes only its scripted moves
-        rows, src = np.nonzero(move != spec.hold_move)
-        events = [rows, src, target[rows, src], move[rows, src], np.full(len(rows), CHOSEN)]
-        events = [np.concatenate(parts) for parts in zip(events, scripted, self._accidents(day), strict=True)]
-        dynamics.decay(state, spec)
-        dynamics.apply_events(state, spec, *events[:4])
-        dynamics.standing_postures(state, spec)
-        self.recorder.record(day, events)
+        spec, s, rec = self.spec, self.state, self.recorder
+        keys = np.array(
+            [stream_key(self.seed, day, Purpose.CHOICE), stream_key(self.seed, day, Purpose.ACCIDENT)],
+            dtype=np.uint64,
+        )
+        scripted = np.array(self.moves_by_day.get(day, []), dtype=np.int64).reshape(-1, 3)
+        rec.ensure_event_buffer(spec.n, len(scripted))
+        kernel.step_day(
+            keys,
+            self.replicates,
+            scripted,
+            spec.hold_move,
+            spec.incident_move,
+            spec.clash_move,
+            *self._tables,
+            s.tension,
+            s.grievance,
+            s.hostility,
+            s.commitment,
+            s.backing,
+            s.mediation,
+            s.costs,
+            s.held,
+            s.target,
+            s.age,
+            s.clashed,
+            rec.tension,
+            rec.dyads,
+            rec.posture,
+            rec.settled,
+            day,
+            rec.ev,
+            rec.nev,
+            self.keep_events,
+            min(len(self.replicates), 8 * numba.get_num_threads()),
+        )
+        rec.record(day)
         self.day += 1
         if self.day >= self.days:
             self.running = False
-
-    def _scripted(self, day: int) -> list[np.ndarray]:
-        """The day's scripted moves, in every replicate where their requirements hold."""
-        todays = self.moves_by_day.get(day, [])
-        if not todays:
-            return [np.zeros(0, dtype=np.int64)] * 5
-        actor, move, target = (np.array(col) for col in zip(*todays, strict=True))
-        ok = mechanisms.available(self.situation, self.spec, Options(actor, move, target))
-        rows, col = np.nonzero(ok)
-        return [rows, actor[col], target[col], move[col], np.full(len(rows), SCRIPTED)]
-
-    def _accidents(self, day: int) -> list[np.ndarray]:
-        """Incidents between adversaries' forces in contact, at a hazard rising with tension."""
-        spec, sit = self.spec, self.situation
-        n = spec.n
-        hazard = spec.mech["accidents.hazard"][:, None, None] * sit.risk
-        u = uniforms(self.seed, day, Purpose.ACCIDENT, self.replicates, 3 * n * n)
-        u = u.reshape(-1, 3, n, n)
-        upper = np.triu(np.ones((n, n), dtype=bool), 1)
-        happens = upper & (u[:, 0] < -np.expm1(-hazard))
-        rows, i, j = np.nonzero(happens)
-        first = u[rows, 1, i, j] < 0.5
-        src, tgt = np.where(first, i, j), np.where(first, j, i)
-        level = (self.state.tension[rows, i, j] / 100.0) ** 2
-        escalation = spec.mech["accidents.escalation"]
-        escalation = escalation[rows] if escalation.shape[0] > 1 else escalation[0]
-        clash = u[rows, 2, i, j] < escalation * level
-        move = np.where(clash, spec.clash_move, spec.incident_move)
-        return [rows, src, tgt, move, np.full(len(rows), ACCIDENT)]
 
     def run(self) -> None:
         """Step until the last day."""
@@ -169,19 +190,19 @@ class Recorder:
         self.dyads = np.zeros((r, t, len(self.pairs)))
         self.posture = np.zeros((r, t, spec.n))
         self.settled = np.zeros((r, t), dtype=bool)
+        self.nev = np.zeros(r, dtype=np.int64)
+        self.ev = np.zeros((r, 0, 4), dtype=np.int64)
         self.events: list[np.ndarray] = []
 
-    def record(self, day: int, events: list[np.ndarray]) -> None:
-        model = self.model
-        state, spec = model.state, model.spec
-        level = dynamics.global_tension(state, spec)
-        self.tension[:, day] = level
-        i, j = zip(*self.pairs, strict=True)
-        self.dyads[:, day] = state.tension[:, list(i), list(j)]
-        self.posture[:, day] = dynamics.posture_level(state, spec)
-        self.settled[:, day] = dynamics.settled(state, spec, level)
-        rows, src, tgt, move, kind = events
-        self.events.append(np.stack([rows, np.full(len(rows), day), src, tgt, move, kind], axis=1))
+    def ensure_event_buffer(self, n: int, scripted: int) -> None:
+        width = n + scripted + n * (n - 1) // 2
+        if self.ev.shape[1] < width:
+            self.ev = np.zeros((self.ev.shape[0], width, 4), dtype=np.int64)
+
+    def record(self, day: int) -> None:
+        rows = kernel.compact_events(self.ev, self.nev, self.model.keep_events, day)
+        if len(rows):
+            self.events.append(rows)
 
     def event_table(self) -> np.ndarray:
         """(E, 6) int array: replicate row, day, actor, target, move, kind, sorted."""

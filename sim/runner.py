@@ -45,6 +45,7 @@ def run(
     overrides: Mapping[str, Any] | list[str] | None = None,
     batch: Mapping[str, np.ndarray] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    engine: str = "fast",
 ) -> Result:
     """Run replicates 0..runs-1 (or replicate `replicate` alone) of a scenario.
 
@@ -57,6 +58,8 @@ def run(
         overrides: dotted paths to change, e.g. {"actors.russia.resolve": 0.9}.
         batch: per-replicate parameter values, dotted path -> array of length `runs`.
         progress: called as progress(days_done, days_total) after every day.
+        engine: "fast" (the compiled kernel, all replicates at once) or "reference"
+            (the plain-Python implementation, one replicate after another).
     """
     if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
         raise UserError(f"expected a whole number of runs of at least 1, found {runs!r}", field="runs")
@@ -70,9 +73,19 @@ def run(
         for path, values in batch.items():
             if np.asarray(values).reshape(-1).shape[0] != len(replicates):
                 raise UserError(f"expected {len(replicates)} values (one per replicate)", field=path)
-    model = CrisisModel(loaded, replicates=replicates, batch=batch)
-    while model.running:
-        model.step()
-        if progress is not None:
-            progress(model.day, model.days)
+    match engine:
+        case "fast":
+            model = CrisisModel(loaded, replicates=replicates, batch=batch)
+            while model.running:
+                model.step()
+                if progress is not None:
+                    progress(model.day, model.days)
+        case "reference":
+            if batch:
+                raise UserError("per-replicate parameter batches need the fast engine", field="engine")
+            from sim.reference import ReferenceEnsemble
+
+            model = ReferenceEnsemble(loaded, replicates)
+        case _:
+            raise UserError(f"expected 'fast' or 'reference', found {engine!r}", field="engine")
     return Result(model, overrides=normalize_overrides(overrides))

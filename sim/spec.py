@@ -15,9 +15,43 @@ import numpy as np
 
 from sim import cameo
 from sim.errors import ScenarioError
+from sim.mechanisms import PARAMS
 from sim.scenario import Scenario
 
 CONTACT = -2  # pseudo-posture index: "any contact posture"
+CONTACT_BIT = 1 << 62  # its bit in the kernel's posture bitmasks (postures use bits 0..61)
+MOVE_FEATURES = (
+    "goldstein",
+    "hostility",
+    "cooperation",
+    "material",
+    "commitment",
+    "concession",
+    "settlement",
+    "mediation",
+    "support",
+    "clash",
+    "cost",
+    "contact_delta",
+)
+(
+    F_GOLDSTEIN,
+    F_HOSTILITY,
+    F_COOPERATION,
+    F_MATERIAL,
+    F_COMMITMENT,
+    F_CONCESSION,
+    F_SETTLEMENT,
+    F_MEDIATION,
+    F_SUPPORT,
+    F_CLASH,
+    F_COST,
+    F_CONTACT_DELTA,
+) = range(len(MOVE_FEATURES))
+POSTURE_FEATURES = ("pressure", "cost", "contact", "buffer", "deterrence", "blocks", "max_days", "pledge")
+(P_PRESSURE, P_COST, P_CONTACT, P_BUFFER, P_DETERRENCE, P_BLOCKS, P_MAX_DAYS, P_PLEDGE) = range(
+    len(POSTURE_FEATURES)
+)
 ADVERSARY_BELOW = -0.1  # affinity under which a pair are adversaries for targeting
 ALLY_ABOVE = 0.3  # affinity over which a pair are allies for targeting
 SCOPES = {"self": 0, "target": 1, "any": 2}
@@ -105,10 +139,51 @@ class Spec:
     clash_move: int
     hold_move: int
     batch: Mapping[str, np.ndarray] = field(default_factory=dict)
+    params: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))  # (B, len(PARAMS))
 
     @property
     def n(self) -> int:
         return len(self.actor_ids)
+
+    def option_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All actors' options flattened: move, target, and each actor's start offset (N+1)."""
+        moves = np.concatenate([o.move for o in self.options])
+        targets = np.concatenate([o.target for o in self.options])
+        starts = np.zeros(self.n + 1, dtype=np.int64)
+        starts[1:] = np.cumsum([len(o) for o in self.options])
+        return moves.astype(np.int64), targets.astype(np.int64), starts
+
+    def move_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Move features (M, MOVE_FEATURES), sets/clears (M, 2) and condition bitmasks (M, 6).
+
+        The masks are, in order: postures required of the actor, of the target, of
+        anyone; postures forbidden to the actor, the target, anyone. Bit k stands
+        for posture k and CONTACT_BIT for "any contact posture".
+        """
+        mv = self.moves
+        feats = np.stack([getattr(mv, name) for name in MOVE_FEATURES], axis=1).astype(np.float64)
+        posts = np.stack([mv.sets, mv.clears], axis=1).astype(np.int64)
+        conds = np.zeros((len(mv.ids), 6), dtype=np.int64)
+        for m in range(len(mv.ids)):
+            for offset, rows in ((0, mv.requires[m]), (3, mv.forbids[m])):
+                for scope, posture in rows:
+                    bit = CONTACT_BIT if posture == CONTACT else 1 << posture
+                    conds[m, offset + scope] |= bit
+        return feats, posts, conds
+
+    def posture_table(self) -> np.ndarray:
+        """Posture features (K, POSTURE_FEATURES)."""
+        ps = self.postures
+        return np.stack([getattr(ps, name) for name in POSTURE_FEATURES], axis=1).astype(np.float64)
+
+    def actor_table(self) -> np.ndarray:
+        """(B, 4, N): capability, resolve, risk tolerance, hawkishness."""
+        return np.ascontiguousarray(
+            np.stack(
+                np.broadcast_arrays(self.capability, self.resolve, self.risk_tolerance, self.hawkishness),
+                axis=1,
+            )
+        )
 
     def m(self, name: str) -> np.ndarray:
         """A mechanism parameter as a (B, 1) column, ready to broadcast over options."""
@@ -327,6 +402,7 @@ def compile_spec(scenario: Scenario, batch: Mapping[str, np.ndarray] | None = No
         for sp in scenario.actors[a].postures:
             start.append((i, postures.ids.index(sp.posture), ids.index(sp.target)))
     mech = {k: value(f"mechanisms.{k}", v) for k, v in _mechanism_paths(scenario).items()}
+    params = np.stack(np.broadcast_arrays(*(mech[k] for k in PARAMS)), axis=1)
     return Spec(
         scenario=scenario,
         actor_ids=ids,
@@ -348,4 +424,5 @@ def compile_spec(scenario: Scenario, batch: Mapping[str, np.ndarray] | None = No
         clash_move=moves.index("armed_clash"),
         hold_move=moves.index("hold"),
         batch=batch,
+        params=np.ascontiguousarray(params),
     )

@@ -1,47 +1,52 @@
 """Each mechanism's term pushes choices the way the model brief says.
 
-Every test takes the 2021 scenario a few days in, changes one input of one
-mechanism, and compares the logit choice probabilities the model would use.
+Every test takes the 2021 scenario a few days in (the plain reference model,
+which the fast engine matches run for run), changes one input of one mechanism,
+and compares the logit choice probabilities the model would use on that same
+situation.
 """
 
 from __future__ import annotations
 
-import copy
+import math
 
 import numpy as np
 import pytest
 
-from sim.mechanisms import TERMS, Situation, available, probabilities, utility_terms
+from sim import mechanisms as mx
+from sim.mechanisms import TERMS
 from sim.model import CrisisModel
+from sim.reference import ReferenceModel
 from sim.runner import prepare
-from sim.spec import compile_spec
 
 
-def model_at(day: int, overrides=None, replicates: int = 1) -> CrisisModel:
-    model = CrisisModel(prepare("kosovo_2021", overrides=overrides), replicates=replicates)
+def model_at(day: int) -> ReferenceModel:
+    model = ReferenceModel(prepare("kosovo_2021"))
     for _ in range(day):
         model.step()
     return model
 
 
-def choice_probs(model: CrisisModel, actor: str, edit=None, overrides=None) -> dict[tuple[str, str], float]:
-    """P(move, target) for one actor in replicate 0 on the model's current state.
+def choice_probs(
+    model: ReferenceModel, actor: str, edit=None, overrides=None
+) -> dict[tuple[str, str], float]:
+    """P(move, target) for one actor on the model's current state.
 
-    `edit` changes a copy of the state; `overrides` change parameters for this
-    decision only, so two calls compare the same situation.
+    `edit(world, index)` changes the state; `overrides` change parameters for
+    this decision only, so two calls compare the same situation.
     """
-    spec = model.spec if overrides is None else compile_spec(prepare(model.crisis, overrides=overrides))
-    state = copy.deepcopy(model.state)
+    saved = model.crisis
+    if overrides:
+        model._compile(prepare(model.crisis, overrides=overrides))
     if edit is not None:
-        edit(state, spec.actor_ids.index)
-    sit = Situation.of(state, spec)
-    opts = spec.options[spec.actor_ids.index(actor)]
-    utility = sum(utility_terms(sit, spec, opts).values())
-    p = probabilities(utility, available(sit, spec, opts), spec.mech["rationality"])[0]
-    return {
-        (spec.moves.ids[m], spec.actor_ids[t]): float(p[k])
-        for k, (m, t) in enumerate(zip(opts.move, opts.target, strict=True))
+        edit(model.world, model.spec.actor_ids.index)
+    model.seen = model.see()
+    agent = model.actors[model.spec.actor_ids.index(actor)]
+    probs = {
+        (model.spec.moves.ids[m], model.spec.actor_ids[t]): p for m, t, p in agent.choice_probabilities()
     }
+    model._compile(saved)
+    return probs
 
 
 def p_where(probs, model, target=None, hostile=None, moves=None) -> float:
@@ -61,16 +66,21 @@ def p_where(probs, model, target=None, hostile=None, moves=None) -> float:
     return total
 
 
-def test_terms_add_up_to_the_utility_the_model_uses():
+def test_choice_is_the_logit_of_the_summed_terms():
     model = model_at(4)
-    spec = model.spec
-    sit = Situation.of(model.state, spec)
-    for agent in model.actors:
-        terms = utility_terms(sit, spec, agent.options)
-        assert set(terms) == set(TERMS)
-        total = sum(terms.values())
-        stacked = np.sum(np.stack([np.broadcast_to(t, total.shape) for t in terms.values()]), 0)
-        np.testing.assert_allclose(total, stacked)
+    model.seen = model.see()
+    agent = model.actors[0]
+    probs = agent.choice_probabilities()
+    utilities = []
+    for m, t in agent.options():
+        terms = agent.utility_terms(m, t)
+        assert tuple(terms) == TERMS
+        utilities.append(sum(terms.values()) if agent.allowed(m, t) else None)
+    best = max(u for u in utilities if u is not None)
+    weights = [0.0 if u is None else math.exp(model.p["rationality"] * (u - best)) for u in utilities]
+    expected = [w / sum(weights) for w in weights]
+    np.testing.assert_allclose([p for _, _, p in probs], expected, rtol=1e-12)
+    assert sum(p for _, _, p in probs) == pytest.approx(1.0)
 
 
 def test_disposition_hawkish_actors_escalate_more():
@@ -83,8 +93,8 @@ def test_disposition_hawkish_actors_escalate_more():
 def test_reciprocity_grievance_invites_hostility():
     model = model_at(3)
 
-    def aggrieve(state, ix):
-        state.grievance[:, ix("serbia"), ix("kosovo")] += 2.0
+    def aggrieve(world, ix):
+        world.grievance[ix("serbia")][ix("kosovo")] += 2.0
 
     before = p_where(choice_probs(model, "serbia"), model, "kosovo", hostile=True)
     after = p_where(choice_probs(model, "serbia", aggrieve), model, "kosovo", hostile=True)
@@ -94,8 +104,8 @@ def test_reciprocity_grievance_invites_hostility():
 def test_reciprocity_fatigue_drains_hostility():
     model = model_at(3)
 
-    def tire(state, ix):
-        state.hostility[:, ix("serbia")] += 3.0
+    def tire(world, ix):
+        world.hostility[ix("serbia")] += 3.0
 
     before = p_where(choice_probs(model, "serbia"), model, "kosovo", hostile=True)
     after = p_where(choice_probs(model, "serbia", tire), model, "kosovo", hostile=True)
@@ -113,8 +123,8 @@ def test_deterrence_a_strong_guarantor_makes_escalation_costlier():
 def test_audience_costs_make_backing_down_harder():
     model = model_at(2)
 
-    def commit(state, ix):
-        state.commitment[:, ix("kosovo")] += 3.0
+    def commit(world, ix):
+        world.commitment[ix("kosovo")] += 3.0
 
     before = p_where(choice_probs(model, "kosovo"), model, moves=["withdraw_police"])
     after = p_where(choice_probs(model, "kosovo", commit), model, moves=["withdraw_police"])
@@ -134,8 +144,8 @@ def test_alliance_pull_a_committed_patron_emboldens_its_ally():
 def test_mediation_pulls_towards_de_escalation():
     model = model_at(3)
 
-    def mediate(state, ix):
-        state.mediation[:, ix("serbia")] += 2.0
+    def mediate(world, ix):
+        world.mediation[ix("serbia")] += 2.0
 
     base = choice_probs(model, "serbia")
     pressed = choice_probs(model, "serbia", mediate)
@@ -147,17 +157,16 @@ def test_ripeness_mutual_hurt_with_a_way_out_favours_settlement():
     model = model_at(2)
     settle = ["withdraw_police", "ease_restrictions", "negotiate", "sign_agreement"]
 
-    def way_out(state, ix):
-        state.mediation[:, ix("kosovo")] = 1.0
+    def way_out(world, ix):
+        world.mediation[ix("kosovo")] = 1.0
 
-    def hurting(state, ix):
-        way_out(state, ix)
+    def hurting(world, ix):
+        way_out(world, ix)
         for actor in ("kosovo", "kosovo_serbs", "serbia"):
-            state.costs[:, ix(actor)] = 30.0
+            world.costs[ix(actor)] = 30.0
 
-    assert p_where(choice_probs(model, "kosovo", hurting), model, moves=settle) > p_where(
-        choice_probs(model, "kosovo", way_out), model, moves=settle
-    )
+    base = p_where(choice_probs(model, "kosovo", way_out), model, moves=settle)
+    assert p_where(choice_probs(model, "kosovo", hurting), model, moves=settle) > base
 
 
 @pytest.mark.parametrize("weight, changes", [(3.0, True), (0.0, False)])
@@ -166,9 +175,9 @@ def test_accidents_risk_averse_actors_pull_forces_out_of_a_hot_contact(weight, c
     params = {"mechanisms.accidents.weight": weight}
 
     def tension(level):
-        def edit(state, ix):
+        def edit(world, ix):
             k, s = ix("kosovo"), ix("kosovo_serbs")
-            state.tension[:, k, s] = state.tension[:, s, k] = level
+            world.tension[k][s] = world.tension[s][k] = level
 
         return edit
 
@@ -178,13 +187,25 @@ def test_accidents_risk_averse_actors_pull_forces_out_of_a_hot_contact(weight, c
 
 
 def test_accidents_happen_more_often_at_high_tension():
-    model = model_at(3, replicates=4000)
     counts = []
     for level in (20.0, 90.0):
+        model = CrisisModel(prepare("kosovo_2021"), replicates=4000)
+        for _ in range(3):
+            model.step()
         k, s = model.spec.actor_ids.index("kosovo"), model.spec.actor_ids.index("kosovo_serbs")
         model.state.tension[:, k, s] = model.state.tension[:, s, k] = level
-        model.situation = Situation.of(model.state, model.spec)
-        _, src, tgt, *_ = model._accidents(3)
-        pair = (np.minimum(src, tgt) == min(k, s)) & (np.maximum(src, tgt) == max(k, s))
+        model.step()
+        ev = model.recorder.events[-1]
+        pair = (
+            (ev[:, 5] == 2)
+            & (np.minimum(ev[:, 2], ev[:, 3]) == min(k, s))
+            & (np.maximum(ev[:, 2], ev[:, 3]) == max(k, s))
+        )
         counts.append(int(pair.sum()))
     assert counts[1] > 3 * max(counts[0], 1)
+
+
+def test_incident_risk_and_ripeness_formulas():
+    assert mx.incident_risk(100.0, 0.0) == 1.0 and mx.incident_risk(50.0, 0.5) == 0.125
+    assert mx.ripe(0.9, 0.9, 0.35, 0.08) > 0.99 > 0.02 > mx.ripe(0.9, 0.0, 0.35, 0.08)
+    assert mx.hurt(0.0, 6.0) == 0.0 and 0.6 < mx.hurt(6.0, 6.0) < 0.65
