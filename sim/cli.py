@@ -42,6 +42,23 @@ class Fmt(StrEnum):
     pdf = "pdf"
 
 
+class DataFmt(StrEnum):
+    auto = "auto"
+    csv = "csv"
+    parquet = "parquet"
+
+
+class EventsMode(StrEnum):
+    all = "all"
+    sample = "sample"
+    none = "none"
+
+
+class Engine(StrEnum):
+    fast = "fast"
+    reference = "reference"
+
+
 ScenarioArg = Annotated[
     str,
     typer.Argument(help="Scenario file, or the name of a bundled scenario.", show_default=True),
@@ -63,6 +80,24 @@ def run(
         Path | None, typer.Option("--out", help="Run folder to write (default: runs/<scenario>-<time>).")
     ] = None,
     fmt: Annotated[Fmt, typer.Option("--format", help="Figure format.")] = Fmt.png,
+    data: Annotated[
+        DataFmt,
+        typer.Option(
+            "--format-data", help="Table format: csv, parquet, or auto (Parquet above 200,000 rows)."
+        ),
+    ] = DataFmt.auto,
+    events: Annotated[
+        EventsMode,
+        typer.Option("--events", help="Keep the event log of all runs, a seeded sample of ~100, or none."),
+    ] = EventsMode.all,
+    engine: Annotated[
+        Engine, typer.Option(help="fast (compiled) or reference (plain Python).")
+    ] = Engine.fast,
+    workers: Annotated[int, typer.Option(help="Local worker processes for blocks of replicates.")] = 1,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler address (tcp://host:8786), or 'local' to start a LocalCluster."),
+    ] = None,
 ) -> None:
     """Run a scenario's ensemble and write tables, figures and a manifest."""
     loaded = load_scenario(scenario, set_ or None)
@@ -76,7 +111,7 @@ def run(
         bar = Progress(
             TextColumn("simulating {task.fields[n]} runs"),
             BarColumn(),
-            TextColumn("day {task.completed}/{task.total}"),
+            TextColumn("{task.completed}/{task.total}"),
             TimeRemainingColumn(),
             console=err,
             transient=True,
@@ -84,17 +119,42 @@ def run(
         task = bar.add_task("run", total=n_days, n=total)
         bar.start()
 
-        def progress(done: int, _total: int) -> None:
-            bar.update(task, completed=done)
+        def progress(done: int, steps: int) -> None:  # days, or blocks when distributed
+            bar.update(task, completed=done, total=steps)
 
+    client = None
     try:
-        result = run_api(loaded, runs=runs, replicate=replicate, days=days, seed=seed, progress=progress)
+        if scheduler:
+            from sim.ensemble import connect
+
+            try:
+                client = connect(scheduler, workers if workers > 1 else None)
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise UserError(
+                    f"cannot reach the Dask scheduler: {one_line(exc)}", field="--scheduler"
+                ) from None
+        result = run_api(
+            loaded,
+            runs=runs,
+            replicate=replicate,
+            days=days,
+            seed=seed,
+            progress=progress,
+            engine=engine.value,
+            workers=workers,
+            client=client,
+            events=events.value,
+        )
     finally:
         if bar is not None:
             bar.stop()
+        if client is not None:
+            client.close()
+            if scheduler == "local":
+                client.cluster.close()
     result.overrides = normalize_overrides(set_)
     result.command = ["sim", *sys.argv[1:]]
-    folder = result.save(out_dir or default_run_dir(loaded.name), formats=(fmt.value,))
+    folder = result.save(out_dir or default_run_dir(loaded.name), formats=(fmt.value,), data=data.value)
     for line in result.summary().lines():
         out.print(line, highlight=False)
     out.print(f"  files        {folder}/", highlight=False)

@@ -75,7 +75,7 @@ from sim.spec import (
 CHOSEN, SCRIPTED, ACCIDENT = 0, 1, 2
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _allowed(mask_a, mask_t, anymask, sets, clears, clear_target, t, c0, c1, c2, c3, c4, c5):
     """Requirements stand, forbidden postures do not, a posture is set once and cleared towards its target.
 
@@ -92,7 +92,7 @@ def _allowed(mask_a, mask_t, anymask, sets, clears, clear_target, t, c0, c1, c2,
     return (mask_a & c3) == 0 and (mask_t & c4) == 0 and (anymask & c5) == 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):
     k = posts[m, 1]
     clear_target = ptgt[r, a, k] if k >= 0 else -1
@@ -113,7 +113,7 @@ def _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):
     )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def situation(
     r,
     b,
@@ -205,7 +205,7 @@ def situation(
             pull[i, j] = total / 100.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _pick(util, avail, count, precision, u):
     """Logit draw: the first option whose cumulative weight passes u times the total."""
     best = -np.inf
@@ -231,7 +231,7 @@ def _pick(util, avail, count, precision, u):
     return last
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _apply(
     r, b, src, tgt, m, feats, posts, aff, lev, params, T, H, X, A, Bk, Med, held, ptgt, age, clashed, n
 ):
@@ -690,7 +690,7 @@ def compact_events(ev, nev, keep, day):
     for r in range(nev.shape[0]):
         if keep[r]:
             total += nev[r]
-    out = np.empty((total, 6), dtype=np.int64)
+    out = np.empty((total, 6), dtype=np.int32)
     q = 0
     for r in range(nev.shape[0]):
         if keep[r]:
@@ -702,4 +702,20 @@ def compact_events(ev, nev, keep, day):
                 out[q, 4] = ev[r, k, 2]
                 out[q, 5] = ev[r, k, 3]
                 q += 1
+    return out
+
+
+@njit(cache=True)
+def by_run(table, n_rows):
+    """Reorder day-major event rows run by run, keeping each run's rows in day and emission order."""
+    counts = np.zeros(n_rows + 1, dtype=np.int64)
+    for q in range(table.shape[0]):
+        counts[table[q, 0] + 1] += 1
+    for r in range(n_rows):
+        counts[r + 1] += counts[r]
+    out = np.empty_like(table)
+    for q in range(table.shape[0]):
+        r = table[q, 0]
+        out[counts[r]] = table[q]
+        counts[r] += 1
     return out

@@ -205,7 +205,11 @@ class Recorder:
             self.events.append(rows)
 
     def event_table(self) -> np.ndarray:
-        """(E, 6) int array: replicate row, day, actor, target, move, kind, sorted."""
-        table = np.concatenate(self.events) if self.events else np.zeros((0, 6), dtype=np.int64)
-        order = np.lexsort((table[:, 4], table[:, 2], table[:, 1], table[:, 0]))
-        return table[order]
+        """(E, 6) int array: replicate row, day, actor, target, move, kind.
+
+        Run by run; within a run by day; within a day in the order the events
+        happened: chosen moves by actor, then scripted moves, then accidents.
+        """
+        if not self.events:
+            return np.zeros((0, 6), dtype=np.int32)
+        return kernel.by_run(np.concatenate(self.events), len(self.model.replicates))

@@ -466,37 +466,27 @@ class ReferenceModel(mesa.Model):
         self.settled.append(not blocking and num / den < p["outcome.resolution_threshold"])
 
 
-class ReferenceEnsemble:
-    """Several replicates run one after another, shaped like a CrisisModel for `Result`."""
+def run_reference(scenario: Scenario, replicates: np.ndarray, keep: np.ndarray | None = None):
+    """Run replicates one after another, the way a Mesa user writes a batch loop."""
+    from sim.ensemble import Block, Ensemble
 
-    def __init__(
-        self, scenario: Scenario, replicates: np.ndarray, days: int | None = None, seed: int | None = None
-    ):
-        self.crisis, self.replicates = scenario, np.asarray(replicates, dtype=np.int64)
-        self.days = scenario.days if days is None else int(days)
-        self.seed = scenario.seed if seed is None else int(seed)
-        self.spec = compile_spec(scenario)
-        models = []
-        for replicate in self.replicates:
-            model = ReferenceModel(scenario, replicate=int(replicate), seed=self.seed, days=self.days)
-            while model.running:
-                model.step()
-            models.append(model)
-        self.recorder = _Record(models, self.spec)
-        self.state = type("S", (), {"clashed": np.array([m.world.clashed for m in models])})()
-
-
-class _Record:
-    def __init__(self, models: list[ReferenceModel], spec: Spec):
-        self.pairs = spec.pairs()
-        self.tension = np.array([m.tension for m in models])
-        self.dyads = np.array([m.dyads for m in models])
-        self.posture = np.array([m.posture for m in models])
-        self.settled = np.array([m.settled for m in models])
-        rows = [(r, *event) for r, m in enumerate(models) for event in m.events]
-        table = np.array(rows, dtype=np.int64).reshape(-1, 6)
-        order = np.lexsort((table[:, 4], table[:, 2], table[:, 1], table[:, 0]))
-        self._table = table[order]
-
-    def event_table(self) -> np.ndarray:
-        return self._table
+    replicates = np.asarray(replicates, dtype=np.int64)
+    ensemble = Ensemble(scenario, compile_spec(scenario), replicates, scenario.days, scenario.seed)
+    for r, replicate in enumerate(replicates):
+        model = ReferenceModel(scenario, replicate=int(replicate))
+        while model.running:
+            model.step()
+        kept = keep is None or keep[r]
+        events = np.array([(0, *e) for e in model.events] if kept else [], dtype=np.int32).reshape(-1, 6)
+        ensemble.add(
+            Block(
+                replicates[r : r + 1],
+                np.array([model.tension]),
+                np.array([model.dyads]),
+                np.array([model.posture]),
+                np.array([model.settled]),
+                np.array([model.world.clashed]),
+                events,
+            )
+        )
+    return ensemble.finish()

@@ -17,15 +17,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.ensemble import Ensemble
 from sim.errors import UserError
-from sim.model import EVENT_KINDS, CrisisModel
 from sim.outcomes import OUTCOMES, Summary, classify
+from sim.tables import RUNS_PER_CHUNK, write_chunks
 
 FLOAT_FORMAT = "%.4f"
+AUTO_PARQUET_ROWS = 200_000  # trajectory rows (runs x days) above which "auto" writes Parquet
+
 DEPENDENCIES = ("mesa", "numpy", "pandas", "scipy", "matplotlib", "pydantic", "pyyaml", "typer")
 
 
-def scenario_digest(model: CrisisModel) -> str:
+def scenario_digest(model: Ensemble) -> str:
     """sha256 of the fully resolved scenario (after extends and overrides)."""
     text = json.dumps(model.crisis.model_dump(mode="json"), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -46,75 +49,61 @@ class Result:
     """A finished ensemble: `.trajectories`, `.events`, `.outcomes`, `.summary()`, `.save()`."""
 
     def __init__(
-        self, model: CrisisModel, *, overrides: dict[str, Any] | None = None, command: list[str] | None = None
+        self, model: Ensemble, *, overrides: dict[str, Any] | None = None, command: list[str] | None = None
     ):
         self.model = model
         self.scenario = model.crisis
         self.overrides = dict(overrides or {})
         self.command = command
-        rec = model.recorder
         self.runs = model.replicates
         self.days = model.days
         self.start_date = model.crisis.start_date
-        self._tension = rec.tension
-        self._dyads = rec.dyads
-        self._posture = rec.posture
-        self.pairs = rec.pairs
+        self._tension = model.tension
+        self._dyads = model.plot_dyads  # every run, or the first PLOT_RUNS of a spilled ensemble
+        self._posture = model.plot_posture
+        self.pairs = model.pairs
         self._outcome = classify(
-            rec.tension,
-            rec.settled,
-            model.state.clashed,
+            model.tension,
+            model.settled,
+            model.clashed,
             int(model.crisis.mechanisms.outcome.resolution_window),
         )
-        self._events = rec.event_table()
+        self._events = model.events
         self.scripted = [e for e in model.crisis.events if e.move is not None]
 
     # ------------------------------------------------------------ tables
-    @cached_property
+    @property
     def dates(self) -> pd.DatetimeIndex:
-        return pd.date_range(self.start_date, periods=self.days, freq="D")
+        return self.model.layout.dates
 
     def dyad_names(self) -> list[str]:
-        ids = self.model.spec.actor_ids
-        return [f"{ids[i]}-{ids[j]}" for i, j in self.pairs]
+        return self.model.layout.dyads
 
     @cached_property
     def trajectories(self) -> pd.DataFrame:
-        """One row per run and day: global tension, every dyad's tension, every actor's posture."""
-        r, t = self._tension.shape
-        frame = {
-            "run": np.repeat(self.runs, t),
-            "day": np.tile(np.arange(t), r),
-            "date": np.tile(self.dates.strftime("%Y-%m-%d"), r),
-            "tension": self._tension.reshape(-1),
-        }
-        for k, name in enumerate(self.dyad_names()):
-            frame[f"tension_{name}"] = self._dyads[:, :, k].reshape(-1)
-        for i, actor in enumerate(self.model.spec.actor_ids):
-            frame[f"posture_{actor}"] = self._posture[:, :, i].reshape(-1)
-        return pd.DataFrame(frame)
+        """One row per run and day: global tension, every dyad's tension, every actor's posture.
+
+        For a large ensemble this reads the spilled table back; prefer
+        `trajectory_chunks()` to go through it a block of runs at a time.
+        """
+        return self.model.store.frame()
+
+    def trajectory_chunks(self):
+        """The trajectory table, RUNS_PER_CHUNK runs at a time."""
+        return self.model.store.chunks()
 
     @cached_property
     def events(self) -> pd.DataFrame:
         """The event log: who did what to whom, coded with CAMEO and Goldstein."""
+        return self.model.layout.events(self.runs, self._events)
+
+    def event_chunks(self):
+        """The event log, RUNS_PER_CHUNK runs at a time (always at least one, maybe empty, chunk)."""
         ev = self._events
-        spec = self.model.spec
-        ids = np.array(spec.actor_ids, dtype=object)
-        mv = spec.moves
-        cameo = np.array([c or "" for c in mv.cameo], dtype=object)
-        return pd.DataFrame(
-            {
-                "run": self.runs[ev[:, 0]],
-                "day": ev[:, 1],
-                "date": self.dates[ev[:, 1]].strftime("%Y-%m-%d") if len(ev) else [],
-                "actor": ids[ev[:, 2]],
-                "target": ids[ev[:, 3]],
-                "move": np.array(mv.ids, dtype=object)[ev[:, 4]],
-                "cameo": cameo[ev[:, 4]],
-                "goldstein": mv.goldstein[ev[:, 4]],
-                "kind": np.array(EVENT_KINDS, dtype=object)[ev[:, 5]],
-            }
-        )
+        n = len(self.runs)
+        for lo in range(0, max(n, 1), RUNS_PER_CHUNK):
+            a, b = np.searchsorted(ev[:, 0], [lo, lo + RUNS_PER_CHUNK])
+            yield self.model.layout.events(self.runs, ev[a:b])
 
     @cached_property
     def outcomes(self) -> pd.DataFrame:
@@ -175,18 +164,34 @@ class Result:
             "command": self.command,
         }
 
-    def save(self, out: str | Path, *, formats: tuple[str, ...] = ("png",)) -> Path:
-        """Write the run folder atomically: all files appear together or none do."""
+    def data_format(self, requested: str = "auto") -> str:
+        """CSV for ordinary runs, Parquet once the trajectory table passes AUTO_PARQUET_ROWS."""
+        match requested:
+            case "csv" | "parquet":
+                return requested
+            case "auto":
+                return "parquet" if self._tension.size > AUTO_PARQUET_ROWS else "csv"
+            case _:
+                raise UserError(f"expected csv, parquet or auto, found {requested!r}", field="--format-data")
+
+    def save(self, out: str | Path, *, formats: tuple[str, ...] = ("png",), data: str = "auto") -> Path:
+        """Write the run folder atomically: all files appear together or none do.
+
+        Tables are written a block of runs at a time, so even ten thousand runs
+        never exist as one DataFrame.
+        """
         out = Path(out)
+        data = self.data_format(data)
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise UserError("already exists and is not empty; choose another --out", source=str(out))
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
         try:
-            self.trajectories.to_csv(tmp / "trajectories.csv", index=False, float_format=FLOAT_FORMAT)
-            self.events.to_csv(tmp / "events.csv", index=False, float_format="%.1f")
+            self.model.store.write(tmp / "trajectories", data, FLOAT_FORMAT)
+            write_chunks(tmp / "events", self.event_chunks(), data, "%.1f")
             self.outcomes.to_csv(tmp / "outcomes.csv", index=False, float_format=FLOAT_FORMAT)
-            (tmp / "manifest.json").write_text(json.dumps(self.manifest(), indent=2) + "\n")
+            manifest = {**self.manifest(), "data_format": data}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
             self._save_figures(tmp, formats)
             if out.exists():
                 out.rmdir()

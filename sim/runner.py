@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.ensemble import SPILL_WORK, Ensemble, block_of, keep_events, run_distributed
 from sim.errors import UserError
 from sim.loader import load_scenario, normalize_overrides
 from sim.model import CrisisModel
@@ -46,6 +47,9 @@ def run(
     batch: Mapping[str, np.ndarray] | None = None,
     progress: Callable[[int, int], None] | None = None,
     engine: str = "fast",
+    workers: int = 1,
+    client: Any = None,
+    events: str = "all",
 ) -> Result:
     """Run replicates 0..runs-1 (or replicate `replicate` alone) of a scenario.
 
@@ -60,6 +64,12 @@ def run(
         progress: called as progress(days_done, days_total) after every day.
         engine: "fast" (the compiled kernel, all replicates at once) or "reference"
             (the plain-Python implementation, one replicate after another).
+        workers: run blocks of replicates in this many local processes.
+        client: a `dask.distributed.Client`: run the blocks on its cluster.
+        events: keep the event log of "all" runs, a seeded "sample" of about 100, or "none".
+
+    The numbers do not depend on `workers` or `client`: every draw is a function
+    of (seed, replicate, day, purpose).
     """
     if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
         raise UserError(f"expected a whole number of runs of at least 1, found {runs!r}", field="runs")
@@ -73,19 +83,43 @@ def run(
         for path, values in batch.items():
             if np.asarray(values).reshape(-1).shape[0] != len(replicates):
                 raise UserError(f"expected {len(replicates)} values (one per replicate)", field=path)
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise UserError(
+            f"expected a whole number of workers of at least 1, found {workers!r}", field="workers"
+        )
+    try:
+        keep = keep_events(events, replicates, loaded.seed)
+    except ValueError:
+        raise UserError(f"expected all, sample or none, found {events!r}", field="events") from None
+    days_run = loaded.days
     match engine:
+        case "fast" if client is not None or workers > 1 or len(replicates) * days_run > SPILL_WORK:
+            model = run_distributed(
+                loaded,
+                replicates,
+                days_run,
+                loaded.seed,
+                batch=batch,
+                keep=keep,
+                workers=workers,
+                client=client,
+                progress=progress,
+            )
         case "fast":
-            model = CrisisModel(loaded, replicates=replicates, batch=batch)
-            while model.running:
-                model.step()
+            single = CrisisModel(loaded, replicates=replicates, batch=batch, keep_events=keep)
+            while single.running:
+                single.step()
                 if progress is not None:
-                    progress(model.day, model.days)
+                    progress(single.day, single.days)
+            model = Ensemble(loaded, single.spec, replicates, days_run, loaded.seed)
+            model.add(block_of(single))
+            model.finish()
         case "reference":
             if batch:
                 raise UserError("per-replicate parameter batches need the fast engine", field="engine")
-            from sim.reference import ReferenceEnsemble
+            from sim.reference import run_reference
 
-            model = ReferenceEnsemble(loaded, replicates)
+            model = run_reference(loaded, replicates, keep=keep)
         case _:
             raise UserError(f"expected 'fast' or 'reference', found {engine!r}", field="engine")
     return Result(model, overrides=normalize_overrides(overrides))

@@ -1,0 +1,166 @@
+"""How fast are ensembles? Prints seconds, runs per second, ratios and peak memory.
+
+    python benchmarks/bench_ensemble.py           # the whole table (a few minutes)
+    python benchmarks/bench_ensemble.py --quick   # smaller sizes, for a smoke test
+
+Each configuration runs in a fresh subprocess, so its peak memory (max RSS) is
+its own; the engine is compiled and warmed up before the clock starts, and the
+fastest of the repeats is reported (Mesa's benchmark conventions). Simulation
+only: writing files is not timed here (see `sim run` for end-to-end times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+DAYS = 180
+SCENARIO = "kosovo_2021"
+
+
+def measure(config: dict) -> dict:
+    """Run one configuration in this process; called in a child process."""
+    from sim import run
+    from sim.runner import prepare
+
+    sc = prepare(SCENARIO, days=DAYS)
+    run(sc, runs=2)  # warm-up: load the compiled kernel
+    kind, runs, repeats = config["kind"], config["runs"], config.get("repeats", 1)
+    client = None
+    if kind == "dask":
+        from sim.ensemble import connect
+
+        start = time.perf_counter()
+        client = connect("local", 2)
+        run(sc, runs=2, client=client)  # warm the workers
+        config["startup"] = time.perf_counter() - start
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        match kind:
+            case "fast":
+                run(sc, runs=runs, events=config.get("events", "all"))
+            case "reference":
+                run(sc, runs=runs, engine="reference")
+            case "workers":
+                run(sc, runs=runs, workers=2)
+            case "dask":
+                run(sc, runs=runs, client=client)
+        best = min(best, time.perf_counter() - start)
+    if client is not None:
+        client.close()
+        client.cluster.close()
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {**config, "seconds": best, "peak_mb": own, "children_peak_mb": children}
+
+
+def child(config: dict) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", json.dumps(config)], capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def floor(r: int) -> float:
+    """Seconds numpy alone needs for the arithmetic of R replicates x 180 days.
+
+    Per day: the utility of every option as a product of an (R, options, terms)
+    array with the term weights, the logit weights (exp), their cumulative sum
+    and one draw per actor, which is the irreducible array work of the model.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    options, terms, actors = 105, 8, 7  # about the model's 104 options, 7 actors x 15
+    features = rng.random((r, options, terms))
+    weights = rng.random(terms)
+    u = rng.random((r, actors, 1))
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _day in range(DAYS):
+            utility = features @ weights
+            p = np.exp(utility - utility.max(axis=1, keepdims=True))
+            cum = np.cumsum(p.reshape(r, actors, -1), axis=2)
+            (cum < u * cum[:, :, -1:]).sum(axis=2)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes for a smoke test")
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(json.loads(args.one))))
+        return
+    import mesa
+    import numba
+    import numpy as np
+
+    sizes = (1, 100, 1000) if args.quick else (1, 100, 1000, 10_000)
+    big = sizes[-1]
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"numpy {np.__version__}, numba {numba.__version__} ({numba.config.NUMBA_NUM_THREADS} threads), "
+        f"mesa {mesa.__version__}"
+    )
+    print(
+        f"scenario {SCENARIO}, {DAYS} days per run; simulation only, best of repeats, "
+        "each configuration in its own process\n"
+    )
+    print(f"{'configuration':<44}{'seconds':>10}{'runs/s':>12}{'peak MB':>10}")
+    fast = {}
+    for r in sizes:
+        res = child({"kind": "fast", "runs": r, "repeats": 3 if r < 10_000 else 2})
+        fast[r] = res
+        print(
+            f"{f'fast engine, R = {r:,}, one process':<44}{res['seconds']:>10.3f}"
+            f"{r / res['seconds']:>12,.0f}{res['peak_mb']:>10,.0f}"
+        )
+    res = child({"kind": "fast", "runs": big, "events": "none"})
+    print(
+        f"{f'fast engine, R = {big:,}, --events none':<44}{res['seconds']:>10.3f}"
+        f"{big / res['seconds']:>12,.0f}{res['peak_mb']:>10,.0f}"
+    )
+    n_ref = 20 if args.quick else 100
+    ref = child({"kind": "reference", "runs": n_ref})
+    per_run = ref["seconds"] / n_ref
+    print(
+        f"{f'reference, {n_ref} runs one after another':<44}{ref['seconds']:>10.3f}"
+        f"{n_ref / ref['seconds']:>12,.1f}{ref['peak_mb']:>10,.0f}"
+    )
+    print(f"{f'  reference scaled to R = {big:,}':<44}{per_run * big:>10.1f}")
+    ratio = per_run / (fast[big]["seconds"] / big)
+    print(f"  fast engine per run is {ratio:,.0f}x faster than the reference\n")
+    workers = child({"kind": "workers", "runs": big})
+    peak = workers["peak_mb"] + workers["children_peak_mb"]
+    print(
+        f"{f'--workers 2, R = {big:,}':<44}{workers['seconds']:>10.3f}"
+        f"{big / workers['seconds']:>12,.0f}{peak:>10,.0f}"
+    )
+    print(f"  one process / two workers: {fast[big]['seconds'] / workers['seconds']:.2f}x")
+    dask = child({"kind": "dask", "runs": big})
+    print(
+        f"{f'Dask LocalCluster (2 workers), R = {big:,}':<44}{dask['seconds']:>10.3f}"
+        f"{big / dask['seconds']:>12,.0f}{dask['peak_mb']:>10,.0f}"
+    )
+    print(
+        f"  one process / LocalCluster: {fast[big]['seconds'] / dask['seconds']:.2f}x "
+        f"(cluster start-up, not timed above: {dask['startup']:.1f} s; worker memory not included)\n"
+    )
+    f = floor(big)
+    print(f"numpy floor for R = {big:,} x {DAYS} days (utility product, logit weights, draw): {f:.3f} s")
+    print(f"  the fast engine takes {fast[big]['seconds'] / f:.1f}x that floor")
+
+
+if __name__ == "__main__":
+    main()

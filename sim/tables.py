@@ -1,0 +1,215 @@
+"""Tables out: the trajectory and event tables, built and written a block of runs at a time.
+
+Ten thousand runs of 180 days are 1.8 million trajectory rows; they are never
+one DataFrame. Small ensembles keep their arrays in memory; large ones spill
+their trajectories to a Parquet file as the blocks finish, in row groups of
+exactly RUNS_PER_CHUNK runs, so the file is the same however the runs were
+executed, and CSV output is written from the same chunks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.spec import Spec
+
+RUNS_PER_CHUNK = 500  # runs per row group / per block of CSV rows
+EVENT_KINDS = ("chosen", "scripted", "accident")
+
+
+class Layout:
+    """Column names and labels shared by every chunk of a run's tables."""
+
+    def __init__(self, spec: Spec, start: dt.date, days: int):
+        ids = spec.actor_ids
+        self.days = days
+        self.dates = pd.date_range(start, periods=days, freq="D")
+        self.date_text = np.asarray(self.dates.strftime("%Y-%m-%d"), dtype=object)
+        self.dyads = [f"{ids[i]}-{ids[j]}" for i, j in spec.pairs()]
+        self.actors = list(ids)
+        self.ids = np.array(ids, dtype=object)
+        self.moves = np.array(spec.moves.ids, dtype=object)
+        self.cameo = np.array([c or "" for c in spec.moves.cameo], dtype=object)
+        self.goldstein = spec.moves.goldstein
+        self.kinds = np.array(EVENT_KINDS, dtype=object)
+
+    def trajectory_columns(
+        self, runs: np.ndarray, tension: np.ndarray, dyads: np.ndarray, posture: np.ndarray
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        """Columns of rows (run, day), one at a time: global tension, each dyad's, each actor's posture."""
+        r, t = tension.shape
+        yield "run", np.repeat(runs, t)
+        yield "day", np.tile(np.arange(t), r)
+        yield "date", np.tile(self.date_text, r)
+        yield "tension", tension.reshape(-1)
+        for k, name in enumerate(self.dyads):
+            yield f"tension_{name}", dyads[:, :, k].reshape(-1)
+        for i, actor in enumerate(self.actors):
+            yield f"posture_{actor}", posture[:, :, i].reshape(-1)
+
+    def trajectories(
+        self, runs: np.ndarray, tension: np.ndarray, dyads: np.ndarray, posture: np.ndarray
+    ) -> pd.DataFrame:
+        """The same rows as a DataFrame."""
+        return pd.DataFrame(dict(self.trajectory_columns(runs, tension, dyads, posture)))
+
+    def events(self, runs: np.ndarray, table: np.ndarray) -> pd.DataFrame:
+        """Rows of the event log; `table` columns: run row, day, actor, target, move, kind."""
+        return pd.DataFrame(
+            {
+                "run": runs[table[:, 0]],
+                "day": table[:, 1],
+                "date": self.date_text[table[:, 1]],
+                "actor": self.ids[table[:, 2]],
+                "target": self.ids[table[:, 3]],
+                "move": self.moves[table[:, 4]],
+                "cameo": self.cameo[table[:, 4]],
+                "goldstein": self.goldstein[table[:, 4]],
+                "kind": self.kinds[table[:, 5]],
+            }
+        )
+
+
+class TrajectoryStore:
+    """All runs' trajectories: arrays in memory, or a Parquet spill for large ensembles."""
+
+    def __init__(self, layout: Layout, spill: bool):
+        self.layout = layout
+        self.spill = spill
+        self._arrays: list[tuple[np.ndarray, ...]] = []
+        self._pending: list[pd.DataFrame] = []
+        self._pending_runs = 0
+        self._writer = None
+        self._dir: tempfile.TemporaryDirectory | None = None
+        self.path: Path | None = None
+
+    def add(self, runs: np.ndarray, tension: np.ndarray, dyads: np.ndarray, posture: np.ndarray) -> None:
+        """Take the next block of runs (blocks arrive in run order)."""
+        if not self.spill:
+            self._arrays.append((runs, tension, dyads, posture))
+            return
+        self._pending.append((runs, tension, dyads, posture))
+        self._pending_runs += len(runs)
+        if self._pending_runs >= RUNS_PER_CHUNK:
+            self._flush(final=False)
+
+    def finish(self) -> None:
+        """Write what is left (spill mode)."""
+        if self.spill:
+            self._flush(final=True)
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    def _flush(self, final: bool) -> None:
+        import pyarrow as pa
+
+        if not self._pending:
+            return
+        if len(self._pending) == 1:
+            runs, tension, dyads, posture = self._pending[0]
+        else:
+            runs, tension, dyads, posture = (np.concatenate(p) for p in zip(*self._pending, strict=True))
+        cut = len(runs) if final else (len(runs) // RUNS_PER_CHUNK) * RUNS_PER_CHUNK
+        for lo in range(0, cut, RUNS_PER_CHUNK):
+            part = slice(lo, min(lo + RUNS_PER_CHUNK, cut))
+            table = arrow_table(
+                self.layout.trajectory_columns(runs[part], tension[part], dyads[part], posture[part])
+            )
+            if self._writer is None:
+                # the spill is uncompressed Arrow IPC: written at memory speed, read back in chunks
+                self._dir = tempfile.TemporaryDirectory(prefix="sim-trajectories-")
+                self.path = Path(self._dir.name) / "trajectories.arrow"
+                self._writer = pa.ipc.new_file(str(self.path), table.schema)
+            self._writer.write_table(table)
+        rest = slice(cut, len(runs))
+        self._pending = [(runs[rest], tension[rest], dyads[rest], posture[rest])] if cut < len(runs) else []
+        self._pending_runs = len(runs) - cut
+
+    def _spilled_tables(self):
+        import pyarrow as pa
+
+        if self.path is None:
+            return
+        with pa.memory_map(str(self.path)) as source:
+            reader = pa.ipc.open_file(source)
+            for k in range(reader.num_record_batches):
+                yield pa.Table.from_batches([reader.get_batch(k)])
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        """The trajectory table, RUNS_PER_CHUNK runs at a time, in run order."""
+        if self.spill:
+            for table in self._spilled_tables():
+                yield table.to_pandas()
+            return
+        if not self._arrays:
+            return
+        # one array per quantity, so the chunks fall on the same runs however the blocks were cut
+        runs, tension, dyads, posture = (np.concatenate(parts) for parts in zip(*self._arrays, strict=True))
+        self._arrays = [(runs, tension, dyads, posture)]
+        for lo in range(0, len(runs), RUNS_PER_CHUNK):
+            part = slice(lo, lo + RUNS_PER_CHUNK)
+            yield self.layout.trajectories(runs[part], tension[part], dyads[part], posture[part])
+
+    def frame(self) -> pd.DataFrame:
+        """The whole table at once (for notebooks; large ensembles are better read in chunks)."""
+        parts = list(self.chunks())
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    def write(self, stem: Path, data: str, float_format: str) -> None:
+        """Write `stem`.csv or `stem`.parquet, a chunk of runs at a time."""
+        if data == "parquet" and self.spill:
+            write_chunks(stem, self._spilled_tables(), data, float_format)
+        else:
+            write_chunks(stem, self.chunks(), data, float_format)
+
+
+def _pool():
+    import pyarrow as pa
+
+    return pa.system_memory_pool()
+
+
+def arrow_table(columns) -> object:
+    """A pyarrow Table from named columns (no pandas metadata, so every path writes the same bytes).
+
+    Columns are converted one at a time into the system allocator, which hands
+    memory back as soon as a chunk is written (pyarrow's default pool keeps it).
+    """
+    import pyarrow as pa
+
+    if isinstance(columns, pa.Table):
+        return columns
+    pairs = columns.items() if isinstance(columns, pd.DataFrame | dict) else columns
+    return pa.table(
+        {name: pa.array(np.ascontiguousarray(values), memory_pool=_pool()) for name, values in pairs}
+    )
+
+
+def write_chunks(stem: Path, chunks, data: str, float_format: str) -> None:
+    """Write a table given as DataFrame chunks, as CSV (one header) or Parquet (one row group each)."""
+    if data == "csv":
+        with open(stem.with_suffix(".csv"), "w", newline="") as fh:
+            first = True
+            for chunk in chunks:
+                chunk.to_csv(fh, index=False, header=first, float_format=float_format)
+                first = False
+        return
+    import pyarrow.parquet as pq
+
+    writer = None
+    try:
+        for chunk in chunks:
+            table = arrow_table(chunk)
+            if writer is None:
+                writer = pq.ParquetWriter(stem.with_suffix(".parquet"), table.schema, memory_pool=_pool())
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
