@@ -5,8 +5,10 @@
 
 Each configuration runs in a fresh subprocess, so its peak memory (max RSS) is
 its own; the engine is compiled and warmed up before the clock starts, and the
-fastest of the repeats is reported (Mesa's benchmark conventions). Simulation
-only: writing files is not timed here (see `sim run` for end-to-end times).
+fastest of the repeats is reported (Mesa's benchmark conventions). It times
+`sim.run()`: the simulation, plus spilling the trajectory table to disk where
+the ensemble is large; writing the run folder is not timed here (see `sim run`
+for end-to-end times).
 """
 
 from __future__ import annotations
