@@ -267,165 +267,60 @@ def _aggrieve(r, b, src, tgt, amount, aff, H, n):
 
 @njit(cache=True, parallel=True)
 def step_day(
-    day_keys,
-    replicates,
-    scripted,
-    hold,
-    incident,
-    clash_move,
-    act,
-    aff,
-    lev,
-    sal,
-    party,
-    params,
-    feats,
-    posts,
-    conds,
-    pstab,
-    opt_move,
-    opt_target,
-    starts,
-    T,
-    H,
-    X,
-    A,
-    Bk,
-    Med,
-    C,
-    held,
-    ptgt,
-    age,
-    clashed,
-    out_global,
-    out_dyads,
-    out_posture,
-    out_settled,
-    day,
-    ev,
-    nev,
-    keep_events,
-    chunks,
+    day_keys, replicates, scripted, special, tables, state, record, day, ev, nev, keep_events, chunks
 ):
-    """Advance every replicate by one day, in `chunks` parallel blocks (see CrisisModel.step)."""
+    """Advance every replicate by one day, in `chunks` parallel blocks (see CrisisModel.step).
+
+    `special` = (hold, incident, clash) move indices; `tables` = the scenario's
+    arrays (see CrisisModel._kernel_tables); `state` = the State arrays;
+    `record` = the Recorder's (tension, dyads, posture, settled) arrays.
+    """
+    T = state[0]
     n_rep = T.shape[0]
     n = T.shape[1]
+    starts = tables[12]
     max_opts = 0
     for i in range(n):
         max_opts = max(max_opts, starts[i + 1] - starts[i])
     for c in prange(chunks):
         # scratch space once per chunk of replicates, not once per replicate
-        fvec = np.empty((8, n))
-        fmat = np.empty((2, n, n))
-        bvec = np.empty((2, n), dtype=np.bool_)
-        util = np.empty(max(max_opts, n))
-        avail = np.empty(max_opts, dtype=np.bool_)
-        terms = np.empty(8)
-        events = np.empty((4, n + scripted.shape[0] + n * n), dtype=np.int64)
-        mask = np.empty(n, dtype=np.int64)
+        scratch = (
+            np.empty((8, n)),
+            np.empty((2, n, n)),
+            np.empty((2, n), dtype=np.bool_),
+            np.empty(max(max_opts, n)),
+            np.empty(max_opts, dtype=np.bool_),
+            np.empty((4, n + scripted.shape[0] + n * n), dtype=np.int64),
+            np.empty(n, dtype=np.int64),
+        )
         for r in range(c * n_rep // chunks, (c + 1) * n_rep // chunks):
             _one_day(
                 r,
                 day_keys,
                 replicates,
                 scripted,
-                hold,
-                incident,
-                clash_move,
-                act,
-                aff,
-                lev,
-                sal,
-                party,
-                params,
-                feats,
-                posts,
-                conds,
-                pstab,
-                opt_move,
-                opt_target,
-                starts,
-                T,
-                H,
-                X,
-                A,
-                Bk,
-                Med,
-                C,
-                held,
-                ptgt,
-                age,
-                clashed,
-                out_global,
-                out_dyads,
-                out_posture,
-                out_settled,
+                special,
+                tables,
+                state,
+                record,
                 day,
                 ev,
                 nev,
                 keep_events,
-                fvec,
-                fmat,
-                bvec,
-                util,
-                avail,
-                terms,
-                events,
-                mask,
+                scratch,
             )
 
 
 @njit(cache=True)
 def _one_day(
-    r,
-    day_keys,
-    replicates,
-    scripted,
-    hold,
-    incident,
-    clash_move,
-    act,
-    aff,
-    lev,
-    sal,
-    party,
-    params,
-    feats,
-    posts,
-    conds,
-    pstab,
-    opt_move,
-    opt_target,
-    starts,
-    T,
-    H,
-    X,
-    A,
-    Bk,
-    Med,
-    C,
-    held,
-    ptgt,
-    age,
-    clashed,
-    out_global,
-    out_dyads,
-    out_posture,
-    out_settled,
-    day,
-    ev,
-    nev,
-    keep_events,
-    fvec,
-    fmat,
-    bvec,
-    util,
-    avail,
-    terms,
-    events,
-    mask,
+    r, day_keys, replicates, scripted, special, tables, state, record, day, ev, nev, keep_events, scratch
 ):
     """One replicate's day: situation, decisions, scripted moves, accidents, effects, record."""
+    hold, incident, clash_move = special
+    act, aff, lev, sal, party, params, feats, posts, conds, pstab, opt_move, opt_target, starts = tables
+    T, H, X, A, Bk, Med, C, held, ptgt, age, clashed = state
+    out_global, out_dyads, out_posture, out_settled = record
+    fvec, fmat, bvec, util, avail, events, mask = scratch
     n = T.shape[1]
     nk = held.shape[2]
     batch = act.shape[0]
