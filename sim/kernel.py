@@ -114,35 +114,11 @@ def _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):
 
 
 @njit(cache=True, inline="always")
-def situation(
-    r,
-    b,
-    n,
-    held,
-    ptgt,
-    T,
-    Bk,
-    Med,
-    C,
-    act,
-    aff,
-    params,
-    pstab,
-    contact,
-    deterrent,
-    backing,
-    crisis,
-    agreement,
-    way_out,
-    exposure,
-    risk,
-    pull,
-    hurt,
-    pledge,
-    bonus,
-    signed,
-):
-    """Quantities every actor sees on a day, derived once from replicate r's state."""
+def situation(r, b, n, state, act, aff, params, pstab, seen):
+    """Quantities every actor sees on a day, derived once from replicate r's state (written into `seen`)."""
+    T, Bk, Med, C, held = state[0], state[4], state[5], state[6], state[7]
+    contact, deterrent, backing, crisis, agreement, way_out, exposure = seen[:7]
+    risk, pull, hurt, pledge, bonus, signed = seen[7:]
     p = params[b]
     nk = pstab.shape[0]
     buffer = 0.0
@@ -332,20 +308,7 @@ def _one_day(
     risk, pull = fmat[0], fmat[1]
     contact, pledge = bvec[0], bvec[1]
     signed = util  # free until the decisions start
-    situation(
-        r,
-        b,
-        n,
-        held,
-        ptgt,
-        T,
-        Bk,
-        Med,
-        C,
-        act,
-        aff,
-        params,
-        pstab,
+    seen = (
         contact,
         deterrent,
         backing,
@@ -360,6 +323,7 @@ def _one_day(
         bonus,
         signed,
     )
+    situation(r, b, n, state, act, aff, params, pstab, seen)
     anymask = 0
     for i in range(n):
         bits = 0
