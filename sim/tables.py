@@ -192,14 +192,36 @@ def arrow_table(columns) -> object:
     )
 
 
+def write_csv(path: Path, chunks, decimals: int) -> None:
+    """CSV through pyarrow's writer (fast), floats rounded to `decimals`, one header."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pcsv
+
+    writer = None
+    with open(path, "wb") as fh:
+        try:
+            for chunk in chunks:
+                table = arrow_table(chunk)
+                columns = [
+                    pc.round(c, decimals) if pa.types.is_floating(c.type) else c for c in table.columns
+                ]
+                table = pa.table(columns, names=table.column_names)
+                if writer is None:
+                    fh.write((",".join(table.column_names) + "\n").encode())
+                    # ids, dates and codes never need quotes
+                    options = pcsv.WriteOptions(include_header=False, quoting_style="none")
+                    writer = pcsv.CSVWriter(fh, table.schema, write_options=options)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+
+
 def write_chunks(stem: Path, chunks, data: str, float_format: str) -> None:
     """Write a table given as DataFrame chunks, as CSV (one header) or Parquet (one row group each)."""
     if data == "csv":
-        with open(stem.with_suffix(".csv"), "w", newline="") as fh:
-            first = True
-            for chunk in chunks:
-                chunk.to_csv(fh, index=False, header=first, float_format=float_format)
-                first = False
+        write_csv(stem.with_suffix(".csv"), chunks, decimals=int(float_format.strip("%f.")))
         return
     import pyarrow.parquet as pq
 

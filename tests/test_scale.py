@@ -60,8 +60,8 @@ def test_parquet_reads_back_like_the_csv(tmp_path):
         assert list(csv.columns) == list(parquet.columns)
         for column in csv.columns:
             a, b = csv[column].to_numpy(), parquet[column].to_numpy()
-            if a.dtype.kind == "f":
-                np.testing.assert_allclose(a, b, rtol=0, atol=5.01e-5)  # CSV keeps 4 decimals
+            if pd.api.types.is_numeric_dtype(parquet[column]) and column not in ("run", "day"):
+                np.testing.assert_allclose(a.astype(float), b, rtol=0, atol=5.01e-5)  # CSV keeps 4 decimals
             else:
                 assert [str(x) for x in a] == [str(x) for x in b], column
 
