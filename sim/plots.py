@@ -40,7 +40,7 @@ def _date_axis(ax, days: int) -> None:
 
 def _runs_text(result: Result) -> str:
     n = len(result.runs)
-    return f"replicate {result.runs[0]}" if n == 1 else f"{n} runs"
+    return f"replicate {result.runs[0]}" if n == 1 else f"{n:,} runs"
 
 
 def tension_figure(result: Result) -> Figure:
@@ -126,9 +126,10 @@ def dyads_figure(result: Result) -> Figure:
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("tension (0-100)")
+    shown = result._dyads.shape[0]
+    total = len(result.runs)
+    shown_runs = _runs_text(result) if shown == total else f"first {shown:,} of {total:,} runs"
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
-    fig.suptitle(
-        f"Dyadic tension: {result.scenario.name} ({_runs_text(result)})", x=0.01, ha="left", fontsize=12
-    )
+    fig.suptitle(f"Dyadic tension: {result.scenario.name} ({shown_runs})", x=0.01, ha="left", fontsize=12)
     return fig
