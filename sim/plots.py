@@ -32,9 +32,8 @@ def _fan(ax, dates, series: np.ndarray, color: str, label: str | None = "median"
     ax.plot(dates, q50, color=color, lw=2, label=label)
 
 
-def _date_axis(ax, days: int) -> None:
-    locator = mdates.AutoDateLocator(minticks=4, maxticks=8)
-    ax.xaxis.set_major_locator(locator)
+def _date_axis(ax, days: int, maxticks: int = 8) -> None:
+    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=maxticks))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b\n%Y" if days > 120 else "%d %b"))
 
 
@@ -121,7 +120,7 @@ def dyads_figure(result: Result) -> Figure:
         ax.set_title(f"{names[i]} – {names[j]}", fontsize=10, loc="left")
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
-        _date_axis(ax, result.days)
+        _date_axis(ax, result.days, maxticks=4)
     for ax in axes.flat[len(chosen) :]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
