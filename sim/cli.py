@@ -30,7 +30,8 @@ app = typer.Typer(
     rich_markup_mode=None,
     help="Crisis-escalation simulator: run scenarios of the 2021 Kosovo licence-plate crisis.",
 )
-out = Console()
+# Piped output gets room for the tables (rich assumes 80 columns without a terminal).
+out = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 PROGRESS_WORK = 30_000  # replicate-days above which a progress bar is worth showing
