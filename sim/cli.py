@@ -162,6 +162,37 @@ def run(
 
 
 @app.command()
+def compare(
+    scenarios: Annotated[list[str], typer.Argument(help="Two or more scenarios; the first is the baseline.")],
+    runs: Annotated[int, typer.Option("--runs", "-n", help="Replicates per scenario.")] = 1000,
+    days: Annotated[
+        int | None, typer.Option(help="Days to simulate (default: the first scenario's).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed shared by all scenarios.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
+) -> None:
+    """Compare what-ifs on common random numbers: each metric's difference to the first, with 95% CI."""
+    from sim.compare import compare as compare_api
+
+    result = compare_api(scenarios, runs=runs, days=days, seed=seed, events="none")
+    table = Table(title=f"Difference to {result.names[0]} ({runs:,} runs each, 95% paired bootstrap CI)")
+    for col in ("metric", *result.names[1:]):
+        table.add_column(col)
+    base = result.table[result.table["scenario"] == result.names[0]].set_index("metric")
+    for metric, row in base.iterrows():
+        cells = []
+        for name in result.names[1:]:
+            r = result.table[(result.table["scenario"] == name) & (result.table["metric"] == metric)].iloc[0]
+            mark = " *" if r["excludes_zero"] else ""
+            cells.append(f"{r['difference']:+.3f} [{r['ci_low']:+.3f}, {r['ci_high']:+.3f}]{mark}")
+        table.add_row(f"{row['label']} (base {row['value']:.3f})", *cells)
+    out.print(table)
+    out.print("* the interval excludes zero", highlight=False)
+    folder = result.save(out_dir or default_run_dir("compare-" + "-vs-".join(result.names[:2])))
+    out.print(f"files: {folder}/", highlight=False)
+
+
+@app.command()
 def validate(
     scenarios: Annotated[list[str], typer.Argument(help="Scenario files or bundled names.")],
 ) -> None:

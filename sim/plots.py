@@ -132,3 +132,30 @@ def dyads_figure(result: Result) -> Figure:
     fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
     fig.suptitle(f"Dyadic tension: {result.scenario.name} ({shown_runs})", x=0.01, ha="left", fontsize=12)
     return fig
+
+
+def comparison_figure(comparison) -> Figure:
+    """Global tension fan charts of several scenarios on common random numbers, overlaid."""
+    fig, ax = plt.subplots(figsize=(10, 5.2), layout="constrained")
+    first = comparison.results[0]
+    dates = first.dates.to_pydatetime()
+    colors = plt.get_cmap("tab10").colors
+    for k, result in enumerate(comparison.results):
+        color = colors[k % len(colors)]
+        q25, q50, q75 = np.quantile(result._tension, (0.25, 0.5, 0.75), axis=0)
+        ax.fill_between(dates, q25, q75, color=color, alpha=0.18, lw=0)
+        ax.plot(dates, q50, color=color, lw=2, label=f"{result.scenario.name} (median, 50% band)")
+    ax.set_title(
+        f"Global tension under {len(comparison.results)} scenarios "
+        f"({len(first.runs):,} runs each, common random numbers)",
+        loc="left",
+        fontsize=11,
+    )
+    ax.set_ylabel("global tension index (0 = calm, 100 = war)")
+    ax.set_xlabel(f"date (day 0 = {first.start_date:%d %b %Y})")
+    ax.set_ylim(0, 100)
+    ax.set_xlim(dates[0], dates[-1])
+    _date_axis(ax, first.days)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    return fig
