@@ -193,6 +193,37 @@ def compare(
 
 
 @app.command()
+def explain(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sim run`.")],
+    run: Annotated[int, typer.Option("--run", help="Which run (replicate) to explain.")] = 0,
+    actor: Annotated[str | None, typer.Option(help="Actor id (default: the most hostile that day).")] = None,
+    day: Annotated[int | None, typer.Option(help="Day (default: the run's peak day).")] = None,
+    runs: Annotated[int, typer.Option(help="Runs averaged in drivers.png (with --all-runs).")] = 100,
+    all_runs: Annotated[bool, typer.Option("--all-runs", help="drivers.png over many runs.")] = False,
+) -> None:
+    """Why did it escalate: one choice's utility terms, and who drove each dyad's tension (drivers.png)."""
+    import matplotlib.pyplot as plt
+
+    from sim import explain as ex
+    from sim import plots
+    from sim.spec import compile_spec
+
+    result = ex.explain(run_dir, run=run, actor=actor, day=day)
+    for line in result.lines():
+        out.print(line, highlight=False, soft_wrap=True)
+    scenario, parts = ex.drivers(run_dir, run=None if all_runs else run, runs=runs)
+    spec = compile_spec(scenario)
+    what = f"mean of the first {runs} runs" if all_runs else f"run {run}"
+    fig = plots.drivers_figure(scenario, parts, spec.names, spec.pairs(), spec.salience[0], what)
+    target = Path(run_dir) / "drivers.png"
+    partial = target.with_suffix(".png.partial")
+    fig.savefig(partial, dpi=150, metadata={"Software": None}, format="png")
+    plt.close(fig)
+    os.replace(partial, target)
+    out.print(f"drivers: {target}", highlight=False)
+
+
+@app.command()
 def validate(
     scenarios: Annotated[list[str], typer.Argument(help="Scenario files or bundled names.")],
 ) -> None:

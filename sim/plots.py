@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 import matplotlib
@@ -158,4 +159,50 @@ def comparison_figure(comparison) -> Figure:
     _date_axis(ax, first.days)
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    return fig
+
+
+def drivers_figure(
+    scenario,
+    parts: np.ndarray,
+    names: list[str],
+    pairs: list[tuple[int, int]],
+    salience: np.ndarray,
+    what: str,
+) -> Figure:
+    """Stacked areas: how much each actor's moves and postures contributed to each dyad's tension."""
+    days = parts.shape[0]
+    dates = [scenario.start_date + dt.timedelta(days=d) for d in range(days)]
+    peak = parts.sum(axis=1).max(axis=0)
+    order = sorted(range(len(pairs)), key=lambda k: -(salience[pairs[k]] + peak[k] / 100.0))
+    chosen = [k for k in order if salience[pairs[k]] > 0 or peak[k] >= 10][:6] or order[:6]
+    colors = [*list(plt.get_cmap("tab10").colors[: len(names)]), "0.6"]
+    labels = [*names, "clipping at 0/100"]
+    rows = int(np.ceil(len(chosen) / 3))
+    fig, axes = plt.subplots(
+        rows, 3, figsize=(12, 3.0 * rows + 1.0), sharex=True, sharey=True, layout="constrained", squeeze=False
+    )
+    for ax, k in zip(axes.flat, chosen, strict=False):
+        i, j = pairs[k]
+        values = parts[:, :, k].T  # (actors + 1, days)
+        ax.stackplot(dates, np.clip(values, 0, None), colors=colors, alpha=0.85, lw=0)
+        ax.stackplot(dates, np.clip(values, None, 0), colors=colors, alpha=0.85, lw=0)
+        ax.plot(dates, values.sum(axis=0), color="black", lw=1.5)
+        ax.axhline(0, color="0.3", lw=0.8)
+        ax.set_title(f"{names[i]} – {names[j]}", fontsize=10, loc="left")
+        ax.grid(alpha=0.3)
+        _date_axis(ax, days, maxticks=4)
+    for ax in axes.flat[len(chosen) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("tension points (0-100)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in colors]
+    handles.append(plt.Line2D([], [], color="black", lw=1.5))
+    fig.legend(handles, [*labels, "tension"], loc="outside lower center", ncols=5, fontsize=8)
+    fig.suptitle(
+        f"Who drove the tension: {scenario.name} ({what}); above zero raises it, below lowers it",
+        x=0.01,
+        ha="left",
+        fontsize=12,
+    )
     return fig

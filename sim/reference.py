@@ -246,6 +246,8 @@ class ReferenceModel(mesa.Model):
         self.posture: list[list[float]] = []
         self.settled: list[bool] = []
         self.events: list[tuple[int, int, int, int, int]] = []  # day, actor, target, move, kind
+        self.drivers: list[list[list[list[float]]]] | None = None  # see track_drivers()
+        self.driver_log: list[np.ndarray] = []
 
     def _compile(self, scenario: Scenario) -> None:
         self.spec: Spec = compile_spec(scenario)
@@ -378,6 +380,49 @@ class ReferenceModel(mesa.Model):
                 pair += 1
         return out
 
+    def track_drivers(self) -> None:
+        """Also split every dyad's tension by whose moves and postures put it there.
+
+        drivers[a][i][j] is the part of tension(i, j) that actor a's events and
+        standing postures contributed, decayed like the tension itself, so the parts add up
+        exactly to the tension. Each day's parts go to driver_log, (N + 1, pairs).
+        Where clipping to 0..100 cut the tension, the parts on the overshooting
+        side shrink in proportion; only what they cannot absorb is booked to the
+        extra row.
+        """
+        n = self.spec.n
+        self.drivers = [[[0.0] * n for _ in range(n)] for _ in range(n + 1)]
+
+    def _drive(self, actor: int, i: int, j: int, amount: float) -> None:
+        if self.drivers is not None:
+            self.drivers[actor][i][j] += amount
+            self.drivers[actor][j][i] += amount
+
+    def _settle_drivers(self, decay: float) -> None:
+        """Log today's parts; where the tension was clipped, shrink the parts that overshot."""
+        if self.drivers is None:
+            return
+        n, t = self.spec.n, self.world.tension
+        parts = []
+        for i, j in self.spec.pairs():
+            layer = [self.drivers[a][i][j] for a in range(n + 1)]
+            excess = sum(layer) - t[i][j]  # what clipping to 0..100 removed
+            same_sign = [v for v in layer if v * excess > 0]
+            pool = sum(same_sign)
+            if excess != 0.0 and abs(pool) >= abs(excess):
+                factor = (pool - excess) / pool  # the overshooting side gives up the excess pro rata
+                layer = [v * factor if v * excess > 0 else v for v in layer]
+            else:
+                layer[n] -= excess  # nothing to shrink: book it as clipping
+            for a in range(n + 1):
+                self.drivers[a][i][j] = self.drivers[a][j][i] = layer[a]
+            parts.append(layer)
+        self.driver_log.append(np.array(parts).T)
+        for layer in self.drivers:  # tomorrow's decay, applied now so the log shows today's parts
+            for row in layer:
+                for k in range(n):
+                    row[k] *= decay
+
     def take_effect(self, todays: list[tuple[int, int, int, int]]) -> None:
         """Stocks decay, the day's events apply, standing postures press (docs/model.md 7.3)."""
         spec, w, p, n = self.spec, self.world, self.p, self.spec.n
@@ -402,6 +447,7 @@ class ReferenceModel(mesa.Model):
             g = float(mv.goldstein[m])
             w.tension[src][tgt] += -g * p["tension.event_scale"]
             w.tension[tgt][src] += -g * p["tension.event_scale"]
+            self._drive(src, src, tgt, -g * p["tension.event_scale"])
             aggrieve(src, tgt, -g / 10.0)
             w.hostility[src] += float(mv.hostility[m])
             w.commitment[src] += float(mv.hostility[m]) * float(mv.commitment[m])
@@ -426,6 +472,7 @@ class ReferenceModel(mesa.Model):
                     t, pressure = w.target[i][k], float(ps.pressure[k])
                     w.tension[i][t] += pressure * p["tension.posture_scale"]
                     w.tension[t][i] += pressure * p["tension.posture_scale"]
+                    self._drive(i, i, t, pressure * p["tension.posture_scale"])
                     aggrieve(i, t, pressure / 10.0)
                     w.hostility[i] += max(pressure, 0.0) / 10.0
                     w.costs[i] += float(ps.cost[k])
@@ -438,6 +485,7 @@ class ReferenceModel(mesa.Model):
         for i in range(n):
             for j in range(n):
                 w.tension[i][j] = min(100.0, max(0.0, w.tension[i][j]))
+        self._settle_drivers(1.0 - p["tension.decay"])
         blocking, levels = False, []
         for i in range(n):
             level = 0.0

@@ -158,11 +158,23 @@ class Result:
             "seed": self.model.seed,
             "runs": len(self.runs),
             "replicates": [int(self.runs[0])] if single else f"{self.runs[0]}..{self.runs[-1]}",
+            "first_replicate": int(self.runs[0]),
             "days": int(self.days),
             "start_date": self.start_date.isoformat(),
             "versions": versions(),
             "command": self.command,
         }
+
+    def scenario_yaml(self) -> str:
+        """The fully resolved scenario (extends and overrides applied): rerun it with `sim run`."""
+        import yaml
+
+        data = self.scenario.model_dump(mode="json", exclude={"extends"})
+        header = (
+            f"# Resolved scenario of this run (sha256 {scenario_digest(self.model)}).\n"
+            "# `sim run scenario.yaml` reproduces the run; `sim explain .` replays it.\n"
+        )
+        return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
     def data_format(self, requested: str = "auto") -> str:
         """CSV for ordinary runs, Parquet once the trajectory table passes AUTO_PARQUET_ROWS."""
@@ -192,6 +204,7 @@ class Result:
             self.outcomes.to_csv(tmp / "outcomes.csv", index=False, float_format=FLOAT_FORMAT)
             manifest = {**self.manifest(), "data_format": data}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            (tmp / "scenario.yaml").write_text(self.scenario_yaml())
             self._save_figures(tmp, formats)
             if out.exists():
                 out.rmdir()

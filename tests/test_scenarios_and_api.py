@@ -110,9 +110,14 @@ def test_cli_run_writes_every_output(cli, tmp_path):
         "events.csv",
         "outcomes.csv",
         "manifest.json",
+        "scenario.yaml",
         "tension.png",
         "dyads.png",
     }
+    # the resolved scenario reruns the same numbers
+    code, _, err = cli("run", out / "scenario.yaml", "--runs", "40", "--out", tmp_path / "again")
+    assert code == 0, err
+    assert (tmp_path / "again" / "outcomes.csv").read_bytes() == (out / "outcomes.csv").read_bytes()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["runs"] == 40 and manifest["seed"] == 20210920 and len(manifest["scenario_sha256"]) == 64
     assert manifest["versions"]["mesa"].startswith("3.")

@@ -1,0 +1,138 @@
+"""Why did it escalate? Utility terms of a choice, and who drove each dyad's tension.
+
+A run folder holds the resolved scenario (`scenario.yaml`) and its seed, and
+every replicate is reproducible on its own, so any run can be replayed by the
+plain reference implementation (which the fast engine matches run for run)
+and inspected day by day.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import UserError
+from sim.loader import load_scenario
+from sim.mechanisms import TERMS
+from sim.reference import ReferenceModel
+from sim.scenario import Scenario
+
+
+def _load(run_dir: str | Path) -> tuple[Scenario, dict]:
+    folder = Path(run_dir)
+    manifest_path, scenario_path = folder / "manifest.json", folder / "scenario.yaml"
+    if not manifest_path.exists() or not scenario_path.exists():
+        raise UserError("not a run folder (expected manifest.json and scenario.yaml)", source=str(folder))
+    manifest = json.loads(manifest_path.read_text())
+    return load_scenario(scenario_path), manifest
+
+
+def replay(scenario: Scenario, replicate: int, until_day: int, drivers: bool = False) -> ReferenceModel:
+    """The reference model of one replicate, stepped to the start of `until_day`."""
+    model = ReferenceModel(scenario, replicate=replicate)
+    if drivers:
+        model.track_drivers()
+    while model.running and model.day < until_day:
+        model.step()
+    return model
+
+
+@dataclass
+class Explanation:
+    """One actor's options on one day of one run, each utility split into its named terms."""
+
+    scenario: str
+    run: int
+    day: int
+    date: str
+    actor: str
+    table: pd.DataFrame  # one row per option: terms, utility, probability, allowed
+
+    def lines(self, top: int = 12) -> list[str]:
+        shown = self.table.head(top).drop(columns="allowed")
+        signed = dict.fromkeys((*TERMS, "utility", "goldstein"), lambda v: f"{v:+.2f}")
+        text = shown.to_string(
+            index=False, formatters={**signed, "probability": lambda v: f"{v:.3f}"}, na_rep="n/a"
+        )
+        return [
+            f"{self.actor} on day {self.day} ({self.date}) of run {self.run} in {self.scenario}: the utility "
+            "of each option split into the mechanisms' terms (n/a: not allowed that day)",
+            text,
+        ]
+
+
+def explain(
+    run_dir: str | Path, *, run: int = 0, actor: str | None = None, day: int | None = None
+) -> Explanation:
+    """Split the utility of each of an actor's options on a day into the mechanisms' terms.
+
+    Defaults: the run's day of peak tension, and the actor whose most likely
+    option that day is the most hostile.
+    """
+    scenario, _manifest = _load(run_dir)
+    if day is None:
+        outcomes = pd.read_csv(Path(run_dir) / "outcomes.csv")
+        row = outcomes[outcomes["run"] == run]
+        day = int(row["peak_day"].iloc[0]) if len(row) else 0
+    if not 0 <= day < scenario.days:
+        raise UserError(f"expected a day from 0 to {scenario.days - 1}, found {day}", field="--day")
+    model = replay(scenario, run, day)
+    model.seen = model.see()
+    ids = model.spec.actor_ids
+    if actor is not None and actor not in ids:
+        raise UserError(f"unknown actor '{actor}', expected one of: {', '.join(ids)}", field="--actor")
+    tables = {a.actor_id: _options_table(model, a) for a in model.actors}
+    if actor is None:
+        actor = max(ids, key=lambda a: _expected_hostility(tables[a]))
+    date = str(scenario.start_date + pd.Timedelta(days=day).to_pytimedelta())
+    return Explanation(scenario.name, run, day, date, actor, tables[actor])
+
+
+def _options_table(model: ReferenceModel, agent) -> pd.DataFrame:
+    spec = model.spec
+    probs = {(m, t): p for m, t, p in agent.choice_probabilities()}
+    rows = []
+    for move, target in agent.options():
+        allowed = agent.allowed(move, target)
+        terms = agent.utility_terms(move, target) if allowed else dict.fromkeys(TERMS, np.nan)
+        utility = 0.0
+        for value in terms.values():
+            utility += value
+        rows.append(
+            {
+                "move": spec.moves.ids[move],
+                "target": spec.actor_ids[target],
+                "goldstein": float(spec.moves.goldstein[move]),
+                **terms,
+                "utility": utility if allowed else np.nan,
+                "probability": probs[(move, target)],
+                "allowed": allowed,
+            }
+        )
+    return (
+        pd.DataFrame(rows).sort_values("probability", ascending=False, kind="stable").reset_index(drop=True)
+    )
+
+
+def _expected_hostility(table: pd.DataFrame) -> float:
+    return float((table["probability"] * np.maximum(-table["goldstein"], 0.0)).sum())
+
+
+def drivers(run_dir: str | Path, *, run: int | None = None, runs: int = 100) -> tuple[Scenario, np.ndarray]:
+    """Each actor's contribution to each dyad's tension, per day: (days, actors + 1, dyads).
+
+    For one run, or the mean over the first `runs` runs of the folder. The last
+    "actor" is what clipping to 0..100 removed; the parts add up to the tension.
+    """
+    scenario, manifest = _load(run_dir)
+    replicates = [run] if run is not None else list(range(min(runs, int(manifest["runs"]))))
+    first = manifest.get("first_replicate", 0)
+    logs = []
+    for k in replicates:
+        model = replay(scenario, first + k if run is None else k, scenario.days, drivers=True)
+        logs.append(np.array(model.driver_log))
+    return scenario, np.mean(logs, axis=0)
