@@ -224,6 +224,53 @@ def explain(
 
 
 @app.command()
+def sensitivity(
+    scenario: ScenarioArg = DEFAULT_SCENARIO,
+    method: Annotated[str, typer.Option(help="sobol (S1, ST) or morris (mu*, sigma).")] = "sobol",
+    samples: Annotated[int, typer.Option(help="Base samples (Sobol' N, or Morris trajectories).")] = 64,
+    runs: Annotated[int, typer.Option("--runs", "-n", help="Replicates per parameter point.")] = 100,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", help="Vary only this calibratable parameter (repeatable), PATH or PATH=LOW:HIGH."
+        ),
+    ] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a scenario value.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
+) -> None:
+    """Global sensitivity of P(clash), peak tension and days to resolution to the calibratable parameters."""
+    from sim import sensitivity as sa
+
+    loaded = load_scenario(scenario, set_ or None)
+    ranges = sa.calibratable(loaded)
+    if param:
+        chosen = {}
+        for text in param:
+            path, _, bounds = text.partition("=")
+            if not bounds and path not in ranges:
+                raise UserError(
+                    f"not a calibratable parameter; expected one of: {', '.join(ranges)}",
+                    field=f"--param {path}",
+                )
+            try:
+                chosen[path] = tuple(float(v) for v in bounds.split(":")) if bounds else ranges[path]
+            except ValueError:
+                raise UserError(f"expected PATH=LOW:HIGH, found '{text}'", field="--param") from None
+        ranges = chosen
+    result = sa.analyse(loaded, method=method, samples=samples, runs=runs, parameters=ranges)
+    key = "ST" if method == "sobol" else "mu_star"
+    for output in sa.OUTPUTS:
+        part = result.table[result.table["output"] == output].sort_values(key, ascending=False).head(5)
+        ranked = ", ".join(
+            f"{p.removeprefix('mechanisms.')} {v:.2f}"
+            for p, v in zip(part["parameter"], part[key], strict=True)
+        )
+        out.print(f"{sa.LABELS[output]}: {ranked}", highlight=False)
+    folder = result.save(out_dir or default_run_dir(f"sensitivity-{loaded.name}"))
+    out.print(f"files: {folder}/", highlight=False)
+
+
+@app.command()
 def validate(
     scenarios: Annotated[list[str], typer.Argument(help="Scenario files or bundled names.")],
 ) -> None:

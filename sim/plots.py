@@ -206,3 +206,41 @@ def drivers_figure(
         fontsize=12,
     )
     return fig
+
+
+def sensitivity_figure(sens) -> Figure:
+    """Ranked bars per outcome: total (ST) and first-order (S1) Sobol' indices, or Morris mu*."""
+    from sim.sensitivity import LABELS, OUTPUTS
+
+    table = sens.table
+    fig, axes = plt.subplots(
+        1,
+        len(OUTPUTS),
+        figsize=(13, 0.35 * table["parameter"].nunique() + 2.2),
+        layout="constrained",
+        sharey=False,
+    )
+    for ax, output in zip(axes, OUTPUTS, strict=True):
+        part = table[table["output"] == output]
+        if sens.method == "sobol":
+            part = part.sort_values("ST")
+            y = np.arange(len(part))
+            ax.barh(y, part["ST"], xerr=part["ST_conf"], color=BLUE, alpha=0.45, label="total (ST)")
+            ax.barh(y, part["S1"], xerr=part["S1_conf"], height=0.4, color=BLUE, label="first order (S1)")
+            ax.set_xlabel("Sobol' index (95% CI)")
+        else:
+            part = part.sort_values("mu_star")
+            y = np.arange(len(part))
+            ax.barh(y, part["mu_star"], xerr=part["mu_star_conf"], color=BLUE, label="mu* (95% CI)")
+            ax.set_xlabel("Morris mu* (outcome units)")
+        ax.set_yticks(y, [p.removeprefix("mechanisms.") for p in part["parameter"]], fontsize=8)
+        ax.set_title(LABELS[output], fontsize=10, loc="left")
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle(
+        f"Global sensitivity ({sens.method}, {sens.points:,} parameter points x {sens.runs} runs)",
+        x=0.01,
+        ha="left",
+        fontsize=12,
+    )
+    return fig

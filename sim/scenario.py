@@ -256,10 +256,19 @@ class Disposition(Strict):
 class Reciprocity(Strict):
     """Richardson reciprocity: hostility received invites hostility; fatigue drains it."""
 
-    weight: Weight = Field(default=2.0, description="Utility per unit of net grievance.")
+    weight: Weight = Field(
+        json_schema_extra={"calibratable": [0.5, 4.0]},
+        default=2.0,
+        description="Utility per unit of net grievance.",
+    )
     memory: Rate = Field(default=0.2, description="Daily decay of grievance stocks.")
-    fatigue: Weight = Field(default=0.8, description="How strongly one's own past hostility drains the urge.")
+    fatigue: Weight = Field(
+        json_schema_extra={"calibratable": [0.2, 1.5]},
+        default=0.8,
+        description="How strongly one's own past hostility drains the urge.",
+    )
     mirror: Weight = Field(
+        json_schema_extra={"calibratable": [0.0, 2.0]},
         default=1.0,
         description="Pull to keep forces in contact while the opponent keeps its own, "
         "and to stand them down once it has (in units of reciprocity weight).",
@@ -269,28 +278,44 @@ class Reciprocity(Strict):
 class Deterrence(Strict):
     """Capability and commitment of the target's side make escalation costly."""
 
-    weight: Weight = Field(default=2.0, description="Utility cost per unit of deterrent strength.")
+    weight: Weight = Field(
+        json_schema_extra={"calibratable": [0.5, 4.0]},
+        default=2.0,
+        description="Utility cost per unit of deterrent strength.",
+    )
     verbal_share: Prob = Field(default=0.2, description="Share of the cost borne by verbal hostility.")
 
 
 class AudienceCosts(Strict):
     """Fearon: backing down after public threats hurts at home."""
 
-    weight: Weight = Field(default=1.5, description="Cost of a concession per unit of commitment.")
+    weight: Weight = Field(
+        json_schema_extra={"calibratable": [0.5, 3.0]},
+        default=1.5,
+        description="Cost of a concession per unit of commitment.",
+    )
     decay: Rate = Field(default=0.08, description="Daily decay of the commitment stock.")
 
 
 class Alliance(Strict):
     """Allies and kin states back their side and raise its resolve."""
 
-    weight: Weight = Field(default=1.5, description="Utility per unit of allied backing.")
+    weight: Weight = Field(
+        json_schema_extra={"calibratable": [0.5, 3.0]},
+        default=1.5,
+        description="Utility per unit of allied backing.",
+    )
     memory: Rate = Field(default=0.2, description="Daily decay of recent backing.")
 
 
 class Mediation(Strict):
     """Third parties' appeals pull both sides towards de-escalation by leverage and affinity."""
 
-    weight: Weight = Field(default=2.0, description="Utility per unit of mediation pressure.")
+    weight: Weight = Field(
+        json_schema_extra={"calibratable": [0.5, 4.0]},
+        default=2.0,
+        description="Utility per unit of mediation pressure.",
+    )
     decay: Rate = Field(default=0.3, description="Daily decay of mediation pressure.")
     implementation: Weight = Field(default=1.5, description="Pull to implement a signed agreement.")
     drive: Weight = Field(default=3.0, description="Mediators' urge to act per unit of crisis tension.")
@@ -299,8 +324,16 @@ class Mediation(Strict):
 class Ripeness(Strict):
     """Zartman: settlement when both sides hurt and a way out is offered."""
 
-    weight: Weight = Field(default=4.0, description="Utility of settling when fully ripe.")
-    threshold: Prob = Field(default=0.35, description="Mutual hurt at which the conflict is half ripe.")
+    weight: Weight = Field(
+        json_schema_extra={"calibratable": [1.0, 8.0]},
+        default=4.0,
+        description="Utility of settling when fully ripe.",
+    )
+    threshold: Prob = Field(
+        json_schema_extra={"calibratable": [0.1, 0.7]},
+        default=0.35,
+        description="Mutual hurt at which the conflict is half ripe.",
+    )
     width: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         default=0.08, description="Width of the logistic step around the threshold."
     )
@@ -315,9 +348,12 @@ class Accidents(Strict):
 
     weight: Weight = Field(default=3.0, description="Utility cost per unit of hazard for risk-averse actors.")
     hazard: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
-        default=0.12, description="Daily incident hazard between forces in contact at tension 100."
+        json_schema_extra={"calibratable": [0.02, 0.4]},
+        default=0.12,
+        description="Daily incident hazard between forces in contact at tension 100.",
     )
     escalation: Prob = Field(
+        json_schema_extra={"calibratable": [0.01, 0.3]},
         default=0.08,
         description="Chance that an incident at tension 100 becomes an armed clash.",
     )
@@ -326,7 +362,11 @@ class Accidents(Strict):
 class TensionParams(Strict):
     """Dyadic tension: fed by events and standing postures, decaying towards zero."""
 
-    decay: Rate = Field(default=0.15, description="Daily relative decay of dyadic tension.")
+    decay: Rate = Field(
+        json_schema_extra={"calibratable": [0.05, 0.3]},
+        default=0.15,
+        description="Daily relative decay of dyadic tension.",
+    )
     event_scale: Weight = Field(default=3.0, description="Tension points per Goldstein unit of an event.")
     posture_scale: Weight = Field(
         default=3.0, description="Tension points per Goldstein unit of daily posture pressure."
@@ -345,9 +385,14 @@ class OutcomeParams(Strict):
 
 
 class Mechanisms(Strict):
-    """Parameters of the decision rule and of the state dynamics."""
+    """Parameters of the decision rule and of the state dynamics.
+
+    Fields marked `calibratable` (with a plausible range) are the free
+    parameters that calibration and sensitivity analysis vary.
+    """
 
     rationality: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        json_schema_extra={"calibratable": [0.5, 3.0]},
         default=1.5,
         description="Logit precision: near 0 choices are random, large values pick the best move.",
     )

@@ -1,0 +1,179 @@
+"""Global sensitivity: which mechanism parameters drive the outcomes (SALib, Sobol' or Morris).
+
+The seam between the model and the analysis library is `evaluate`: an (N, D)
+array of parameter points in, an (N, K) array of outcomes out (the shape
+SALib and the EMA Workbench expect). Every point runs the same replicates on
+the same seed (common random numbers), and all points go through the engine
+as per-replicate parameter batches, many points per batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import UserError
+from sim.model import CrisisModel
+from sim.outcomes import classify
+from sim.scenario import Mechanisms, Scenario
+
+OUTPUTS = ("p_clash", "peak_tension", "days_to_resolution")
+LABELS = {
+    "p_clash": "P(armed clash)",
+    "peak_tension": "mean peak tension",
+    "days_to_resolution": "mean days to resolution",
+}
+REPLICATES_PER_BATCH = 10_000  # replicates per engine batch (memory: ~10 MB per 1,000 at 60 days)
+
+
+def calibratable(scenario: Scenario | None = None) -> dict[str, tuple[float, float]]:
+    """The mechanism parameters marked calibratable in the schema, with their ranges."""
+    out = {}
+    for name, field in Mechanisms.model_fields.items():
+        extra = field.json_schema_extra or {}
+        if "calibratable" in extra:
+            out[f"mechanisms.{name}"] = tuple(extra["calibratable"])
+        model = field.annotation
+        if isinstance(model, type) and hasattr(model, "model_fields"):
+            for sub, subfield in model.model_fields.items():
+                extra = subfield.json_schema_extra or {}
+                if "calibratable" in extra:
+                    out[f"mechanisms.{name}.{sub}"] = tuple(extra["calibratable"])
+    return out
+
+
+def evaluate(
+    scenario: Scenario, names: list[str], points: np.ndarray, *, runs: int = 100, days: int | None = None
+) -> np.ndarray:
+    """Outcomes (N, len(OUTPUTS)) of N parameter points, each the mean over `runs` replicates."""
+    points = np.atleast_2d(np.asarray(points, dtype=float))
+    days = scenario.days if days is None else days
+    per_batch = max(1, REPLICATES_PER_BATCH // runs)
+    window = int(scenario.mechanisms.outcome.resolution_window)
+    rows = []
+    for lo in range(0, len(points), per_batch):
+        block = points[lo : lo + per_batch]
+        replicates = np.tile(np.arange(runs), len(block))  # the same replicates at every point
+        batch = {name: np.repeat(block[:, d], runs) for d, name in enumerate(names)}
+        model = CrisisModel(
+            scenario,
+            replicates=replicates,
+            days=days,
+            batch=batch,
+            keep_events=np.zeros(len(replicates), dtype=bool),
+        )
+        model.run()
+        rec = model.recorder
+        o = classify(rec.tension, rec.settled, model.state.clashed, window)
+        resolved = o["outcome"] == 0
+        duration = np.where(resolved, o["resolution_day"], days).astype(float)
+        per_point = np.stack([o["outcome"] == 2, o["peak_tension"], duration], axis=1).astype(float)
+        rows.append(per_point.reshape(len(block), runs, len(OUTPUTS)).mean(axis=1))
+        model.recorder = model.state = None
+    return np.concatenate(rows)
+
+
+@dataclass
+class Sensitivity:
+    """Indices per output and parameter, with their confidence intervals."""
+
+    method: str
+    table: pd.DataFrame
+    points: int
+    runs: int
+
+    def plot(self):
+        from sim import plots
+
+        return plots.sensitivity_figure(self)
+
+    def save(self, out: str | Path) -> Path:
+        import matplotlib.pyplot as plt
+
+        out = Path(out)
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise UserError("already exists and is not empty; choose another --out", source=str(out))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+        try:
+            self.table.to_csv(tmp / "sensitivity.csv", index=False, float_format="%.4f")
+            fig = self.plot()
+            fig.savefig(tmp / "sensitivity.png", dpi=150, metadata={"Software": None})
+            plt.close(fig)
+            manifest = {"method": self.method, "points": self.points, "runs_per_point": self.runs}
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+            if out.exists():
+                out.rmdir()
+            os.replace(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+
+def analyse(
+    scenario: Scenario,
+    *,
+    method: str = "sobol",
+    samples: int = 64,
+    runs: int = 100,
+    parameters: dict[str, tuple[float, float]] | None = None,
+    days: int | None = None,
+    seed: int | None = None,
+) -> Sensitivity:
+    """Sobol' (S1, ST) or Morris (mu*, sigma) indices of the outcomes over the parameters' ranges."""
+    parameters = parameters or calibratable(scenario)
+    names = list(parameters)
+    problem = {"num_vars": len(names), "names": names, "bounds": [list(parameters[n]) for n in names]}
+    seed = scenario.seed if seed is None else seed
+    rng_seed = int(seed % (2**32))
+    match method:
+        case "sobol":
+            from SALib.analyze import sobol as analyzer
+            from SALib.sample import sobol as sampler
+
+            X = sampler.sample(problem, samples, calc_second_order=False, seed=rng_seed)
+        case "morris":
+            from SALib.analyze import morris as analyzer
+            from SALib.sample import morris as sampler
+
+            X = sampler.sample(problem, samples, num_levels=4, seed=rng_seed)
+        case _:
+            raise UserError(f"expected sobol or morris, found {method!r}", field="--method")
+    Y = evaluate(scenario, names, X, runs=runs, days=days)
+    rows = []
+    for k, output in enumerate(OUTPUTS):
+        y = Y[:, k]
+        if method == "sobol":
+            res = analyzer.analyze(problem, y, calc_second_order=False, seed=rng_seed)
+            for d, name in enumerate(names):
+                rows.append(
+                    {
+                        "output": output,
+                        "parameter": name,
+                        "S1": res["S1"][d],
+                        "S1_conf": res["S1_conf"][d],
+                        "ST": res["ST"][d],
+                        "ST_conf": res["ST_conf"][d],
+                    }
+                )
+        else:
+            res = analyzer.analyze(problem, X, y, num_levels=4, seed=rng_seed)
+            for d, name in enumerate(names):
+                rows.append(
+                    {
+                        "output": output,
+                        "parameter": name,
+                        "mu_star": res["mu_star"][d],
+                        "mu_star_conf": res["mu_star_conf"][d],
+                        "sigma": res["sigma"][d],
+                    }
+                )
+    return Sensitivity(method, pd.DataFrame(rows), len(X), runs)
