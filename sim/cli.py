@@ -271,6 +271,33 @@ def sensitivity(
 
 
 @app.command()
+def sweep(
+    scenario: ScenarioArg = DEFAULT_SCENARIO,
+    vary: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--vary", help="PATH=LOW:HIGH:STEPS, once or twice, e.g. mechanisms.mediation.weight=0.5:4:8."
+        ),
+    ] = None,
+    runs: Annotated[int, typer.Option("--runs", "-n", help="Replicates per grid point.")] = 200,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a scenario value.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
+) -> None:
+    """Outcome metrics over a grid of one or two parameters, with 95% intervals (sweep.csv, sweep.png)."""
+    from sim import sweep as sw
+
+    loaded = load_scenario(scenario, set_ or None)
+    grid = dict(sw.parse_vary(text) for text in vary or [])
+    result = sw.sweep(loaded, grid, runs=runs)
+    out.print(
+        result.table.pivot_table(index=result.names, columns="metric", values="estimate").to_string(),
+        highlight=False,
+    )
+    folder = result.save(out_dir or default_run_dir(f"sweep-{loaded.name}"))
+    out.print(f"files: {folder}/", highlight=False)
+
+
+@app.command()
 def validate(
     scenarios: Annotated[list[str], typer.Argument(help="Scenario files or bundled names.")],
 ) -> None:

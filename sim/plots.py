@@ -244,3 +244,28 @@ def sensitivity_figure(sens) -> Figure:
         fontsize=12,
     )
     return fig
+
+
+def sweep_figure(sw) -> Figure:
+    """Each metric against the first parameter (one line per value of the second), with 95% bands."""
+    from sim.sensitivity import LABELS, OUTPUTS
+
+    fig, axes = plt.subplots(1, len(OUTPUTS), figsize=(13, 4.2), layout="constrained")
+    first = sw.names[0]
+    groups = [(None, sw.table)] if len(sw.names) == 1 else list(sw.table.groupby(sw.names[1]))
+    colors = plt.get_cmap("viridis")(np.linspace(0.1, 0.9, max(len(groups), 1)))
+    for ax, metric in zip(axes, OUTPUTS, strict=True):
+        for (value, part), color in zip(groups, colors, strict=True):
+            rows = part[part["metric"] == metric].sort_values(first)
+            label = None if value is None else f"{sw.names[1].removeprefix('mechanisms.')} = {value:g}"
+            ax.fill_between(rows[first], rows["ci_low"], rows["ci_high"], color=color, alpha=0.2, lw=0)
+            ax.plot(rows[first], rows["estimate"], "o-", color=color, ms=3, label=label)
+        ax.set_title(LABELS[metric], fontsize=10, loc="left")
+        ax.set_xlabel(first.removeprefix("mechanisms."))
+        ax.grid(alpha=0.3)
+    if len(sw.names) == 2:
+        axes[0].legend(fontsize=7)
+    fig.suptitle(
+        f"Sweep of {sw.scenario} ({sw.runs} runs per point, 95% intervals)", x=0.01, ha="left", fontsize=12
+    )
+    return fig

@@ -49,15 +49,15 @@ def calibratable(scenario: Scenario | None = None) -> dict[str, tuple[float, flo
     return out
 
 
-def evaluate(
+def outcomes_per_run(
     scenario: Scenario, names: list[str], points: np.ndarray, *, runs: int = 100, days: int | None = None
 ) -> np.ndarray:
-    """Outcomes (N, len(OUTPUTS)) of N parameter points, each the mean over `runs` replicates."""
+    """Per-run outcomes (N, runs, len(OUTPUTS)) of N parameter points, on common random numbers."""
     points = np.atleast_2d(np.asarray(points, dtype=float))
     days = scenario.days if days is None else days
     per_batch = max(1, REPLICATES_PER_BATCH // runs)
     window = int(scenario.mechanisms.outcome.resolution_window)
-    rows = []
+    blocks = []
     for lo in range(0, len(points), per_batch):
         block = points[lo : lo + per_batch]
         replicates = np.tile(np.arange(runs), len(block))  # the same replicates at every point
@@ -74,10 +74,17 @@ def evaluate(
         o = classify(rec.tension, rec.settled, model.state.clashed, window)
         resolved = o["outcome"] == 0
         duration = np.where(resolved, o["resolution_day"], days).astype(float)
-        per_point = np.stack([o["outcome"] == 2, o["peak_tension"], duration], axis=1).astype(float)
-        rows.append(per_point.reshape(len(block), runs, len(OUTPUTS)).mean(axis=1))
+        per_run = np.stack([o["outcome"] == 2, o["peak_tension"], duration], axis=1).astype(float)
+        blocks.append(per_run.reshape(len(block), runs, len(OUTPUTS)))
         model.recorder = model.state = None
-    return np.concatenate(rows)
+    return np.concatenate(blocks)
+
+
+def evaluate(
+    scenario: Scenario, names: list[str], points: np.ndarray, *, runs: int = 100, days: int | None = None
+) -> np.ndarray:
+    """Outcomes (N, len(OUTPUTS)) of N parameter points, each the mean over `runs` replicates."""
+    return outcomes_per_run(scenario, names, points, runs=runs, days=days).mean(axis=1)
 
 
 @dataclass
