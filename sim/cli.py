@@ -297,6 +297,35 @@ def sweep(
     out.print(f"files: {folder}/", highlight=False)
 
 
+@app.command(name="compare-events")
+def compare_events(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sim run`.")],
+    data: Annotated[Path, typer.Argument(help="CAMEO-coded event file (the chronology's columns).")],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the outputs (default: the run's).")
+    ] = None,
+) -> None:
+    """Simulated events against real event data: counts, daily Goldstein band, CRPS and band coverage."""
+    import matplotlib.pyplot as plt
+
+    from sim.eventdata import compare_events as compare_api
+
+    result = compare_api(run_dir, data)
+    for line in result.lines():
+        out.print(line, highlight=False, soft_wrap=True)
+    folder = out_dir or Path(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    table = result.daily.assign(**{k: v for k, v in result.scores.items()})
+    partial = folder / "events_vs_data.csv.partial"
+    table.to_csv(partial, index=False, float_format="%.4f")
+    os.replace(partial, folder / "events_vs_data.csv")
+    fig = result.plot()
+    fig.savefig(folder / "events_vs_data.png.partial", dpi=150, format="png", metadata={"Software": None})
+    plt.close(fig)
+    os.replace(folder / "events_vs_data.png.partial", folder / "events_vs_data.png")
+    out.print(f"files: {folder}/events_vs_data.csv, events_vs_data.png", highlight=False)
+
+
 @app.command()
 def validate(
     scenarios: Annotated[list[str], typer.Argument(help="Scenario files or bundled names.")],

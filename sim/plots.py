@@ -269,3 +269,51 @@ def sweep_figure(sw) -> Figure:
         f"Sweep of {sw.scenario} ({sw.runs} runs per point, 95% intervals)", x=0.01, ha="left", fontsize=12
     )
     return fig
+
+
+def events_vs_data_figure(cmp) -> Figure:
+    """Daily Goldstein sums of the ensemble (band) against the observed events, and counts side by side."""
+    sc = cmp.scenario
+    fig = plt.figure(figsize=(12, 8), layout="constrained")
+    grid = fig.add_gridspec(2, 2, height_ratios=[1.2, 1])
+    ax = fig.add_subplot(grid[0, :])
+    d = cmp.daily
+    dates = [sc.start_date + dt.timedelta(days=int(k)) for k in d["day"]]
+    ax.fill_between(dates, d["q05"], d["q95"], color=BLUE, alpha=0.15, lw=0, label="90% of runs")
+    ax.fill_between(dates, d["q25"], d["q75"], color=BLUE, alpha=0.3, lw=0, label="50% of runs")
+    ax.plot(dates, d["q50"], color=BLUE, lw=1.5, label="median run")
+    seen = d["observed"] != 0
+    ax.scatter(
+        [x for x, s in zip(dates, seen, strict=True) if s],
+        d.loc[seen, "observed"],
+        color=EVENT,
+        s=18,
+        zorder=3,
+        label="observed (days with events)",
+    )
+    ax.axhline(0, color="0.3", lw=0.8)
+    ax.set_ylabel("daily sum of Goldstein weights\n(negative = hostile)")
+    s = cmp.scores
+    ax.set_title(
+        f"Simulated vs observed events: {sc.name} ({cmp.runs} runs); CRPS {s['crps']:.1f}, "
+        f"coverage 50% band {s['coverage_50']:.0%}, 90% band {s['coverage_90']:.0%}",
+        loc="left",
+        fontsize=11,
+    )
+    _date_axis(ax, sc.days)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    for k, (table, key, title) in enumerate(
+        ((cmp.by_root, "cameo_root", "events by CAMEO root code"), (cmp.by_actor, "actor", "events by actor"))
+    ):
+        ax2 = fig.add_subplot(grid[1, k])
+        x = np.arange(len(table))
+        ax2.bar(x - 0.2, table["simulated_per_run"], 0.4, color=BLUE, label="simulated, mean per run")
+        ax2.bar(x + 0.2, table["observed"], 0.4, color=EVENT, label="observed")
+        ax2.set_xticks(x, table[key], rotation=45 if k else 0, fontsize=8, ha="right" if k else "center")
+        ax2.set_title(title, fontsize=10, loc="left")
+        ax2.set_ylabel("events")
+        ax2.grid(axis="y", alpha=0.3)
+        if k == 0:
+            ax2.legend(fontsize=8)
+    return fig
