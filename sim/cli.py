@@ -99,6 +99,10 @@ def run(
         str | None,
         typer.Option(help="Dask scheduler address (tcp://host:8786), or 'local' to start a LocalCluster."),
     ] = None,
+    posterior: Annotated[
+        Path | None,
+        typer.Option(help="posterior.csv from `sim calibrate`: each replicate draws its parameters from it."),
+    ] = None,
 ) -> None:
     """Run a scenario's ensemble and write tables, figures and a manifest."""
     loaded = load_scenario(scenario, set_ or None)
@@ -145,6 +149,7 @@ def run(
             workers=workers,
             client=client,
             events=events.value,
+            posterior=posterior,
         )
     finally:
         if bar is not None:
@@ -324,6 +329,44 @@ def compare_events(
     plt.close(fig)
     os.replace(folder / "events_vs_data.png.partial", folder / "events_vs_data.png")
     out.print(f"files: {folder}/events_vs_data.csv, events_vs_data.png", highlight=False)
+
+
+@app.command()
+def calibrate(
+    scenario: ScenarioArg = DEFAULT_SCENARIO,
+    data: Annotated[
+        Path | None, typer.Option(help="Event file (default: the shipped 2021 chronology).")
+    ] = None,
+    population: Annotated[int, typer.Option(help="Particles per ABC-SMC generation.")] = 200,
+    generations: Annotated[int, typer.Option(help="ABC-SMC generations at most.")] = 6,
+    runs: Annotated[int, typer.Option("--runs", "-n", help="Replicates per model evaluation.")] = 40,
+    max_minutes: Annotated[float, typer.Option(help="Stop after this long.")] = 8.0,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
+) -> None:
+    """Fit the calibratable parameters to the dated record by ABC-SMC (pyabc); write the posterior."""
+    from importlib import resources
+
+    from sim import calibrate as cal
+    from sim.loader import resolve_path
+
+    loaded = load_scenario(scenario)
+    data_path = data or Path(str(resources.files("sim.data").joinpath("kosovo_2021_events.csv")))
+    result = cal.calibrate(
+        loaded,
+        str(resolve_path(scenario).resolve()),
+        data_path,
+        population=population,
+        generations=generations,
+        runs=runs,
+        max_seconds=max_minutes * 60,
+    )
+    out.print(result.summary().to_string(index=False, float_format=lambda v: f"{v:.3f}"), highlight=False)
+    out.print(
+        f"{result.generations} generations, {result.evaluations} evaluations, {result.seconds:.0f} s",
+        highlight=False,
+    )
+    folder = result.save(out_dir or default_run_dir(f"calibrate-{loaded.name}"))
+    out.print(f"files: {folder}/", highlight=False)
 
 
 @app.command()

@@ -317,3 +317,35 @@ def events_vs_data_figure(cmp) -> Figure:
         if k == 0:
             ax2.legend(fontsize=8)
     return fig
+
+
+def posterior_figure(cal) -> Figure:
+    """Marginal posteriors (weighted histograms) against their uniform priors."""
+    summary = cal.summary()
+    n = len(summary)
+    cols = 4
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(13, 2.4 * rows + 0.8), layout="constrained", squeeze=False)
+    w = cal.posterior["weight"].to_numpy()
+    for ax, (_, row) in zip(axes.flat, summary.iterrows(), strict=False):
+        x = cal.posterior[row["parameter"]].to_numpy()
+        lo, hi = row["prior_low"], row["prior_high"]
+        ax.hist(
+            x, bins=np.linspace(lo, hi, 16), weights=w / w.sum(), color=BLUE, alpha=0.7, label="posterior"
+        )
+        ax.hlines(1 / 15, lo, hi, color=EVENT, lw=1.5, ls="--", label="prior (uniform)")
+        ax.axvline(row["median"], color="black", lw=1)
+        ax.set_title(row["parameter"].removeprefix("mechanisms."), fontsize=9, loc="left")
+        ax.set_xlim(lo, hi)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(
+        f"Posterior of {cal.scenario.name}'s calibratable parameters (ABC-SMC, {cal.generations} "
+        f"generations, {cal.population} particles; line = median)",
+        x=0.01,
+        ha="left",
+        fontsize=11,
+    )
+    return fig

@@ -50,6 +50,7 @@ def run(
     workers: int = 1,
     client: Any = None,
     events: str = "all",
+    posterior: str | Path | None = None,
 ) -> Result:
     """Run replicates 0..runs-1 (or replicate `replicate` alone) of a scenario.
 
@@ -67,6 +68,7 @@ def run(
         workers: run blocks of replicates in this many local processes.
         client: a `dask.distributed.Client`: run the blocks on its cluster.
         events: keep the event log of "all" runs, a seeded "sample" of about 100, or "none".
+        posterior: a posterior.csv from calibration: each replicate draws its parameters from it.
 
     The numbers do not depend on `workers` or `client`: every draw is a function
     of (seed, replicate, day, purpose).
@@ -79,6 +81,10 @@ def run(
         raise UserError(f"expected a replicate index of 0 or more, found {replicate!r}", field="replicate")
     loaded = prepare(scenario, days=days, seed=seed, overrides=overrides)
     replicates = np.array([replicate]) if replicate is not None else np.arange(runs)
+    if posterior is not None:
+        from sim.calibrate import draw_posterior
+
+        batch = {**(batch or {}), **draw_posterior(posterior, replicates, loaded.seed)}
     if batch:
         for path, values in batch.items():
             if np.asarray(values).reshape(-1).shape[0] != len(replicates):
