@@ -66,6 +66,31 @@ ScenarioArg = Annotated[
 ]
 
 
+def _client(scheduler: str | None, workers: int):
+    """A Dask client for --scheduler (None without it); a bad address is a user error."""
+    if not scheduler:
+        return None
+    from sim.ensemble import connect
+
+    try:
+        return connect(scheduler, workers if workers > 1 else None)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise UserError(f"cannot reach the Dask scheduler: {one_line(exc)}", field="--scheduler") from None
+
+
+def _close(client, scheduler: str | None) -> None:
+    if client is not None:
+        client.close()
+        if scheduler == "local":
+            client.cluster.close()
+
+
+WorkersOpt = Annotated[int, typer.Option(help="Local worker processes for batches of runs.")]
+SchedulerOpt = Annotated[
+    str | None, typer.Option(help="Dask scheduler address (tcp://host:8786), or 'local' for a LocalCluster.")
+]
+
+
 @app.command()
 def run(
     scenario: ScenarioArg = DEFAULT_SCENARIO,
@@ -129,15 +154,7 @@ def run(
 
     client = None
     try:
-        if scheduler:
-            from sim.ensemble import connect
-
-            try:
-                client = connect(scheduler, workers if workers > 1 else None)
-            except (OSError, TimeoutError, ValueError) as exc:
-                raise UserError(
-                    f"cannot reach the Dask scheduler: {one_line(exc)}", field="--scheduler"
-                ) from None
+        client = _client(scheduler, workers)
         result = run_api(
             loaded,
             runs=runs,
@@ -154,10 +171,7 @@ def run(
     finally:
         if bar is not None:
             bar.stop()
-        if client is not None:
-            client.close()
-            if scheduler == "local":
-                client.cluster.close()
+        _close(client, scheduler)
     result.overrides = normalize_overrides(set_)
     result.command = ["sim", *sys.argv[1:]]
     folder = result.save(out_dir or default_run_dir(loaded.name), formats=(fmt.value,), data=data.value)
@@ -242,6 +256,8 @@ def sensitivity(
     ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a scenario value.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
+    workers: WorkersOpt = 1,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Global sensitivity of P(clash), peak tension and days to resolution to the calibratable parameters."""
     from sim import sensitivity as sa
@@ -262,7 +278,19 @@ def sensitivity(
             except ValueError:
                 raise UserError(f"expected PATH=LOW:HIGH, found '{text}'", field="--param") from None
         ranges = chosen
-    result = sa.analyse(loaded, method=method, samples=samples, runs=runs, parameters=ranges)
+    client = _client(scheduler, workers)
+    try:
+        result = sa.analyse(
+            loaded,
+            method=method,
+            samples=samples,
+            runs=runs,
+            parameters=ranges,
+            workers=workers,
+            client=client,
+        )
+    finally:
+        _close(client, scheduler)
     key = "ST" if method == "sobol" else "mu_star"
     for output in sa.OUTPUTS:
         part = result.table[result.table["output"] == output].sort_values(key, ascending=False).head(5)
@@ -287,13 +315,19 @@ def sweep(
     runs: Annotated[int, typer.Option("--runs", "-n", help="Replicates per grid point.")] = 200,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a scenario value.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
+    workers: WorkersOpt = 1,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Outcome metrics over a grid of one or two parameters, with 95% intervals (sweep.csv, sweep.png)."""
     from sim import sweep as sw
 
     loaded = load_scenario(scenario, set_ or None)
     grid = dict(sw.parse_vary(text) for text in vary or [])
-    result = sw.sweep(loaded, grid, runs=runs)
+    client = _client(scheduler, workers)
+    try:
+        result = sw.sweep(loaded, grid, runs=runs, workers=workers, client=client)
+    finally:
+        _close(client, scheduler)
     out.print(
         result.table.pivot_table(index=result.names, columns="metric", values="estimate").to_string(),
         highlight=False,

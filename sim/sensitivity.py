@@ -50,41 +50,76 @@ def calibratable(scenario: Scenario | None = None) -> dict[str, tuple[float, flo
 
 
 def outcomes_per_run(
-    scenario: Scenario, names: list[str], points: np.ndarray, *, runs: int = 100, days: int | None = None
+    scenario: Scenario,
+    names: list[str],
+    points: np.ndarray,
+    *,
+    runs: int = 100,
+    days: int | None = None,
+    workers: int = 1,
+    client=None,
 ) -> np.ndarray:
-    """Per-run outcomes (N, runs, len(OUTPUTS)) of N parameter points, on common random numbers."""
+    """Per-run outcomes (N, runs, len(OUTPUTS)) of N parameter points, on common random numbers.
+
+    Points go through the engine in batches; with `workers` or a Dask `client` the
+    batches run in parallel, with the same numbers.
+    """
     points = np.atleast_2d(np.asarray(points, dtype=float))
     days = scenario.days if days is None else days
     per_batch = max(1, REPLICATES_PER_BATCH // runs)
-    window = int(scenario.mechanisms.outcome.resolution_window)
-    blocks = []
-    for lo in range(0, len(points), per_batch):
-        block = points[lo : lo + per_batch]
-        replicates = np.tile(np.arange(runs), len(block))  # the same replicates at every point
-        batch = {name: np.repeat(block[:, d], runs) for d, name in enumerate(names)}
-        model = CrisisModel(
-            scenario,
-            replicates=replicates,
-            days=days,
-            batch=batch,
-            keep_events=np.zeros(len(replicates), dtype=bool),
-        )
-        model.run()
-        rec = model.recorder
-        o = classify(rec.tension, rec.settled, model.state.clashed, window)
-        resolved = o["outcome"] == 0
-        duration = np.where(resolved, o["resolution_day"], days).astype(float)
-        per_run = np.stack([o["outcome"] == 2, o["peak_tension"], duration], axis=1).astype(float)
-        blocks.append(per_run.reshape(len(block), runs, len(OUTPUTS)))
-        model.recorder = model.state = None
+    jobs = [
+        (scenario, names, points[lo : lo + per_batch], runs, days) for lo in range(0, len(points), per_batch)
+    ]
+    if client is not None:
+        blocks = [f.result() for f in [client.submit(_outcomes_block, *job, pure=False) for job in jobs]]
+    elif workers > 1 and len(jobs) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import get_context
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+            blocks = list(pool.map(_outcomes_block, *zip(*jobs, strict=True)))
+    else:
+        blocks = [_outcomes_block(*job) for job in jobs]
     return np.concatenate(blocks)
 
 
+def _outcomes_block(
+    scenario: Scenario, names: list[str], block: np.ndarray, runs: int, days: int
+) -> np.ndarray:
+    """One batch of points: (points, runs, outputs)."""
+    replicates = np.tile(np.arange(runs), len(block))  # the same replicates at every point
+    batch = {name: np.repeat(block[:, d], runs) for d, name in enumerate(names)}
+    model = CrisisModel(
+        scenario,
+        replicates=replicates,
+        days=days,
+        batch=batch,
+        keep_events=np.zeros(len(replicates), dtype=bool),
+    )
+    model.run()
+    rec = model.recorder
+    window = int(scenario.mechanisms.outcome.resolution_window)
+    o = classify(rec.tension, rec.settled, model.state.clashed, window)
+    duration = np.where(o["outcome"] == 0, o["resolution_day"], days).astype(float)
+    per_run = np.stack([o["outcome"] == 2, o["peak_tension"], duration], axis=1).astype(float)
+    model.recorder = model.state = None
+    return per_run.reshape(len(block), runs, len(OUTPUTS))
+
+
 def evaluate(
-    scenario: Scenario, names: list[str], points: np.ndarray, *, runs: int = 100, days: int | None = None
+    scenario: Scenario,
+    names: list[str],
+    points: np.ndarray,
+    *,
+    runs: int = 100,
+    days: int | None = None,
+    workers: int = 1,
+    client=None,
 ) -> np.ndarray:
     """Outcomes (N, len(OUTPUTS)) of N parameter points, each the mean over `runs` replicates."""
-    return outcomes_per_run(scenario, names, points, runs=runs, days=days).mean(axis=1)
+    return outcomes_per_run(
+        scenario, names, points, runs=runs, days=days, workers=workers, client=client
+    ).mean(axis=1)
 
 
 @dataclass
@@ -134,6 +169,8 @@ def analyse(
     parameters: dict[str, tuple[float, float]] | None = None,
     days: int | None = None,
     seed: int | None = None,
+    workers: int = 1,
+    client=None,
 ) -> Sensitivity:
     """Sobol' (S1, ST) or Morris (mu*, sigma) indices of the outcomes over the parameters' ranges."""
     parameters = parameters or calibratable(scenario)
@@ -154,7 +191,7 @@ def analyse(
             X = sampler.sample(problem, samples, num_levels=4, seed=rng_seed)
         case _:
             raise UserError(f"expected sobol or morris, found {method!r}", field="--method")
-    Y = evaluate(scenario, names, X, runs=runs, days=days)
+    Y = evaluate(scenario, names, X, runs=runs, days=days, workers=workers, client=client)
     rows = []
     for k, output in enumerate(OUTPUTS):
         y = Y[:, k]

@@ -78,7 +78,13 @@ class Sweep:
 
 
 def sweep(
-    scenario: Scenario, vary: dict[str, np.ndarray], *, runs: int = 200, days: int | None = None
+    scenario: Scenario,
+    vary: dict[str, np.ndarray],
+    *,
+    runs: int = 200,
+    days: int | None = None,
+    workers: int = 1,
+    client=None,
 ) -> Sweep:
     """Run every grid point on the same replicates; estimate each metric with a 95% interval."""
     if not 1 <= len(vary) <= 2:
@@ -91,7 +97,7 @@ def sweep(
         compile_spec(scenario, {name: grid[:1, d] for d, name in enumerate(names)})
     except Exception as exc:  # an unknown path reads as a user error, with the field
         raise UserError(str(exc), field="--vary") from None
-    per_run = outcomes_per_run(scenario, names, grid, runs=runs, days=days)
+    per_run = outcomes_per_run(scenario, names, grid, runs=runs, days=days, workers=workers, client=client)
     rows = []
     for g, point in enumerate(grid):
         for k, metric in enumerate(OUTPUTS):

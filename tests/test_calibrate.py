@@ -90,3 +90,22 @@ def test_cli_run_with_a_posterior_and_a_bad_one(cli, calibration, tmp_path):
     bad.write_text("a,b\n1,2\n")
     code, _, err = cli("run", "--posterior", bad, "--out", tmp_path / "r2")
     assert code == 2 and "mechanisms" in err and not (tmp_path / "r2").exists()
+
+
+def test_full_calibration_meets_the_record(cli, tmp_path):
+    """Issue acceptance: `sim calibrate` with its defaults, then 1,000 runs of the calibrated scenario.
+
+    Takes about 1.5 minutes; pyabc is seeded, so the posterior is the same every time.
+    """
+    import json
+
+    code, _, err = cli("calibrate", "--out", tmp_path / "cal")
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "cal" / "manifest.json").read_text())
+    assert manifest["seconds"] < 600 and manifest["generations"] == 6
+    calibrated = load_scenario(tmp_path / "cal" / "kosovo_2021_calibrated.yaml")
+    summary = simulated_summary(calibrated, {}, runs=1000, days=60)
+    assert 1 <= summary["first_alert_day"] <= 5
+    assert 0 <= summary["peak_day"] <= 8
+    assert 7 <= summary["agreement_day"] <= 14
+    assert summary["p_clash"] < 0.10

@@ -56,3 +56,33 @@ def test_cli_sweep_two_parameters_and_errors(cli, tmp_path):
     assert code == 2 and "mediaton" in err and not (tmp_path / "bad").exists()
     code, _, err = cli("sweep", "--out", tmp_path / "none")
     assert code == 2 and "--vary" in err
+
+
+def test_sweep_through_worker_processes_gives_the_same_table():
+    from sim import sensitivity
+
+    sc = load_scenario("kosovo_2021", {"days": 30})
+    grid = dict([parse_vary("mechanisms.mediation.weight=0.5:4:6")])
+    old = sensitivity.REPLICATES_PER_BATCH
+    sensitivity.REPLICATES_PER_BATCH = 100  # several batches, so the workers share them
+    try:
+        one = sweep(sc, grid, runs=40)
+        two = sweep(sc, grid, runs=40, workers=2)
+    finally:
+        sensitivity.REPLICATES_PER_BATCH = old
+    pd.testing.assert_frame_equal(one.table, two.table)
+
+
+def test_sensitivity_evaluate_on_a_dask_cluster_gives_the_same_outcomes():
+    from dask.distributed import Client, LocalCluster
+
+    from sim.sensitivity import evaluate
+
+    sc = load_scenario("kosovo_2021", {"days": 30})
+    names = ["mechanisms.mediation.weight", "mechanisms.deterrence.weight"]
+    points = np.array([[0.5, 1.0], [2.0, 2.0], [4.0, 3.0]])
+    here = evaluate(sc, names, points, runs=50)
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with cluster, Client(cluster) as client:
+        there = evaluate(sc, names, points, runs=50, client=client)
+    np.testing.assert_array_equal(here, there)
