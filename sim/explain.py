@@ -28,11 +28,22 @@ def _load(run_dir: str | Path) -> tuple[Scenario, dict]:
     if not manifest_path.exists() or not scenario_path.exists():
         raise UserError("not a run folder (expected manifest.json and scenario.yaml)", source=str(folder))
     manifest = json.loads(manifest_path.read_text())
+    manifest["posterior_path"] = folder / manifest["posterior"] if manifest.get("posterior") else None
     return load_scenario(scenario_path), manifest
 
 
-def replay(scenario: Scenario, replicate: int, until_day: int, drivers: bool = False) -> ReferenceModel:
-    """The reference model of one replicate, stepped to the start of `until_day`."""
+def replay(
+    scenario: Scenario, replicate: int, until_day: int, drivers: bool = False, posterior: Path | None = None
+) -> ReferenceModel:
+    """The reference model of one replicate, stepped to the start of `until_day`.
+
+    With the run's `posterior`, the replicate gets the parameters it drew from it.
+    """
+    if posterior is not None:
+        from sim.calibrate import draw_posterior
+
+        drawn = draw_posterior(posterior, np.array([replicate]), scenario.seed)
+        scenario = load_scenario(scenario.model_dump(mode="json"), {k: float(v[0]) for k, v in drawn.items()})
     model = ReferenceModel(scenario, replicate=replicate)
     if drivers:
         model.track_drivers()
@@ -73,14 +84,14 @@ def explain(
     Defaults: the run's day of peak tension, and the actor whose most likely
     option that day is the most hostile.
     """
-    scenario, _manifest = _load(run_dir)
+    scenario, manifest = _load(run_dir)
     if day is None:
         outcomes = pd.read_csv(Path(run_dir) / "outcomes.csv")
         row = outcomes[outcomes["run"] == run]
         day = int(row["peak_day"].iloc[0]) if len(row) else 0
     if not 0 <= day < scenario.days:
         raise UserError(f"expected a day from 0 to {scenario.days - 1}, found {day}", field="--day")
-    model = replay(scenario, run, day)
+    model = replay(scenario, run, day, posterior=manifest["posterior_path"])
     model.seen = model.see()
     ids = model.spec.actor_ids
     if actor is not None and actor not in ids:
@@ -133,6 +144,12 @@ def drivers(run_dir: str | Path, *, run: int | None = None, runs: int = 100) -> 
     first = manifest.get("first_replicate", 0)
     logs = []
     for k in replicates:
-        model = replay(scenario, first + k if run is None else k, scenario.days, drivers=True)
+        model = replay(
+            scenario,
+            first + k if run is None else k,
+            scenario.days,
+            drivers=True,
+            posterior=manifest["posterior_path"],
+        )
         logs.append(np.array(model.driver_log))
     return scenario, np.mean(logs, axis=0)

@@ -70,6 +70,7 @@ class Result:
         )
         self._events = model.events
         self.scripted = [e for e in model.crisis.events if e.move is not None]
+        self.posterior: Path | None = None  # set when replicates drew their parameters from a posterior
 
     # ------------------------------------------------------------ tables
     @property
@@ -159,6 +160,7 @@ class Result:
             "runs": len(self.runs),
             "replicates": [int(self.runs[0])] if single else f"{self.runs[0]}..{self.runs[-1]}",
             "first_replicate": int(self.runs[0]),
+            "posterior": "posterior.csv" if self.posterior is not None else None,
             "days": int(self.days),
             "start_date": self.start_date.isoformat(),
             "versions": versions(),
@@ -205,6 +207,8 @@ class Result:
             manifest = {**self.manifest(), "data_format": data}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
             (tmp / "scenario.yaml").write_text(self.scenario_yaml())
+            if self.posterior is not None:  # replicates drew their parameters from it: keep it to replay them
+                shutil.copyfile(self.posterior, tmp / "posterior.csv")
             self._save_figures(tmp, formats)
             if out.exists():
                 out.rmdir()

@@ -128,4 +128,6 @@ def run(
             model = run_reference(loaded, replicates, keep=keep)
         case _:
             raise UserError(f"expected 'fast' or 'reference', found {engine!r}", field="engine")
-    return Result(model, overrides=normalize_overrides(overrides))
+    result = Result(model, overrides=normalize_overrides(overrides))
+    result.posterior = Path(posterior) if posterior is not None else None
+    return result

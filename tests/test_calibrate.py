@@ -109,3 +109,17 @@ def test_full_calibration_meets_the_record(cli, tmp_path):
     assert 0 <= summary["peak_day"] <= 8
     assert 7 <= summary["agreement_day"] <= 14
     assert summary["p_clash"] < 0.10
+
+
+def test_explain_replays_a_run_that_drew_from_a_posterior(calibration, tmp_path):
+    from sim.explain import drivers
+
+    _, out = calibration
+    result = run("kosovo_2021", runs=6, days=30, posterior=out / "posterior.csv")
+    result.save(tmp_path / "r")
+    assert (tmp_path / "r" / "posterior.csv").exists()
+    _, parts = drivers(tmp_path / "r", run=4)
+    traj = pd.read_csv(tmp_path / "r" / "trajectories.csv")
+    column = "tension_kosovo-kosovo_serbs"
+    k = [c for c in traj.columns if c.startswith("tension_")].index(column)
+    np.testing.assert_allclose(parts[:, :, k].sum(axis=1), traj.loc[traj["run"] == 4, column], atol=1e-4)
