@@ -404,6 +404,40 @@ def calibrate(
 
 
 @app.command()
+def dashboard(
+    scenario: ScenarioArg = DEFAULT_SCENARIO,
+    port: Annotated[int, typer.Option(help="Port on localhost.")] = 8765,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+) -> None:
+    """Start the what-if dashboard (Solara) in the browser at http://HOST:PORT."""
+    import subprocess
+
+    from sim.loader import resolve_path
+
+    path = resolve_path(scenario)  # a bad scenario is a one-line error here, not in the browser
+    load_scenario(path)
+    env = {
+        **os.environ,
+        "SIM_DASHBOARD_SCENARIO": str(path.resolve()) if Path(scenario).exists() else scenario,
+    }
+    out.print(f"dashboard: http://{host}:{port}/  (Ctrl-C stops it)", highlight=False)
+    command = [
+        sys.executable,
+        "-m",
+        "solara",
+        "run",
+        "sim.app",
+        "--port",
+        str(port),
+        "--host",
+        host,
+        "--no-open",
+        "--production",
+    ]
+    raise typer.Exit(subprocess.call(command, env=env))
+
+
+@app.command()
 def validate(
     scenarios: Annotated[list[str], typer.Argument(help="Scenario files or bundled names.")],
 ) -> None:

@@ -89,9 +89,16 @@ def explain(
         outcomes = pd.read_csv(Path(run_dir) / "outcomes.csv")
         row = outcomes[outcomes["run"] == run]
         day = int(row["peak_day"].iloc[0]) if len(row) else 0
+    return explain_scenario(scenario, run=run, actor=actor, day=day, posterior=manifest["posterior_path"])
+
+
+def explain_scenario(
+    scenario: Scenario, *, run: int = 0, actor: str | None = None, day: int = 0, posterior: Path | None = None
+) -> Explanation:
+    """The same for a scenario in hand (the dashboard's "why")."""
     if not 0 <= day < scenario.days:
         raise UserError(f"expected a day from 0 to {scenario.days - 1}, found {day}", field="--day")
-    model = replay(scenario, run, day, posterior=manifest["posterior_path"])
+    model = replay(scenario, run, day, posterior=posterior)
     model.seen = model.see()
     ids = model.spec.actor_ids
     if actor is not None and actor not in ids:
