@@ -262,6 +262,7 @@ def Page():
     solara.Title("Crisis simulator: what if?")
     with solara.Sidebar():
         ScenarioPanel()
+        solara.Div(style={"height": "28px"})  # room for the slider's value label
         solara.SliderInt("runs", value=runs, min=50, max=2000, step=50, thumb_label="always")
         solara.Button("Run", on_click=run_ensemble, color="primary", disabled=run_ensemble.pending)
         Controls()
