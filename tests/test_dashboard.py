@@ -90,10 +90,20 @@ def test_slider_run_export_and_rerun_from_the_cli(server, tmp_path):
         page.screenshot(path=SHOTS / "2-baseline.png")
         assert set(before) == {"resolved", "still tense", "armed clash"}
 
-        slider = page.locator(".v-input", has_text="mediation.weight").get_by_role("slider")
-        slider.focus()
-        for _ in range(15):  # weaker EU mediation
+        control = page.locator(".v-input", has_text="mediation.weight")
+        thumb = control.get_by_role("slider")
+        start = float(thumb.get_attribute("aria-valuenow"))
+        thumb.focus()
+        for _ in range(15):  # weaker EU mediation: 15 steps of 0.07 down
             page.keyboard.press("ArrowLeft")
+        # the slider reports to the server asynchronously: run only once its value has
+        # settled at the new setting and had time to reach the server
+        target = round(start - 15 * 0.07, 2)
+        deadline = time.time() + 30
+        while abs(float(thumb.get_attribute("aria-valuenow")) - target) > 1e-6 and time.time() < deadline:
+            time.sleep(0.2)
+        assert abs(float(thumb.get_attribute("aria-valuenow")) - target) < 1e-6
+        time.sleep(2.0)
         page.get_by_role("button", name="Run").click()
         page.wait_for_function(
             "([old]) => { const t = [...document.querySelectorAll('table')]"
