@@ -119,6 +119,8 @@ def test_slider_run_export_and_rerun_from_the_cli(server, tmp_path):
         assert float(after["armed clash"].rstrip("%")) > float(before["armed clash"].rstrip("%"))
 
         page.get_by_role("tab", name="Export").click()
+        page.get_by_text("Export scenario YAML").wait_for(timeout=30_000)
+        time.sleep(1.0)  # let the tab's transition finish before the screenshot
         page.screenshot(path=SHOTS / "4-export.png")
         with page.expect_download() as download:
             page.get_by_text("Export scenario YAML").click()
