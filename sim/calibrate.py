@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import yaml
 
 from sim.errors import UserError
 from sim.eventdata import read_event_data
+from sim.files import atomic_folder, save_figure, write_json
 from sim.model import CrisisModel
 from sim.outcomes import classify
 from sim.scenario import Scenario
@@ -173,23 +173,16 @@ class Calibration:
 
     def save(self, out: str | Path) -> Path:
         """posterior.csv, posterior_summary.csv, <name>_calibrated.yaml, calibration.png, posterior.png."""
-        import matplotlib.pyplot as plt
 
         from sim import plots
 
         out = Path(out)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise UserError("already exists and is not empty; choose another --out", source=str(out))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-        try:
+        with atomic_folder(out) as tmp:
             self.posterior.to_csv(tmp / "posterior.csv", index=False, float_format="%.6g")
             self.summary().to_csv(tmp / "posterior_summary.csv", index=False, float_format="%.4f")
             base = os.path.relpath(self.base_path, out.resolve()) if self.base_path else None
             (tmp / f"{self.scenario.name}_calibrated.yaml").write_text(self.calibrated_yaml(base))
-            fig = plots.posterior_figure(self)
-            fig.savefig(tmp / "posterior.png", dpi=150, metadata={"Software": None})
-            plt.close(fig)
+            save_figure(plots.posterior_figure(self), tmp / "posterior.png")
             self._calibration_figure(tmp)
             manifest = {
                 "scenario": self.scenario.name,
@@ -200,13 +193,7 @@ class Calibration:
                 "effective_sample_size": [round(e, 1) for e in self.ess or []],
                 "observed": self.observed,
             }
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-            if out.exists():
-                out.rmdir()
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            write_json(tmp / "manifest.json", manifest)
         return out
 
     def _calibration_figure(self, folder: Path, runs: int = 200) -> None:

@@ -8,10 +8,6 @@ scenario gets a 95% paired bootstrap interval (scipy.stats.bootstrap).
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from sim.errors import UserError
+from sim.files import atomic_folder, save_figure, write_json
 from sim.results import Result
 from sim.runner import prepare, run
 from sim.scenario import Scenario
@@ -79,18 +76,11 @@ class Comparison:
 
     def save(self, out: str | Path) -> Path:
         """Write comparison.csv, comparison.png and a manifest, atomically."""
-        import matplotlib.pyplot as plt
 
         out = Path(out)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise UserError("already exists and is not empty; choose another --out", source=str(out))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-        try:
+        with atomic_folder(out) as tmp:
             self.table.to_csv(tmp / "comparison.csv", index=False, float_format="%.4f")
-            fig = self.plot()
-            fig.savefig(tmp / "comparison.png", dpi=150, metadata={"Software": None})
-            plt.close(fig)
+            save_figure(self.plot(), tmp / "comparison.png")
             manifest = {
                 "scenarios": self.names,
                 "runs": len(self.results[0].runs),
@@ -99,13 +89,7 @@ class Comparison:
                 "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
                 "interval": "95% paired percentile bootstrap",
             }
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-            if out.exists():
-                out.rmdir()
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            write_json(tmp / "manifest.json", manifest)
         return out
 
 

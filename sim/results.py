@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import shutil
 import sys
-import tempfile
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
@@ -19,6 +17,7 @@ import pandas as pd
 
 from sim.ensemble import Ensemble
 from sim.errors import UserError
+from sim.files import atomic_folder
 from sim.outcomes import OUTCOMES, Summary, classify
 from sim.tables import RUNS_PER_CHUNK, write_chunks
 
@@ -196,11 +195,7 @@ class Result:
         """
         out = Path(out)
         data = self.data_format(data)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise UserError("already exists and is not empty; choose another --out", source=str(out))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-        try:
+        with atomic_folder(out) as tmp:
             self.model.store.write(tmp / "trajectories", data, FLOAT_FORMAT)
             write_chunks(tmp / "events", self.event_chunks(), data, "%.1f")
             self.outcomes.to_csv(tmp / "outcomes.csv", index=False, float_format=FLOAT_FORMAT)
@@ -210,12 +205,6 @@ class Result:
             if self.posterior is not None:  # replicates drew their parameters from it: keep it to replay them
                 shutil.copyfile(self.posterior, tmp / "posterior.csv")
             self._save_figures(tmp, formats)
-            if out.exists():
-                out.rmdir()
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return out
 
     def _save_figures(self, folder: Path, formats: tuple[str, ...]) -> None:

@@ -9,10 +9,6 @@ as per-replicate parameter batches, many points per batch.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import UserError
+from sim.files import atomic_folder, save_figure, write_json
 from sim.model import CrisisModel
 from sim.outcomes import classify
 from sim.scenario import Mechanisms, Scenario
@@ -137,26 +134,13 @@ class Sensitivity:
         return plots.sensitivity_figure(self)
 
     def save(self, out: str | Path) -> Path:
-        import matplotlib.pyplot as plt
 
         out = Path(out)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise UserError("already exists and is not empty; choose another --out", source=str(out))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-        try:
+        with atomic_folder(out) as tmp:
             self.table.to_csv(tmp / "sensitivity.csv", index=False, float_format="%.4f")
-            fig = self.plot()
-            fig.savefig(tmp / "sensitivity.png", dpi=150, metadata={"Software": None})
-            plt.close(fig)
+            save_figure(self.plot(), tmp / "sensitivity.png")
             manifest = {"method": self.method, "points": self.points, "runs_per_point": self.runs}
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-            if out.exists():
-                out.rmdir()
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+            write_json(tmp / "manifest.json", manifest)
         return out
 
 

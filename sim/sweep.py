@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import UserError
+from sim.files import atomic_folder, save_figure
 from sim.outcomes import wilson
 from sim.scenario import Scenario
 from sim.sensitivity import OUTPUTS, outcomes_per_run
@@ -49,18 +47,11 @@ class Sweep:
         return plots.sweep_figure(self)
 
     def save(self, out: str | Path) -> Path:
-        import matplotlib.pyplot as plt
 
         out = Path(out)
-        if out.exists() and (not out.is_dir() or any(out.iterdir())):
-            raise UserError("already exists and is not empty; choose another --out", source=str(out))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-        try:
+        with atomic_folder(out) as tmp:
             self.table.to_csv(tmp / "sweep.csv", index=False, float_format="%.4f")
-            fig = self.plot()
-            fig.savefig(tmp / "sweep.png", dpi=150, metadata={"Software": None})
-            plt.close(fig)
+            save_figure(self.plot(), tmp / "sweep.png")
             (tmp / "manifest.json").write_text(
                 json.dumps(
                     {"scenario": self.scenario, "parameters": self.names, "runs_per_point": self.runs},
@@ -68,12 +59,6 @@ class Sweep:
                 )
                 + "\n"
             )
-            if out.exists():
-                out.rmdir()
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return out
 
 
