@@ -38,6 +38,17 @@ def _date_axis(ax, days: int, maxticks: int = 8) -> None:
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b\n%Y" if days > 120 else "%d %b"))
 
 
+def _tension_axes(ax, dates, start, days: int) -> None:
+    """The global tension axes every fan chart shares: 0-100 scale, dates, grid, legend."""
+    ax.set_ylabel("global tension index (0 = calm, 100 = war)")
+    ax.set_xlabel(f"date (day 0 = {start:%d %b %Y})")
+    ax.set_ylim(0, 100)
+    ax.set_xlim(dates[0], dates[-1])
+    _date_axis(ax, days)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+
+
 def _runs_text(result: Result) -> str:
     n = len(result.runs)
     return f"replicate {result.runs[0]}" if n == 1 else f"{n:,} runs"
@@ -77,13 +88,7 @@ def tension_figure(result: Result) -> Figure:
         loc="left",
         fontsize=11,
     )
-    ax.set_ylabel("global tension index (0 = calm, 100 = war)")
-    ax.set_xlabel(f"date (day 0 = {result.start_date:%d %b %Y})")
-    ax.set_ylim(0, 100)
-    ax.set_xlim(dates[0], dates[-1])
-    _date_axis(ax, result.days)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    _tension_axes(ax, dates, result.start_date, result.days)
     return fig
 
 
@@ -152,13 +157,7 @@ def comparison_figure(comparison) -> Figure:
         loc="left",
         fontsize=11,
     )
-    ax.set_ylabel("global tension index (0 = calm, 100 = war)")
-    ax.set_xlabel(f"date (day 0 = {first.start_date:%d %b %Y})")
-    ax.set_ylim(0, 100)
-    ax.set_xlim(dates[0], dates[-1])
-    _date_axis(ax, first.days)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+    _tension_axes(ax, dates, first.start_date, first.days)
     return fig
 
 
