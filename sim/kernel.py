@@ -350,22 +350,7 @@ def _one_day(
         for o in range(n_opt):
             m = opt_move[starts[i] + o]
             t = opt_target[starts[i] + o]
-            k = posts[m, 1]
-            ok = _allowed(
-                mask[i],
-                mask[t],
-                anymask,
-                posts[m, 0],
-                k,
-                ptgt[r, i, k] if k >= 0 else -1,
-                t,
-                conds[m, 0],
-                conds[m, 1],
-                conds[m, 2],
-                conds[m, 3],
-                conds[m, 4],
-                conds[m, 5],
-            )
+            ok = _option_allowed(r, i, m, t, posts, conds, mask, anymask, ptgt)
             avail[o] = ok
             if not ok:
                 continue
