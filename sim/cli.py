@@ -18,10 +18,10 @@ from rich.table import Table
 from typer.exceptions import TyperException
 
 from sim.errors import UserError, one_line
-from sim.loader import DEFAULT_SCENARIO, bundled_scenarios, load_scenario, normalize_overrides
-from sim.results import default_run_dir
+from sim.results.result import default_run_dir
 from sim.runner import run as run_api
-from sim.scenario import Scenario
+from sim.scenario.loader import DEFAULT_SCENARIO, bundled_scenarios, load_scenario, normalize_overrides
+from sim.scenario.schema import Scenario
 
 app = typer.Typer(
     add_completion=False,
@@ -70,7 +70,7 @@ def _client(scheduler: str | None, workers: int):
     """A Dask client for --scheduler (None without it); a bad address is a user error."""
     if not scheduler:
         return None
-    from sim.ensemble import connect
+    from sim.ensemble.executors import connect
 
     try:
         return connect(scheduler, workers if workers > 1 else None)
@@ -191,7 +191,7 @@ def compare(
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
 ) -> None:
     """Compare what-ifs on common random numbers: each metric's difference to the first, with 95% CI."""
-    from sim.compare import compare as compare_api
+    from sim.analysis.compare import compare as compare_api
 
     result = compare_api(scenarios, runs=runs, days=days, seed=seed, events="none")
     table = Table(title=f"Difference to {result.names[0]} ({runs:,} runs each, 95% paired bootstrap CI)")
@@ -223,9 +223,9 @@ def explain(
     """Why did it escalate: one choice's utility terms, and who drove each dyad's tension (drivers.png)."""
     import matplotlib.pyplot as plt
 
-    from sim import explain as ex
-    from sim import plots
-    from sim.spec import compile_spec
+    from sim.analysis import explain as ex
+    from sim.model.spec import compile_spec
+    from sim.plots import figures as plots
 
     result = ex.explain(run_dir, run=run, actor=actor, day=day)
     for line in result.lines():
@@ -260,7 +260,7 @@ def sensitivity(
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Global sensitivity of P(clash), peak tension and days to resolution to the calibratable parameters."""
-    from sim import sensitivity as sa
+    from sim.analysis import sensitivity as sa
 
     loaded = load_scenario(scenario, set_ or None)
     ranges = sa.calibratable(loaded)
@@ -319,7 +319,7 @@ def sweep(
     scheduler: SchedulerOpt = None,
 ) -> None:
     """Outcome metrics over a grid of one or two parameters, with 95% intervals (sweep.csv, sweep.png)."""
-    from sim import sweep as sw
+    from sim.analysis import sweep as sw
 
     loaded = load_scenario(scenario, set_ or None)
     grid = dict(sw.parse_vary(text) for text in vary or [])
@@ -347,7 +347,7 @@ def compare_events(
     """Simulated events against real event data: counts, daily Goldstein band, CRPS and band coverage."""
     import matplotlib.pyplot as plt
 
-    from sim.eventdata import compare_events as compare_api
+    from sim.analysis.eventdata import compare_events as compare_api
 
     result = compare_api(run_dir, data)
     for line in result.lines():
@@ -380,8 +380,8 @@ def calibrate(
     """Fit the calibratable parameters to the dated record by ABC-SMC (pyabc); write the posterior."""
     from importlib import resources
 
-    from sim import calibrate as cal
-    from sim.loader import resolve_path
+    from sim.analysis import calibrate as cal
+    from sim.scenario.loader import resolve_path
 
     loaded = load_scenario(scenario)
     data_path = data or Path(str(resources.files("sim.data").joinpath("kosovo_2021_events.csv")))
@@ -412,7 +412,7 @@ def dashboard(
     """Start the what-if dashboard (Solara) in the browser at http://HOST:PORT."""
     import subprocess
 
-    from sim.loader import resolve_path
+    from sim.scenario.loader import resolve_path
 
     path = resolve_path(scenario)  # a bad scenario is a one-line error here, not in the browser
     load_scenario(path)
@@ -426,7 +426,7 @@ def dashboard(
         "-m",
         "solara",
         "run",
-        "sim.app",
+        "sim.app.dashboard",
         "--port",
         str(port),
         "--host",

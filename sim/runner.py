@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from sim.ensemble import SPILL_WORK, Ensemble, block_of, keep_events, run_distributed
+from sim.ensemble.executors import SPILL_WORK, Ensemble, block_of, keep_events, run_distributed
 from sim.errors import UserError
-from sim.loader import load_scenario, normalize_overrides
-from sim.model import CrisisModel
-from sim.results import Result
-from sim.scenario import Scenario
+from sim.model.model import CrisisModel
+from sim.results.result import Result
+from sim.scenario.loader import load_scenario, normalize_overrides
+from sim.scenario.schema import Scenario
 
 
 def prepare(
@@ -82,7 +82,7 @@ def run(
     loaded = prepare(scenario, days=days, seed=seed, overrides=overrides)
     replicates = np.array([replicate]) if replicate is not None else np.arange(runs)
     if posterior is not None:
-        from sim.calibrate import draw_posterior
+        from sim.ensemble.posterior import draw_posterior
 
         batch = {**(batch or {}), **draw_posterior(posterior, replicates, loaded.seed)}
     if batch:
@@ -123,7 +123,7 @@ def run(
         case "reference":
             if batch:
                 raise UserError("per-replicate parameter batches need the fast engine", field="engine")
-            from sim.reference import run_reference
+            from sim.ensemble.executors import run_reference
 
             model = run_reference(loaded, replicates, keep=keep)
         case _:

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from sim import load_scenario, run
-from sim.calibrate import RECORD_2021, calibrate, draw_posterior, observed_summary, simulated_summary
-from sim.eventdata import read_event_data
-from sim.sensitivity import calibratable
+from sim.analysis.calibrate import RECORD_2021, calibrate, observed_summary, simulated_summary
+from sim.analysis.eventdata import read_event_data
+from sim.analysis.sensitivity import calibratable
+from sim.ensemble.posterior import draw_posterior
 
 from .conftest import REPO, SCENARIOS
 
@@ -112,7 +113,7 @@ def test_full_calibration_meets_the_record(cli, tmp_path):
 
 
 def test_explain_replays_a_run_that_drew_from_a_posterior(calibration, tmp_path):
-    from sim.explain import drivers
+    from sim.analysis.explain import drivers
 
     _, out = calibration
     result = run("kosovo_2021", runs=6, days=30, posterior=out / "posterior.csv")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sim.compare import compare
+from sim.analysis.compare import compare
 
 RUNS = 1500
 VARIANTS = [

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import ScenarioError, load_scenario
-from sim.loader import resolve_raw
+from sim.scenario.loader import resolve_raw
 
 from .conftest import SCENARIOS
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from sim import run
-from sim.eventdata import compare_events
+from sim.analysis.eventdata import compare_events
 
 from .conftest import REPO
 

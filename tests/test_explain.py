@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from sim import run
-from sim.explain import drivers, explain
-from sim.mechanisms import TERMS
+from sim.analysis.explain import drivers, explain
+from sim.model.mechanisms import TERMS
 
 
 @pytest.fixture(scope="module")

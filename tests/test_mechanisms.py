@@ -13,10 +13,10 @@ import math
 import numpy as np
 import pytest
 
-from sim import mechanisms as mx
-from sim.mechanisms import TERMS
-from sim.model import CrisisModel
-from sim.reference import ReferenceModel
+from sim.model import mechanisms as mx
+from sim.model.mechanisms import TERMS
+from sim.model.model import CrisisModel
+from sim.model.reference import ReferenceModel
 from sim.runner import prepare
 
 

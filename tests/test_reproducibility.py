@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from sim import run
-from sim.rng import Purpose, uniforms
+from sim.model.rng import Purpose, uniforms
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path):

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from sim import run
-from sim.ensemble import SPILL_WORK
+from sim.ensemble.executors import SPILL_WORK
 
 FILES = ("trajectories", "events", "outcomes.csv", "manifest.json")
 

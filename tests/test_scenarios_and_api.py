@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from sim import ScenarioError, bundled_scenarios, load_scenario, run
-from sim.cameo import goldstein
-from sim.scenario import Scenario
+from sim.scenario.cameo import goldstein
+from sim.scenario.schema import Scenario
 
 from .conftest import SCENARIOS, SHARED
 
@@ -147,7 +147,7 @@ def test_single_run_and_replicate_flag(cli, tmp_path):
 
 
 def test_scripted_parameter_change_takes_effect_on_its_day():
-    from sim.model import CrisisModel
+    from sim.model.model import CrisisModel
     from sim.runner import prepare
 
     sc = prepare(

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from sim import load_scenario
-from sim.sensitivity import OUTPUTS, analyse, calibratable, evaluate
+from sim.analysis.sensitivity import OUTPUTS, analyse, calibratable, evaluate
 
 
 def test_calibratable_parameters_have_ranges_inside_the_schema_bounds():

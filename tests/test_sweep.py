@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from sim import UserError, load_scenario
-from sim.sweep import parse_vary, sweep
+from sim.analysis.sweep import parse_vary, sweep
 
 
 def test_parse_vary():
@@ -59,7 +59,7 @@ def test_cli_sweep_two_parameters_and_errors(cli, tmp_path):
 
 
 def test_sweep_through_worker_processes_gives_the_same_table():
-    from sim import sensitivity
+    from sim.analysis import sensitivity
 
     sc = load_scenario("kosovo_2021", {"days": 30})
     grid = dict([parse_vary("mechanisms.mediation.weight=0.5:4:6")])
@@ -76,7 +76,7 @@ def test_sweep_through_worker_processes_gives_the_same_table():
 def test_sensitivity_evaluate_on_a_dask_cluster_gives_the_same_outcomes():
     from dask.distributed import Client, LocalCluster
 
-    from sim.sensitivity import evaluate
+    from sim.analysis.sensitivity import evaluate
 
     sc = load_scenario("kosovo_2021", {"days": 30})
     names = ["mechanisms.mediation.weight", "mechanisms.deterrence.weight"]

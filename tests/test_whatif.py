@@ -8,8 +8,8 @@ import zipfile
 import pytest
 
 from sim import ScenarioError, load_scenario, run
-from sim.sensitivity import calibratable
-from sim.whatif import build, controls, export_yaml, zip_run
+from sim.analysis.sensitivity import calibratable
+from sim.app.whatif import build, controls, export_yaml, zip_run
 
 
 def test_controls_come_from_the_schema():

@@ -6,15 +6,16 @@ import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
+from sim.analysis.sensitivity import LABELS, OUTPUTS, outcomes_per_run
 from sim.errors import UserError
-from sim.files import atomic_folder, save_figure
-from sim.outcomes import wilson
-from sim.scenario import Scenario
-from sim.sensitivity import OUTPUTS, outcomes_per_run
+from sim.results.files import atomic_folder, save_figure
+from sim.results.outcomes import wilson
+from sim.scenario.schema import Scenario
 
 
 def parse_vary(text: str) -> tuple[str, np.ndarray]:
@@ -40,9 +41,10 @@ class Sweep:
     table: pd.DataFrame
     runs: int
     scenario: str
+    labels: ClassVar[dict[str, str]] = LABELS
 
     def plot(self):
-        from sim import plots
+        from sim.plots import figures as plots
 
         return plots.sweep_figure(self)
 
@@ -76,7 +78,7 @@ def sweep(
         raise UserError("expected one or two --vary parameters", field="--vary")
     names = list(vary)
     grid = np.array(list(itertools.product(*vary.values())))
-    from sim.spec import compile_spec
+    from sim.model.spec import compile_spec
 
     try:
         compile_spec(scenario, {name: grid[:1, d] for d, name in enumerate(names)})

@@ -20,13 +20,14 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sim.errors import ScenarioError, one_line
-from sim.scenario import Scenario
+from sim.scenario.schema import Scenario
 
 # Installed wheels carry the scenarios inside the package; a source checkout has
 # them at the top level of the repository.
+_PACKAGE = Path(__file__).parents[1]
 BUNDLED = next(
-    (p for p in (Path(__file__).parent / "scenarios", Path(__file__).parents[1] / "scenarios") if p.is_dir()),
-    Path(__file__).parent / "scenarios",
+    (p for p in (_PACKAGE / "scenarios", _PACKAGE.parent / "scenarios") if p.is_dir()),
+    _PACKAGE / "scenarios",
 )
 DEFAULT_SCENARIO = "kosovo_2021"
 

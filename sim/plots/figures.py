@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    from sim.results import Result
+    from sim.results.result import Result
 
 BLUE = "#1f5fa8"
 EVENT = "#b03a2e"
@@ -209,17 +209,16 @@ def drivers_figure(
 
 def sensitivity_figure(sens) -> Figure:
     """Ranked bars per outcome: total (ST) and first-order (S1) Sobol' indices, or Morris mu*."""
-    from sim.sensitivity import LABELS, OUTPUTS
-
+    labels = sens.labels
     table = sens.table
     fig, axes = plt.subplots(
         1,
-        len(OUTPUTS),
+        len(labels),
         figsize=(13, 0.35 * table["parameter"].nunique() + 2.2),
         layout="constrained",
         sharey=False,
     )
-    for ax, output in zip(axes, OUTPUTS, strict=True):
+    for ax, (output, title) in zip(axes, labels.items(), strict=True):
         part = table[table["output"] == output]
         if sens.method == "sobol":
             part = part.sort_values("ST")
@@ -233,7 +232,7 @@ def sensitivity_figure(sens) -> Figure:
             ax.barh(y, part["mu_star"], xerr=part["mu_star_conf"], color=BLUE, label="mu* (95% CI)")
             ax.set_xlabel("Morris mu* (outcome units)")
         ax.set_yticks(y, [p.removeprefix("mechanisms.") for p in part["parameter"]], fontsize=8)
-        ax.set_title(LABELS[output], fontsize=10, loc="left")
+        ax.set_title(title, fontsize=10, loc="left")
         ax.grid(axis="x", alpha=0.3)
     axes[0].legend(loc="lower right", fontsize=8)
     fig.suptitle(
@@ -247,19 +246,18 @@ def sensitivity_figure(sens) -> Figure:
 
 def sweep_figure(sw) -> Figure:
     """Each metric against the first parameter (one line per value of the second), with 95% bands."""
-    from sim.sensitivity import LABELS, OUTPUTS
-
-    fig, axes = plt.subplots(1, len(OUTPUTS), figsize=(13, 4.2), layout="constrained")
+    labels = sw.labels
+    fig, axes = plt.subplots(1, len(labels), figsize=(13, 4.2), layout="constrained")
     first = sw.names[0]
     groups = [(None, sw.table)] if len(sw.names) == 1 else list(sw.table.groupby(sw.names[1]))
     colors = plt.get_cmap("viridis")(np.linspace(0.1, 0.9, max(len(groups), 1)))
-    for ax, metric in zip(axes, OUTPUTS, strict=True):
+    for ax, (metric, title) in zip(axes, labels.items(), strict=True):
         for (value, part), color in zip(groups, colors, strict=True):
             rows = part[part["metric"] == metric].sort_values(first)
             label = None if value is None else f"{sw.names[1].removeprefix('mechanisms.')} = {value:g}"
             ax.fill_between(rows[first], rows["ci_low"], rows["ci_high"], color=color, alpha=0.2, lw=0)
             ax.plot(rows[first], rows["estimate"], "o-", color=color, ms=3, label=label)
-        ax.set_title(LABELS[metric], fontsize=10, loc="left")
+        ax.set_title(title, fontsize=10, loc="left")
         ax.set_xlabel(first.removeprefix("mechanisms."))
         ax.grid(alpha=0.3)
     if len(sw.names) == 2:

@@ -16,10 +16,10 @@ from typing import Any
 
 import yaml
 
-from sim.loader import load_scenario, resolve_path
-from sim.results import Result
-from sim.scenario import Actor, Scenario
-from sim.sensitivity import calibratable
+from sim.analysis.sensitivity import calibratable
+from sim.results.result import Result
+from sim.scenario.loader import load_scenario, resolve_path
+from sim.scenario.schema import Actor, Scenario
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.spec import Spec
+from sim.model.spec import Spec
 
 RUNS_PER_CHUNK = 500  # runs per row group / per block of CSV rows
 EVENT_KINDS = ("chosen", "scripted", "accident")

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import UserError
-from sim.loader import load_scenario
-from sim.mechanisms import TERMS
-from sim.reference import ReferenceModel
-from sim.scenario import Scenario
+from sim.model.mechanisms import TERMS
+from sim.model.reference import ReferenceModel
+from sim.scenario.loader import load_scenario
+from sim.scenario.schema import Scenario
 
 
 def _load(run_dir: str | Path) -> tuple[Scenario, dict]:
@@ -40,7 +40,7 @@ def replay(
     With the run's `posterior`, the replicate gets the parameters it drew from it.
     """
     if posterior is not None:
-        from sim.calibrate import draw_posterior
+        from sim.ensemble.posterior import draw_posterior
 
         drawn = draw_posterior(posterior, np.array([replicate]), scenario.seed)
         scenario = load_scenario(scenario.model_dump(mode="json"), {k: float(v[0]) for k, v in drawn.items()})

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import UserError
-from sim.loader import load_scenario
-from sim.scenario import Scenario
+from sim.scenario.loader import load_scenario
+from sim.scenario.schema import Scenario
 
 REQUIRED = ("actor", "cameo", "goldstein")
 
@@ -84,7 +84,7 @@ class EventComparison:
         ]
 
     def plot(self):
-        from sim import plots
+        from sim.plots import figures as plots
 
         return plots.events_vs_data_figure(self)
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.spec import Spec
+from sim.model.spec import Spec
 
 
 @dataclass

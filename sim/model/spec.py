@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim import cameo
 from sim.errors import ScenarioError
-from sim.mechanisms import PARAMS
-from sim.scenario import Scenario
+from sim.model.mechanisms import PARAMS
+from sim.scenario import cameo
+from sim.scenario.schema import Scenario
 
 CONTACT = -2  # pseudo-posture index: "any contact posture"
 CONTACT_BIT = 1 << 62  # its bit in the kernel's posture bitmasks (postures use bits 0..61)

@@ -18,10 +18,10 @@ import pandas as pd
 from scipy import stats
 
 from sim.errors import UserError
-from sim.files import atomic_folder, save_figure, write_json
-from sim.results import Result
+from sim.results.files import atomic_folder, save_figure, write_json
+from sim.results.result import Result
 from sim.runner import prepare, run
-from sim.scenario import Scenario
+from sim.scenario.schema import Scenario
 
 RESOLVED_BY = 30  # the day in "P(resolved by day 30)"
 BOOTSTRAP_RESAMPLES = 2000
@@ -70,7 +70,7 @@ class Comparison:
 
     def plot(self):
         """Fan charts of global tension, overlaid (median and 50% band per scenario)."""
-        from sim import plots
+        from sim.plots import figures as plots
 
         return plots.comparison_figure(self)
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import mesa
 import numpy as np
 
-from sim.scenario import Actor
-from sim.spec import Options
+from sim.model.spec import Options
+from sim.scenario.schema import Actor
 
 
 class CrisisActor(mesa.Agent):

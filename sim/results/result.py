@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.ensemble import Ensemble
+from sim.ensemble.executors import Ensemble
+from sim.ensemble.tables import RUNS_PER_CHUNK, write_chunks
 from sim.errors import UserError
-from sim.files import atomic_folder
-from sim.outcomes import OUTCOMES, Summary, classify
-from sim.tables import RUNS_PER_CHUNK, write_chunks
+from sim.results.files import atomic_folder
+from sim.results.outcomes import OUTCOMES, Summary, classify
 
 FLOAT_FORMAT = "%.4f"
 AUTO_PARQUET_ROWS = 200_000  # trajectory rows (runs x days) above which "auto" writes Parquet
@@ -138,7 +138,7 @@ class Result:
     # ------------------------------------------------------------ figures
     def plot(self, kind: str = "tension"):
         """The tension fan chart ('tension') or the dyads' small multiples ('dyads')."""
-        from sim import plots
+        from sim.plots import figures as plots
 
         match kind:
             case "tension":

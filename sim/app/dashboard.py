@@ -2,7 +2,7 @@
 
 Run it with `sim dashboard [SCENARIO] [--port P]`. Only this module imports
 Solara, so running models never does (as in Mesa's examples). Controls are
-generated from the scenario schema (`sim.whatif.controls`); every run goes
+generated from the scenario schema (`sim.app.whatif.controls`); every run goes
 through `sim.run`, the same engine as the CLI.
 """
 
@@ -19,12 +19,12 @@ import matplotlib.pyplot as plt
 import solara
 import solara.lab
 
-from sim.compare import compare
+from sim.analysis.compare import compare
+from sim.analysis.explain import explain_scenario
+from sim.app.whatif import build, controls, export_yaml, zip_run
 from sim.errors import UserError
-from sim.explain import explain_scenario
-from sim.loader import bundled_scenarios, load_scenario
 from sim.runner import run
-from sim.whatif import build, controls, export_yaml, zip_run
+from sim.scenario.loader import bundled_scenarios, load_scenario
 
 START = os.environ.get("SIM_DASHBOARD_SCENARIO", "kosovo_2021")
 CHOICES = sorted(set(bundled_scenarios()) | {START})

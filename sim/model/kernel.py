@@ -15,8 +15,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from sim import mechanisms as mx
-from sim.mechanisms import (
+from sim.model import mechanisms as mx
+from sim.model.mechanisms import (
     ACCIDENT_W,
     ALLIANCE_MEMORY,
     ALLIANCE_W,
@@ -47,8 +47,8 @@ from sim.mechanisms import (
     TENSION_DECAY,
     VERBAL_SHARE,
 )
-from sim.rng import uniform
-from sim.spec import (
+from sim.model.rng import uniform
+from sim.model.spec import (
     CONTACT_BIT,
     F_CLASH,
     F_COMMITMENT,

@@ -17,14 +17,14 @@ import mesa
 import numba
 import numpy as np
 
-from sim import kernel
-from sim.agents import CrisisActor
 from sim.errors import ScenarioError
-from sim.loader import apply_changes
-from sim.rng import Purpose, stream_key
-from sim.scenario import Scenario
-from sim.spec import Spec, compile_spec
-from sim.state import State
+from sim.model import kernel
+from sim.model.agents import CrisisActor
+from sim.model.rng import Purpose, stream_key
+from sim.model.spec import Spec, compile_spec
+from sim.model.state import State
+from sim.scenario.loader import apply_changes
+from sim.scenario.schema import Scenario
 
 CHOSEN, SCRIPTED, ACCIDENT = kernel.CHOSEN, kernel.SCRIPTED, kernel.ACCIDENT
 EVENT_KINDS = ("chosen", "scripted", "accident")
@@ -54,7 +54,7 @@ class CrisisModel(mesa.Model):
     ):
         seed = scenario.seed if seed is None else int(seed)
         # Mesa's own generator, kept for Mesa idioms; the mechanisms draw from the
-        # counter-based streams in sim.rng so that replicates are independent of batching.
+        # counter-based streams in sim.model.rng so that replicates are independent of batching.
         super().__init__(rng=np.random.Generator(np.random.Philox(seed)))
         self.crisis = scenario
         self.seed = seed

@@ -21,13 +21,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from sim.errors import UserError
-from sim.eventdata import read_event_data
-from sim.files import atomic_folder, save_figure, write_json
-from sim.model import CrisisModel
-from sim.outcomes import classify
-from sim.scenario import Scenario
-from sim.sensitivity import calibratable
+from sim.analysis.eventdata import read_event_data
+from sim.analysis.sensitivity import calibratable
+from sim.model.model import CrisisModel
+from sim.results.files import atomic_folder, save_figure, write_json
+from sim.results.outcomes import classify
+from sim.scenario.schema import Scenario
 
 # Phases of the 2021 crisis (kosovo_2021_chronology.md): (name, first day, last day)
 PHASES = (
@@ -174,7 +173,7 @@ class Calibration:
     def save(self, out: str | Path) -> Path:
         """posterior.csv, posterior_summary.csv, <name>_calibrated.yaml, calibration.png, posterior.png."""
 
-        from sim import plots
+        from sim.plots import figures as plots
 
         out = Path(out)
         with atomic_folder(out) as tmp:
@@ -200,7 +199,7 @@ class Calibration:
         """calibration.png: the calibrated ensemble's daily Goldstein band and timings over the record."""
         import matplotlib.pyplot as plt
 
-        from sim.eventdata import compare_events
+        from sim.analysis.eventdata import compare_events
         from sim.runner import run
 
         days = int(max(self.days, 33))
@@ -313,23 +312,3 @@ def calibrate(
 
 def _key(name: str) -> str:
     return name.removeprefix("mechanisms.").replace(".", "__")
-
-
-def draw_posterior(path: str | Path, replicates: np.ndarray, seed: int) -> dict[str, np.ndarray]:
-    """Per-replicate parameter values drawn from a posterior file (weighted), batch-invariantly."""
-    from sim.rng import Purpose, uniforms
-
-    try:
-        posterior = pd.read_csv(path)
-    except FileNotFoundError:
-        raise UserError("file not found", source=str(path)) from None
-    names = [c for c in posterior.columns if c.startswith("mechanisms.")]
-    if not names:
-        raise UserError(
-            "expected columns named mechanisms.* (a posterior.csv from `sim calibrate`)", source=str(path)
-        )
-    w = posterior["weight"].to_numpy(float) if "weight" in posterior else np.ones(len(posterior))
-    cdf = np.cumsum(w) / w.sum()
-    u = uniforms(seed, 0, Purpose.PARAMETER, replicates, 1)[:, 0]
-    rows = np.minimum(np.searchsorted(cdf, u, side="right"), len(posterior) - 1)
-    return {name: posterior[name].to_numpy(float)[rows] for name in names}

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from sim.model import CrisisModel
-from sim.rng import Purpose, uniforms
-from sim.scenario import Scenario
-from sim.spec import Spec, compile_spec
-from sim.tables import RUNS_PER_CHUNK, Layout, TrajectoryStore
+from sim.ensemble.tables import RUNS_PER_CHUNK, Layout, TrajectoryStore
+from sim.model.model import CrisisModel
+from sim.model.rng import Purpose, uniforms
+from sim.model.spec import Spec, compile_spec
+from sim.scenario.schema import Scenario
 
 # Replicate-days a block should hold: about a second of single-core work.
 BLOCK_WORK = 250_000
@@ -228,3 +228,29 @@ def connect(scheduler: str, workers: int | None = None):
         )
         return Client(cluster)
     return Client(scheduler)
+
+
+def run_reference(scenario: Scenario, replicates: np.ndarray, keep: np.ndarray | None = None):
+    """Run replicates one after another, the way a Mesa user writes a batch loop."""
+    from sim.model.reference import ReferenceModel
+
+    replicates = np.asarray(replicates, dtype=np.int64)
+    ensemble = Ensemble(scenario, compile_spec(scenario), replicates, scenario.days, scenario.seed)
+    for r, replicate in enumerate(replicates):
+        model = ReferenceModel(scenario, replicate=int(replicate))
+        while model.running:
+            model.step()
+        kept = keep is None or keep[r]
+        events = np.array([(0, *e) for e in model.events] if kept else [], dtype=np.int32).reshape(-1, 6)
+        ensemble.add(
+            Block(
+                replicates[r : r + 1],
+                np.array([model.tension]),
+                np.array([model.dyads]),
+                np.array([model.posture]),
+                np.array([model.settled]),
+                np.array([model.world.clashed]),
+                events,
+            )
+        )
+    return ensemble.finish()

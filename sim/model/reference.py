@@ -3,7 +3,7 @@
 One replicate at a time, actors as `mesa.Agent`s deciding in ordinary Python,
 state in lists, no arrays and no compilation. It reads like docs/model.md and
 calls the same formulas (`sim/mechanisms.py`, as plain Python) and the same
-counter-based random draws (`sim.rng.uniform_py`) as the compiled engine, so
+counter-based random draws (`sim.model.rng.uniform_py`) as the compiled engine, so
 on the same seed and replicate it makes the same choices and produces the same
 trajectories. It is the oracle that keeps the fast engine honest, and the
 baseline the benchmark compares it with: `run(..., engine="reference")`.
@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 import mesa
 import numpy as np
 
-from sim import mechanisms as mx
-from sim.mechanisms import TERMS
-from sim.rng import Purpose, stream_key, uniform_py
-from sim.scenario import Scenario
-from sim.spec import CONTACT, Spec, compile_spec
+from sim.model import mechanisms as mx
+from sim.model.mechanisms import TERMS
+from sim.model.rng import Purpose, stream_key, uniform_py
+from sim.model.spec import CONTACT, Spec, compile_spec
+from sim.scenario.schema import Scenario
 
 # The formulas as plain Python functions (numba keeps the original as .py_func).
 F = {name: getattr(mx, name).py_func for name in (*TERMS, "hurt", "ripe", "incident_risk")}
@@ -339,7 +339,7 @@ class ReferenceModel(mesa.Model):
     def step(self) -> None:
         """One day: every actor decides on the same situation, then all moves take effect."""
         for changes in self.changes.get(self.day, []):
-            from sim.loader import apply_changes
+            from sim.scenario.loader import apply_changes
 
             self.crisis = apply_changes(self.crisis, changes)
             self._compile(self.crisis)
@@ -512,29 +512,3 @@ class ReferenceModel(mesa.Model):
         self.dyads.append(dyads)
         self.posture.append(levels)
         self.settled.append(not blocking and num / den < p["outcome.resolution_threshold"])
-
-
-def run_reference(scenario: Scenario, replicates: np.ndarray, keep: np.ndarray | None = None):
-    """Run replicates one after another, the way a Mesa user writes a batch loop."""
-    from sim.ensemble import Block, Ensemble
-
-    replicates = np.asarray(replicates, dtype=np.int64)
-    ensemble = Ensemble(scenario, compile_spec(scenario), replicates, scenario.days, scenario.seed)
-    for r, replicate in enumerate(replicates):
-        model = ReferenceModel(scenario, replicate=int(replicate))
-        while model.running:
-            model.step()
-        kept = keep is None or keep[r]
-        events = np.array([(0, *e) for e in model.events] if kept else [], dtype=np.int32).reshape(-1, 6)
-        ensemble.add(
-            Block(
-                replicates[r : r + 1],
-                np.array([model.tension]),
-                np.array([model.dyads]),
-                np.array([model.posture]),
-                np.array([model.settled]),
-                np.array([model.world.clashed]),
-                events,
-            )
-        )
-    return ensemble.finish()

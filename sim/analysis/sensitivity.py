@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from sim.errors import UserError
-from sim.files import atomic_folder, save_figure, write_json
-from sim.model import CrisisModel
-from sim.outcomes import classify
-from sim.scenario import Mechanisms, Scenario
+from sim.model.model import CrisisModel
+from sim.results.files import atomic_folder, save_figure, write_json
+from sim.results.outcomes import classify
+from sim.scenario.schema import Mechanisms, Scenario
 
 OUTPUTS = ("p_clash", "peak_tension", "days_to_resolution")
 LABELS = {
@@ -127,9 +128,10 @@ class Sensitivity:
     table: pd.DataFrame
     points: int
     runs: int
+    labels: ClassVar[dict[str, str]] = LABELS
 
     def plot(self):
-        from sim import plots
+        from sim.plots import figures as plots
 
         return plots.sensitivity_figure(self)
 

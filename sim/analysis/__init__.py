@@ -1,0 +1,3 @@
+"""Analysis over ensembles: what-if comparison, sweeps, sensitivity, calibration, explanation and event
+data.
+"""

@@ -1,0 +1,1 @@
+"""Figures drawn from results and analyses (matplotlib, no display needed)."""
