@@ -12,6 +12,7 @@ from sim.ensemble.executors import SPILL_WORK, Ensemble, block_of, keep_events, 
 from sim.errors import UserError
 from sim.model.model import CrisisModel
 from sim.results.result import Result
+from sim.scenario.batch import validate_batch
 from sim.scenario.loader import load_scenario, normalize_overrides
 from sim.scenario.schema import Scenario
 
@@ -81,14 +82,13 @@ def run(
         raise UserError(f"expected a replicate index of 0 or more, found {replicate!r}", field="replicate")
     loaded = prepare(scenario, days=days, seed=seed, overrides=overrides)
     replicates = np.array([replicate]) if replicate is not None else np.arange(runs)
+    # Per-replicate values never pass through pydantic: hold them to the schema's bounds here.
+    batch = validate_batch(loaded, batch, "batch", size=len(replicates))
     if posterior is not None:
         from sim.ensemble.posterior import draw_posterior
 
-        batch = {**(batch or {}), **draw_posterior(posterior, replicates, loaded.seed)}
-    if batch:
-        for path, values in batch.items():
-            if np.asarray(values).reshape(-1).shape[0] != len(replicates):
-                raise UserError(f"expected {len(replicates)} values (one per replicate)", field=path)
+        drawn = draw_posterior(posterior, replicates, loaded.seed)
+        batch = {**batch, **validate_batch(loaded, drawn, str(posterior), size=len(replicates))}
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise UserError(
             f"expected a whole number of workers of at least 1, found {workers!r}", field="workers"
