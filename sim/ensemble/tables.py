@@ -20,7 +20,7 @@ import pandas as pd
 from sim.model.spec import Spec
 
 RUNS_PER_CHUNK = 500  # runs per row group / per block of CSV rows
-EVENT_KINDS = ("chosen", "scripted", "accident")
+EVENT_KINDS = ("chosen", "scripted", "accident", "settlement")
 
 
 class Layout:

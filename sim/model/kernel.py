@@ -2,10 +2,11 @@
 
 Replicates are independent, so the day is a parallel loop over them; within a
 replicate the code is plain scalar arithmetic over the handful of actors,
-options and postures, calling the shared formulas in `sim/mechanisms.py`. Every
-random draw is the counter-based `uniform(key, counter)`, computed only where
-it is needed. The plain reference implementation (`sim/reference.py`) does the
-same in ordinary Python and must agree run for run.
+options, postures and issues, calling the shared formulas in `mechanisms.py`.
+Every random draw is the counter-based `uniform(key, counter)`, computed only
+where it is needed. The plain reference implementation (`reference.py`) does
+the same in ordinary Python and must agree run for run: the loops below and
+there add the same numbers in the same order.
 """
 
 from __future__ import annotations
@@ -18,11 +19,17 @@ from numba import njit, prange
 from sim.model import mechanisms as mx
 from sim.model.mechanisms import (
     ACCIDENT_W,
+    ACT_AROUSAL,
+    ACT_BASE,
+    ADAPTATION,
     ALLIANCE_MEMORY,
     ALLIANCE_W,
     AUDIENCE_DECAY,
     AUDIENCE_W,
+    BARGAIN_PRECISION,
     CAP_DISCOUNT,
+    CASUALTIES,
+    COST_WEIGHT,
     DETER_W,
     DRIVE,
     ESCALATION,
@@ -32,19 +39,25 @@ from sim.model.mechanisms import (
     HAZARD,
     HURT_SCALE,
     IMPLEMENTATION,
+    ISSUE_W,
+    JUMP_COST,
+    LADDER_MEMORY,
+    LOSS_AVERSION,
+    MATERIAL_COST,
     MEDIATION_DECAY,
     MEDIATION_W,
     MIRROR,
+    N_RUNGS,
     POSTURE_SCALE,
     RATIONALITY,
     RECIP_MEMORY,
     RECIP_W,
     RECOVERY,
     RESOLUTION_THRESHOLD,
-    RIPE_THRESHOLD,
-    RIPE_W,
-    RIPE_WIDTH,
+    RESTRAINT,
+    SIGNAL,
     TENSION_DECAY,
+    VERBAL_COST,
     VERBAL_SHARE,
 )
 from sim.model.rng import uniform
@@ -60,8 +73,13 @@ from sim.model.spec import (
     F_HOSTILITY,
     F_MATERIAL,
     F_MEDIATION,
-    F_SETTLEMENT,
+    F_PHYSICAL,
+    F_RESTRAIN,
+    F_RUNG,
+    F_SHIFTS,
+    F_SIGNAL,
     F_SUPPORT,
+    INCIDENT_BELOW,
     P_BLOCKS,
     P_BUFFER,
     P_CONTACT,
@@ -70,9 +88,11 @@ from sim.model.spec import (
     P_MAX_DAYS,
     P_PLEDGE,
     P_PRESSURE,
+    P_TALKS,
 )
 
-CHOSEN, SCRIPTED, ACCIDENT = 0, 1, 2
+CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT = 0, 1, 2, 3
+STAGES = 4  # uniforms per actor and day: act?, rung, move, target
 
 
 @njit(cache=True, inline="always")
@@ -114,19 +134,47 @@ def _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):
 
 
 @njit(cache=True, inline="always")
-def situation(r, b, n, state, act, aff, params, pstab, seen):
+def _logit_pick(util, avail, lo, hi, precision, u):
+    """Logit draw over avail[lo:hi]: the first option whose cumulative weight passes u times the total."""
+    best = -np.inf
+    for o in range(lo, hi):
+        if avail[o] and util[o] > best:
+            best = util[o]
+    total = 0.0
+    for o in range(lo, hi):
+        if avail[o]:
+            total += math.exp(precision * (util[o] - best))
+    threshold = u * total
+    acc = 0.0
+    last = -1
+    for o in range(lo, hi):
+        if avail[o]:
+            acc += math.exp(precision * (util[o] - best))
+            last = o
+            if acc > threshold:
+                return o
+    return last
+
+
+@njit(cache=True)
+def situation(r, b, n, state, tables, p, seen):
     """Quantities every actor sees on a day, derived once from replicate r's state (written into `seen`)."""
-    T, Bk, Med, C, held = state[0], state[4], state[5], state[6], state[7]
-    contact, deterrent, backing, crisis, agreement, way_out, exposure = seen[:7]
-    risk, pull, hurt, pledge, bonus, signed = seen[7:]
-    p = params[b]
+    act, aff = tables[0], tables[1]
+    pstab, issues, principals = tables[9], tables[14], tables[15]
+    T, Bk, C, Rb, Q, REF, held = state[0], state[4], state[6], state[7], state[9], state[10], state[11]
+    contact, pledge, vec, mat, offer = seen
+    bonus, signed, agreement, backing, crisis = vec[0], vec[1], vec[2], vec[3], vec[4]
+    exposure, hurt, dissat, stake, flags = vec[5], vec[6], vec[7], vec[8], vec[9]
+    strength, risk, pull, drive = mat[0], mat[1], mat[2], mat[3]
     nk = pstab.shape[0]
+    ni = Q.shape[1]
+    lam = p[LOSS_AVERSION]
     buffer = 0.0
+    talks = False
     for i in range(n):
         contact[i] = False
         pledge[i] = False
         bonus[i] = 0.0
-        signed[i] = 0.0
         for k in range(nk):
             if held[r, i, k]:
                 if pstab[k, P_CONTACT] > 0.0:
@@ -135,102 +183,185 @@ def situation(r, b, n, state, act, aff, params, pstab, seen):
                     buffer = pstab[k, P_BUFFER]
                 if pstab[k, P_PLEDGE] > 0.0:
                     pledge[i] = True
+                if pstab[k, P_TALKS] > 0.0:
+                    talks = True
                 bonus[i] += pstab[k, P_DETERRENCE]
+    # the agreement is in force while both principal parties hold their pledge; allies follow their side
+    in_force = principals[0] >= 0 and pledge[principals[0]] and pledge[principals[1]]
     for i in range(n):
-        for j in range(n):
-            if pledge[i] and pledge[j] and aff[b, i, j] < 0.0:
-                signed[i] = 1.0
+        signed[i] = 0.0
+    if in_force:
+        signed[principals[0]] = 1.0
+        signed[principals[1]] = 1.0
     for i in range(n):
         agreement[i] = signed[i]
         for k in range(n):
             follow = max(aff[b, i, k], 0.0) * signed[k]
             if follow > agreement[i]:
                 agreement[i] = follow
+    # the balance of strength as each actor perceives it: its own side, and each other actor's side
+    for i in range(n):
+        for j in range(n):
+            total = 0.0
+            for k in range(n):
+                if k == j:
+                    side = 1.0
+                elif k == i:
+                    side = 0.0
+                else:
+                    side = max(aff[b, k, j], 0.0)
+                if side > 0.0:
+                    total += side * mx.side_strength(act[b, 0, k], bonus[k], Rb[r, i, k])
+            strength[i, j] = total
     for j in range(n):
-        total = 0.0
-        for k in range(n):
-            side = 1.0 if k == j else max(aff[b, k, j], 0.0)
-            total += side * (act[b, 0, k] * (1.0 + bonus[k]))
-        deterrent[j] = total
         total = 0.0
         for k in range(n):
             total += max(aff[b, k, j], 0.0) * act[b, 0, k] * act[b, 1, k] * (1.0 + Bk[r, k, j])
         backing[j] = total
+    world = 0.0
     for i in range(n):
         worst = 0.0
         for j in range(n):
             if aff[b, i, j] < 0.0 and T[r, i, j] / 100.0 > worst:
                 worst = T[r, i, j] / 100.0
         crisis[i] = worst
-        way_out[i] = min(1.0, Med[r, i])
+        if worst > world:
+            world = worst
     for i in range(n):
         total = 0.0
         for j in range(n):
-            if contact[i] and contact[j] and aff[b, i, j] < 0.0:
+            if i != j and contact[i] and contact[j] and aff[b, i, j] < INCIDENT_BELOW:
                 risk[i, j] = mx.incident_risk(T[r, i, j], buffer)
             else:
                 risk[i, j] = 0.0
             total += risk[i, j]
         exposure[i] = total
+    # issues: dissatisfaction (losses against the reference point weigh more), and whom it is aimed at
     for i in range(n):
         hurt[i] = mx.hurt(C[r, i], p[HURT_SCALE])
-        for j in range(n):
+        d = 0.0
+        s = 0.0
+        for k in range(ni):
+            d += issues[1, i, k] * mx.felt_distance(issues[0, i, k], Q[r, k], REF[r, i, k], lam)
+            s += issues[1, i, k]
+        dissat[i] = d
+        stake[i] = s
+        for t in range(n):
+            total = 0.0
+            for k in range(ni):
+                total += (
+                    issues[1, i, k]
+                    * mx.felt_distance(issues[0, i, k], Q[r, k], REF[r, i, k], lam)
+                    * abs(issues[0, i, k] - issues[0, t, k])
+                )
+            drive[i, t] = total
             total = 0.0
             for k in range(n):
-                total += max(aff[b, i, k], 0.0) * T[r, k, j]
-            pull[i, j] = total / 100.0
+                total += max(aff[b, i, k], 0.0) * T[r, k, t]
+            pull[i, t] = total / 100.0
+    # the mediator's offer: the capability- and salience-weighted mean position (Bueno de Mesquita; KTAB)
+    for k in range(ni):
+        num = 0.0
+        den = 0.0
+        for i in range(n):
+            w = act[b, 0, i] * issues[1, i, k]
+            num += w * issues[0, i, k]
+            den += w
+        offer[k] = num / den if den > 0.0 else Q[r, k]
+    flags[0] = 1.0 if talks else 0.0
+    flags[1] = 1.0 if in_force else 0.0
+    flags[2] = world
 
 
 @njit(cache=True, inline="always")
-def _pick(util, avail, count, precision, u):
-    """Logit draw: the first option whose cumulative weight passes u times the total."""
-    best = -np.inf
-    for o in range(count):
-        if avail[o] and util[o] > best:
-            best = util[o]
+def option_utility(r, b, i, m, t, state, tables, p, seen, terms):
+    """The utility terms of actor i's move m towards t (docs/model.md 7.1), written into `terms`."""
+    act, aff, lev, party, feats, shifts, issues = (
+        tables[0],
+        tables[1],
+        tables[2],
+        tables[4],
+        tables[6],
+        tables[13],
+        tables[14],
+    )
+    H, X, A, Med, L, Q, REF = state[1], state[2], state[3], state[5], state[8], state[9], state[10]
+    contact, vec, mat, offer = seen[0], seen[2], seen[3], seen[4]
+    agreement, backing, crisis, exposure = vec[2], vec[3], vec[4], vec[5]
+    flags = vec[9]
+    strength, pull, drive = mat[0], mat[2], mat[3]
+    cap, res, rt, hawk = act[b, 0, i], act[b, 1, i], act[b, 2, i], act[b, 3, i]
+    e = feats[m, F_HOSTILITY]
+    c = feats[m, F_COOPERATION]
+    net = e - c
+    material = feats[m, F_MATERIAL]
+    cd = feats[m, F_CONTACT_DELTA]
+    a_it = aff[b, i, t]
+    cost = feats[m, F_COST]
+    if cost < 0.0:
+        cost = p[MATERIAL_COST] if feats[m, F_PHYSICAL] > 0.0 else p[VERBAL_COST]
+    gain = 0.0
+    keeps = 0.0
+    if feats[m, F_SHIFTS] > 0.0:
+        lam = p[LOSS_AVERSION]
+        for k in range(Q.shape[1]):
+            to = shifts[m, k]
+            if to >= 0.0:
+                x = issues[0, i, k]
+                gain += issues[1, i, k] * (
+                    mx.felt_distance(x, Q[r, k], REF[r, i, k], lam)
+                    - mx.felt_distance(x, to, REF[r, i, k], lam)
+                )
+                keeps += abs(Q[r, k] - offer[k]) - abs(to - offer[k])
+    terms[0] = mx.disposition(p[HAWK_W], hawk, net, cost, p[CAP_DISCOUNT], cap, material)
+    terms[1] = mx.issues(p[ISSUE_W], drive[i, t], net, gain)
+    terms[2] = mx.reciprocity(
+        p[RECIP_W], H[r, i, t], p[FATIGUE], X[r, i], net, p[MIRROR], cd, 1.0 if contact[t] else 0.0
+    )
+    terms[3] = mx.deterrence(
+        p[DETER_W], rt, mx.balance(strength[i, i], strength[i, t]), e, material, p[VERBAL_SHARE]
+    )
+    terms[4] = mx.audience_costs(p[AUDIENCE_W], A[r, i], feats[m, F_CONCESSION], agreement[i])
+    terms[5] = mx.alliance(
+        p[ALLIANCE_W],
+        backing[i],
+        pull[i, t],
+        e,
+        1.0 if a_it < 0.0 else 0.0,
+        feats[m, F_SUPPORT],
+        max(a_it, 0.0),
+        res,
+        crisis[t],
+        feats[m, F_RESTRAIN],
+        p[RESTRAINT],
+        rt,
+    )
+    terms[6] = mx.mediation(
+        p[MEDIATION_W],
+        Med[r, i],
+        c,
+        e,
+        party[i],
+        p[DRIVE],
+        res,
+        lev[b, i, t],
+        crisis[t],
+        feats[m, F_MEDIATION],
+    )
+    terms[7] = mx.agreement(p[IMPLEMENTATION], agreement[i] * flags[1], c, e, party[i], keeps)
+    terms[8] = mx.escalation(p[JUMP_COST], feats[m, F_RUNG], L[r, i, t])
+    terms[9] = mx.accidents(p[ACCIDENT_W], rt, exposure[i], cd)
     total = 0.0
-    for o in range(count):
-        if avail[o]:
-            util[o] = math.exp(precision * (util[o] - best))
-            total += util[o]
-        else:
-            util[o] = 0.0
-    threshold = u * total
-    acc = 0.0
-    last = 0
-    for o in range(count):
-        if avail[o]:
-            acc += util[o]
-            last = o
-            if acc > threshold:
-                return o
-    return last
+    for q in range(10):
+        total += terms[q]
+    return total
 
 
 @njit(cache=True, inline="always")
-def _apply(
-    r, b, src, tgt, m, feats, posts, aff, lev, params, T, H, X, A, Bk, Med, held, ptgt, age, clashed, n
-):
-    """One event's effects on replicate r's stocks and postures."""
-    p = params[b]
-    g = feats[m, F_GOLDSTEIN]
-    T[r, src, tgt] += -g * p[EVENT_SCALE]
-    T[r, tgt, src] += -g * p[EVENT_SCALE]
-    _aggrieve(r, b, src, tgt, -g / 10.0, aff, H, n)
-    X[r, src] += feats[m, F_HOSTILITY]
-    A[r, src] += feats[m, F_HOSTILITY] * feats[m, F_COMMITMENT]
-    Bk[r, src, tgt] += feats[m, F_SUPPORT]
-    Med[r, tgt] += feats[m, F_MEDIATION] * lev[b, src, tgt] * (1.0 + aff[b, src, tgt]) / 2.0
-    k = posts[m, 0]
-    if k >= 0:
-        held[r, src, k] = True
-        ptgt[r, src, k] = tgt
-        age[r, src, k] = 0
-    k = posts[m, 1]
-    if k >= 0:
-        held[r, src, k] = False
-    if feats[m, F_CLASH] > 0.0:
-        clashed[r] = True
+def arousal(i, seen, stake_world):
+    """What raises an actor's activity above its calm rate: dissatisfaction, its own crisis, the world's."""
+    vec = seen[2]
+    return vec[7][i] + vec[4][i] + stake_world
 
 
 @njit(cache=True, inline="always")
@@ -241,33 +372,129 @@ def _aggrieve(r, b, src, tgt, amount, aff, H, n):
         H[r, k, src] += max(aff[b, k, tgt], 0.0) * amount
 
 
+@njit(cache=True, inline="always")
+def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
+    """One event's effects on replicate r's stocks, beliefs, ladder, status quo and postures."""
+    act, aff, lev, feats, posts, pstab, shifts = (
+        tables[0],
+        tables[1],
+        tables[2],
+        tables[6],
+        tables[7],
+        tables[9],
+        tables[13],
+    )
+    T, H, X, A, Bk, Med, Rb, L, Q, held, ptgt, age, clashed = (
+        state[0],
+        state[1],
+        state[2],
+        state[3],
+        state[4],
+        state[5],
+        state[7],
+        state[8],
+        state[9],
+        state[11],
+        state[12],
+        state[13],
+        state[14],
+    )
+    offer = seen[4]
+    in_force = seen[2][9][1] > 0.0
+    g = feats[m, F_GOLDSTEIN]
+    T[r, src, tgt] += -g * p[EVENT_SCALE]
+    T[r, tgt, src] += -g * p[EVENT_SCALE]
+    _aggrieve(r, b, src, tgt, -g / 10.0, aff, H, n)
+    X[r, src] += feats[m, F_HOSTILITY]
+    A[r, src] += feats[m, F_HOSTILITY] * feats[m, F_COMMITMENT]
+    Bk[r, src, tgt] += feats[m, F_SUPPORT]
+    leverage = lev[b, src, tgt]
+    if feats[m, F_RESTRAIN] > 0.0:  # a patron's leverage over its client is its backing
+        leverage = max(leverage, max(aff[b, src, tgt], 0.0) * act[b, 0, src])
+    Med[r, tgt] += feats[m, F_MEDIATION] * leverage * (1.0 + aff[b, src, tgt]) / 2.0
+    rung = feats[m, F_RUNG]
+    if g < 0.0 and rung >= 1.0 and rung > L[r, src, tgt]:
+        L[r, src, tgt] = rung
+        L[r, tgt, src] = rung
+    if feats[m, F_SIGNAL] > 0.0:
+        for o in range(n):
+            if o != src:
+                Rb[r, o, src] = mx.believe(Rb[r, o, src], p[SIGNAL], feats[m, F_SIGNAL])
+    if feats[m, F_CONCESSION] > 0.0:
+        for o in range(n):
+            if o != src:
+                Rb[r, o, src] = mx.doubt(Rb[r, o, src], p[SIGNAL])
+    if feats[m, F_SHIFTS] > 0.0:
+        breaks = False
+        for k in range(Q.shape[1]):
+            to = shifts[m, k]
+            if to >= 0.0:
+                if in_force and abs(to - offer[k]) > abs(Q[r, k] - offer[k]) + 1e-12:
+                    breaks = True
+                Q[r, k] = to
+        if breaks:  # a party that moves the status quo away from the terms reneges on the deal
+            for k in range(pstab.shape[0]):
+                if pstab[k, P_PLEDGE] > 0.0:
+                    held[r, src, k] = False
+    if m == settle:  # the deal ends the talks
+        for i in range(n):
+            for k in range(pstab.shape[0]):
+                if pstab[k, P_TALKS] > 0.0:
+                    held[r, i, k] = False
+    k = posts[m, 0]
+    if k >= 0:
+        held[r, src, k] = True
+        ptgt[r, src, k] = tgt
+        age[r, src, k] = 0
+    k = posts[m, 1]
+    if k >= 0:
+        held[r, src, k] = False
+    if feats[m, F_CLASH] > 0.0:
+        clashed[r] = True
+        # casualties: grievance on both sides and their allies, and pressure at home not to back down
+        _aggrieve(r, b, src, tgt, p[CASUALTIES], aff, H, n)
+        _aggrieve(r, b, tgt, src, p[CASUALTIES], aff, H, n)
+        A[r, src] += p[CASUALTIES] / 2.0
+        A[r, tgt] += p[CASUALTIES] / 2.0
+
+
 @njit(cache=True, parallel=True)
 def step_day(
     day_keys, replicates, scripted, special, tables, state, record, day, ev, nev, keep_events, chunks
 ):
     """Advance every replicate by one day, in `chunks` parallel blocks (see CrisisModel.step).
 
-    `special` = (hold, incident, clash) move indices; `tables` = the scenario's
+    `special` = (incident, clash, settle) move indices; `tables` = the scenario's
     arrays (see CrisisModel._kernel_tables); `state` = the State arrays;
     `record` = the Recorder's (tension, dyads, posture, settled) arrays.
     """
     T = state[0]
     n_rep = T.shape[0]
     n = T.shape[1]
+    ni = state[9].shape[1]
     starts = tables[12]
-    max_opts = 0
+    max_opts = 1
     for i in range(n):
         max_opts = max(max_opts, starts[i + 1] - starts[i])
     for c in prange(chunks):
         # scratch space once per chunk of replicates, not once per replicate
+        seen = (
+            np.empty(n, dtype=np.bool_),
+            np.empty(n, dtype=np.bool_),
+            np.empty((10, max(n, 4))),
+            np.empty((4, n, n)),
+            np.empty(max(ni, 1)),
+        )
         scratch = (
-            np.empty((8, n)),
-            np.empty((2, n, n)),
-            np.empty((2, n), dtype=np.bool_),
-            np.empty(max(max_opts, n)),
+            np.empty(max_opts),
             np.empty(max_opts, dtype=np.bool_),
-            np.empty((4, n + scripted.shape[0] + n * n), dtype=np.int64),
+            np.empty((4, n + scripted.shape[0] + n * n + 2), dtype=np.int64),
             np.empty(n, dtype=np.int64),
+            np.empty(10),
+            np.empty(N_RUNGS),
+            np.empty(N_RUNGS, dtype=np.bool_),
+            np.empty(max_opts),
+            np.empty(max_opts, dtype=np.bool_),
         )
         for r in range(c * n_rep // chunks, (c + 1) * n_rep // chunks):
             _one_day(
@@ -283,47 +510,61 @@ def step_day(
                 ev,
                 nev,
                 keep_events,
+                seen,
                 scratch,
             )
 
 
 @njit(cache=True)
 def _one_day(
-    r, day_keys, replicates, scripted, special, tables, state, record, day, ev, nev, keep_events, scratch
+    r,
+    day_keys,
+    replicates,
+    scripted,
+    special,
+    tables,
+    state,
+    record,
+    day,
+    ev,
+    nev,
+    keep_events,
+    seen,
+    scratch,
 ):
-    """One replicate's day: situation, decisions, scripted moves, accidents, effects, record."""
-    hold, incident, clash_move = special
-    act, aff, lev, sal, party, params, feats, posts, conds, pstab, opt_move, opt_target, starts = tables
-    T, H, X, A, Bk, Med, C, held, ptgt, age, clashed = state
+    """One replicate's day: situation, bargaining, decisions, scripted moves, accidents, effects, record."""
+    incident, clash_move, settle = special
+    act, aff, sal, params, feats, posts, conds, pstab = (
+        tables[0],
+        tables[1],
+        tables[3],
+        tables[5],
+        tables[6],
+        tables[7],
+        tables[8],
+        tables[9],
+    )
+    opt_move, opt_target, starts, issues, principals = (
+        tables[10],
+        tables[11],
+        tables[12],
+        tables[14],
+        tables[15],
+    )
+    T, H, X, A, Bk, Med, C, _, L, Q, REF, held, ptgt, age = state[:14]
     out_global, out_dyads, out_posture, out_settled = record
-    fvec, fmat, bvec, util, avail, events, mask = scratch
+    util, avail, events, mask, terms, rung_u, rung_ok, mbest, mok = scratch
     n = T.shape[1]
     nk = held.shape[2]
+    ni = Q.shape[1]
     batch = act.shape[0]
-    key_choice, key_accident = day_keys[0], day_keys[1]
+    key_choice, key_accident, key_bargain = day_keys[0], day_keys[1], day_keys[2]
     b = r if batch > 1 else 0
     p = params[b]
-    deterrent, backing, crisis, agreement = fvec[0], fvec[1], fvec[2], fvec[3]
-    way_out, exposure, hurt, bonus = fvec[4], fvec[5], fvec[6], fvec[7]
-    risk, pull = fmat[0], fmat[1]
-    contact, pledge = bvec[0], bvec[1]
-    signed = util  # free until the decisions start
-    seen = (
-        contact,
-        deterrent,
-        backing,
-        crisis,
-        agreement,
-        way_out,
-        exposure,
-        risk,
-        pull,
-        hurt,
-        pledge,
-        bonus,
-        signed,
-    )
-    situation(r, b, n, state, act, aff, params, pstab, seen)
+    situation(r, b, n, state, tables, p, seen)
+    contact, vec, mat, offer = seen[0], seen[2], seen[3], seen[4]
+    stake, flags = vec[8], vec[9]
+    strength, risk = mat[0], mat[1]
     anymask = 0
     for i in range(n):
         bits = 0
@@ -334,10 +575,37 @@ def _one_day(
             bits |= CONTACT_BIT
         mask[i] = bits
         anymask |= bits
-    # ---- decisions: every actor on the same situation
     e_src, e_tgt, e_move, e_kind = events[0], events[1], events[2], events[3]
     count = 0
     rep = np.uint64(replicates[r])
+    # ---- bargaining: while talks stand, each principal weighs the offer against fighting on
+    if flags[0] > 0.0 and flags[1] == 0.0 and principals[0] >= 0 and settle >= 0:
+        accepted = 0
+        lam = p[LOSS_AVERSION]
+        for q in range(2):
+            i = principals[q]
+            j = principals[1 - q]
+            deal = 0.0
+            lose = 0.0
+            for k in range(ni):
+                deal -= issues[1, i, k] * mx.felt_distance(issues[0, i, k], offer[k], REF[r, i, k], lam)
+                lose -= issues[1, i, k] * mx.felt_distance(
+                    issues[0, i, k], issues[0, j, k], REF[r, i, k], lam
+                )
+            win = 1.0 - mx.balance(strength[i, i], strength[i, j])
+            fight = (1.0 - win) * lose - p[COST_WEIGHT] * vec[6][i]
+            chance = mx.accept_probability(p[BARGAIN_PRECISION], deal, fight)
+            if uniform(key_bargain, rep * np.uint64(2) + np.uint64(q)) < chance:
+                accepted += 1
+        if accepted == 2:
+            for q in range(2):
+                e_src[count] = principals[q]
+                e_tgt[count] = principals[1 - q]
+                e_move[count] = settle
+                e_kind[count] = SETTLEMENT
+                count += 1
+    # ---- decisions: every actor on the same situation, in stages
+    world = flags[2]
     for i in range(n):
         is_scripted = False
         for s in range(scripted.shape[0]):
@@ -345,78 +613,73 @@ def _one_day(
                 is_scripted = True
         if is_scripted:
             continue
-        n_opt = starts[i + 1] - starts[i]
-        cap, res, rt, hawk = act[b, 0, i], act[b, 1, i], act[b, 2, i], act[b, 3, i]
-        for o in range(n_opt):
-            m = opt_move[starts[i] + o]
-            t = opt_target[starts[i] + o]
+        base = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(STAGES)
+        chance = mx.act_probability(
+            act[b, 4, i], p[ACT_BASE], p[ACT_AROUSAL], stake[i], arousal(i, seen, stake[i] * world)
+        )
+        if uniform(key_choice, base) >= chance:
+            continue
+        lo, hi = starts[i], starts[i + 1]
+        for g in range(N_RUNGS):
+            rung_u[g] = -np.inf
+            rung_ok[g] = False
+        for o in range(hi - lo):
+            m = opt_move[lo + o]
+            t = opt_target[lo + o]
             ok = _option_allowed(r, i, m, t, posts, conds, mask, anymask, ptgt)
             avail[o] = ok
             if not ok:
                 continue
-            # the eight terms of docs/model.md 7.1, in order, from the shared formulas
-            e = feats[m, F_HOSTILITY]
-            c = feats[m, F_COOPERATION]
-            net = e - c
-            material = feats[m, F_MATERIAL]
-            cd = feats[m, F_CONTACT_DELTA]
-            a_it = aff[b, i, t]
-            ripe_it = 0.0
-            if feats[m, F_SETTLEMENT] > 0.0:  # the term is zero otherwise: skip the exp
-                ripe_it = mx.ripe(hurt[i], hurt[t], p[RIPE_THRESHOLD], p[RIPE_WIDTH])
-            total = 0.0
-            total += mx.disposition(p[HAWK_W], hawk, net, feats[m, F_COST], p[CAP_DISCOUNT], cap, material)
-            total += mx.reciprocity(
-                p[RECIP_W], H[r, i, t], p[FATIGUE], X[r, i], net, p[MIRROR], cd, 1.0 if contact[t] else 0.0
-            )
-            total += mx.deterrence(p[DETER_W], rt, deterrent[t], e, material, p[VERBAL_SHARE])
-            total += mx.audience_costs(p[AUDIENCE_W], A[r, i], feats[m, F_CONCESSION], agreement[i])
-            total += mx.alliance(
-                p[ALLIANCE_W],
-                backing[i],
-                pull[i, t],
-                e,
-                1.0 if a_it < 0.0 else 0.0,
-                feats[m, F_SUPPORT],
-                max(a_it, 0.0),
-                res,
-                crisis[t],
-            )
-            total += mx.mediation(
-                p[MEDIATION_W],
-                Med[r, i],
-                p[IMPLEMENTATION],
-                agreement[i],
-                c,
-                e,
-                party[i],
-                p[DRIVE],
-                res,
-                lev[b, i, t],
-                crisis[t],
-                feats[m, F_MEDIATION],
-            )
-            total += mx.ripeness(p[RIPE_W], ripe_it, way_out[i], feats[m, F_SETTLEMENT])
-            total += mx.accidents(p[ACCIDENT_W], rt, exposure[i], cd)
-            util[o] = total
-        u = uniform(key_choice, rep * np.uint64(n) + np.uint64(i))
-        o = _pick(util, avail, n_opt, p[RATIONALITY], u)
-        m = opt_move[starts[i] + o]
-        if m != hold:
-            e_src[count] = i
-            e_tgt[count] = opt_target[starts[i] + o]
-            e_move[count] = m
-            e_kind[count] = 0
-            count += 1
+            util[o] = option_utility(r, b, i, m, t, state, tables, p, seen, terms)
+            g = int(feats[m, F_RUNG])
+            rung_ok[g] = True
+            if util[o] > rung_u[g]:
+                rung_u[g] = util[o]
+        any_ok = False
+        for g in range(N_RUNGS):
+            any_ok = any_ok or rung_ok[g]
+        if not any_ok:
+            continue
+        # stage 2: the rung of the ladder, valued by its best option
+        g = _logit_pick(rung_u, rung_ok, 0, N_RUNGS, p[RATIONALITY], uniform(key_choice, base + np.uint64(1)))
+        # stage 3: the move within the rung, valued by its best target (options are grouped by move)
+        o = 0
+        while o < hi - lo:
+            m = opt_move[lo + o]
+            end = o
+            best = -np.inf
+            while end < hi - lo and opt_move[lo + end] == m:
+                if avail[end] and util[end] > best:
+                    best = util[end]
+                mok[end] = False
+                end += 1
+            mbest[o] = best
+            mok[o] = best > -np.inf and int(feats[m, F_RUNG]) == g
+            o = end
+        pick_lo = _logit_pick(
+            mbest, mok, 0, hi - lo, p[RATIONALITY], uniform(key_choice, base + np.uint64(2))
+        )
+        pick_hi = pick_lo
+        while pick_hi < hi - lo and opt_move[lo + pick_hi] == opt_move[lo + pick_lo]:
+            pick_hi += 1
+        # stage 4: the target of that move
+        o = _logit_pick(
+            util, avail, pick_lo, pick_hi, p[RATIONALITY], uniform(key_choice, base + np.uint64(3))
+        )
+        e_src[count] = i
+        e_tgt[count] = opt_target[lo + o]
+        e_move[count] = opt_move[lo + o]
+        e_kind[count] = CHOSEN
+        count += 1
     for s in range(scripted.shape[0]):
         a, m, t = scripted[s, 0], scripted[s, 1], scripted[s, 2]
         if _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):
             e_src[count] = a
             e_tgt[count] = t
             e_move[count] = m
-            e_kind[count] = 1
+            e_kind[count] = SCRIPTED
             count += 1
-    # ---- accidents between adversaries' forces in contact
+    # ---- accidents between forces in contact that are not allies (peacekeepers included)
     pair = 0
     for i in range(n):
         for j in range(i + 1, n):
@@ -430,10 +693,10 @@ def _one_day(
                     e_src[count] = i if first else j
                     e_tgt[count] = j if first else i
                     e_move[count] = clash_move if escalates else incident
-                    e_kind[count] = 2
+                    e_kind[count] = ACCIDENT
                     count += 1
             pair += 1
-    # ---- the day's effects: decay, events, standing postures
+    # ---- the day's effects: decay, events, standing postures, habituation
     decay_t = 1.0 - p[TENSION_DECAY]
     memory = 1.0 - p[RECIP_MEMORY]
     for i in range(n):
@@ -445,30 +708,9 @@ def _one_day(
             T[r, i, j] *= decay_t
             H[r, i, j] *= memory
             Bk[r, i, j] *= 1.0 - p[ALLIANCE_MEMORY]
+            L[r, i, j] *= 1.0 - p[LADDER_MEMORY]
     for q in range(count):
-        _apply(
-            r,
-            b,
-            e_src[q],
-            e_tgt[q],
-            e_move[q],
-            feats,
-            posts,
-            aff,
-            lev,
-            params,
-            T,
-            H,
-            X,
-            A,
-            Bk,
-            Med,
-            held,
-            ptgt,
-            age,
-            clashed,
-            n,
-        )
+        _apply(r, b, e_src[q], e_tgt[q], e_move[q], settle, tables, p, state, seen, n)
     for i in range(n):
         for k in range(nk):
             if held[r, i, k]:
@@ -485,6 +727,8 @@ def _one_day(
             if aff[b, i, j] < 0.0 and T[r, i, j] > worst:
                 worst = T[r, i, j]
         C[r, i] += worst / 100.0
+        for k in range(ni):
+            REF[r, i, k] += p[ADAPTATION] * (Q[r, k] - REF[r, i, k])
     for i in range(n):
         for j in range(n):
             T[r, i, j] = min(100.0, max(0.0, T[r, i, j]))

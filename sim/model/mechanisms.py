@@ -1,10 +1,10 @@
-"""The decision rule's formulas: one named utility term per mechanism of the model brief.
+"""The decision rule's formulas: one named utility term per mechanism, and the small formulas around them.
 
-Each term is a small scalar function of what an actor sees about one option
-(its move towards one target). The compiled engine (`sim/kernel.py`) and the
-plain reference implementation (`sim/reference.py`) both call these same
-functions, so every formula lives in exactly one place; docs/model.md gives
-each with its source. The terms add up to the utility the logit rule uses.
+Each function is a scalar formula of what an actor sees about one option (a move
+towards one target) or about the day. The compiled engine (`kernel.py`) and the
+plain reference implementation (`reference.py`) both call these same functions,
+so every formula lives in exactly one place; docs/model.md gives each with its
+source. The utility terms add up to the utility the logit stages use.
 """
 
 from __future__ import annotations
@@ -15,22 +15,29 @@ from numba import njit
 
 TERMS = (
     "disposition",
+    "issues",
     "reciprocity",
     "deterrence",
     "audience_costs",
     "alliance",
     "mediation",
-    "ripeness",
+    "agreement",
+    "escalation",
     "accidents",
 )
 
 # Columns of the mechanism-parameter table (spec.params), in this order.
 PARAMS = (
     "rationality",
+    "activity.base",
+    "activity.arousal",
     "disposition.hawkishness",
     "disposition.verbal_cost",
     "disposition.material_cost",
     "disposition.capability_discount",
+    "issues.weight",
+    "issues.loss_aversion",
+    "issues.adaptation",
     "reciprocity.weight",
     "reciprocity.memory",
     "reciprocity.fatigue",
@@ -39,20 +46,24 @@ PARAMS = (
     "deterrence.verbal_share",
     "audience_costs.weight",
     "audience_costs.decay",
+    "audience_costs.signal",
     "alliance.weight",
     "alliance.memory",
+    "alliance.restraint",
     "mediation.weight",
     "mediation.decay",
     "mediation.implementation",
     "mediation.drive",
-    "ripeness.weight",
-    "ripeness.threshold",
-    "ripeness.width",
-    "ripeness.hurt_scale",
-    "ripeness.recovery",
+    "bargaining.precision",
+    "bargaining.cost_weight",
+    "bargaining.hurt_scale",
+    "bargaining.recovery",
+    "escalation.jump_cost",
+    "escalation.memory",
     "accidents.weight",
     "accidents.hazard",
     "accidents.escalation",
+    "accidents.casualties",
     "tension.decay",
     "tension.event_scale",
     "tension.posture_scale",
@@ -60,17 +71,55 @@ PARAMS = (
     "outcome.resolution_window",
 )
 (
-    RATIONALITY, HAWK_W, VERBAL_COST, MATERIAL_COST, CAP_DISCOUNT,
+    RATIONALITY, ACT_BASE, ACT_AROUSAL,
+    HAWK_W, VERBAL_COST, MATERIAL_COST, CAP_DISCOUNT,
+    ISSUE_W, LOSS_AVERSION, ADAPTATION,
     RECIP_W, RECIP_MEMORY, FATIGUE, MIRROR,
     DETER_W, VERBAL_SHARE,
-    AUDIENCE_W, AUDIENCE_DECAY,
-    ALLIANCE_W, ALLIANCE_MEMORY,
+    AUDIENCE_W, AUDIENCE_DECAY, SIGNAL,
+    ALLIANCE_W, ALLIANCE_MEMORY, RESTRAINT,
     MEDIATION_W, MEDIATION_DECAY, IMPLEMENTATION, DRIVE,
-    RIPE_W, RIPE_THRESHOLD, RIPE_WIDTH, HURT_SCALE, RECOVERY,
-    ACCIDENT_W, HAZARD, ESCALATION,
+    BARGAIN_PRECISION, COST_WEIGHT, HURT_SCALE, RECOVERY,
+    JUMP_COST, LADDER_MEMORY,
+    ACCIDENT_W, HAZARD, ESCALATION, CASUALTIES,
     TENSION_DECAY, EVENT_SCALE, POSTURE_SCALE,
     RESOLUTION_THRESHOLD, RESOLUTION_WINDOW,
 ) = range(len(PARAMS))  # fmt: skip
+
+# Rungs of the escalation ladder, by CAMEO root: cooperation (01-09), verbal conflict (10-13),
+# coercion short of violence (14-17), violence (18-20).
+RUNGS = ("cooperate", "verbal conflict", "coercion", "violence")
+N_RUNGS = len(RUNGS)
+
+
+# ---------------------------------------------------------------- stage 1: whether to act
+
+
+@njit(cache=True, inline="always")
+def act_probability(role_rate: float, base: float, arousal_w: float, stake: float, arousal: float) -> float:
+    """Chance of making a reportable move today: a Poisson rate from stake at rest plus arousal."""
+    rate = role_rate * (base * stake + arousal_w * arousal)
+    return -math.expm1(-rate)
+
+
+# ---------------------------------------------------------------- issues and positions
+
+
+@njit(cache=True, inline="always")
+def felt_distance(ideal: float, point: float, reference: float, loss_aversion: float) -> float:
+    """How far a point on an issue is from an ideal, losses against the reference point counted lambda-fold.
+
+    Prospect theory (Kahneman and Tversky 1979; Levy 1996): the part of the
+    distance that is new since the reference point weighs `loss_aversion` times.
+    """
+    gap = abs(ideal - point)
+    loss = gap - abs(ideal - reference)
+    if loss > 0.0:
+        return gap + (loss_aversion - 1.0) * loss
+    return gap
+
+
+# ---------------------------------------------------------------- utility terms
 
 
 @njit(cache=True, inline="always")
@@ -85,6 +134,12 @@ def disposition(
 ) -> float:
     """Baseline propensity: hawks prefer hostility; acting costs, force less so for the capable."""
     return w_hawk * (2.0 * hawkishness - 1.0) * net - cost * (1.0 - discount * capability * material)
+
+
+@njit(cache=True, inline="always")
+def issues(w: float, drive: float, net: float, gain: float) -> float:
+    """Dissatisfaction drives hostility at those who stand for the status quo; moves that shift it pay."""
+    return w * (drive * net + gain)
 
 
 @njit(cache=True, inline="always")
@@ -106,13 +161,13 @@ def reciprocity(
 
 @njit(cache=True, inline="always")
 def deterrence(
-    w: float, risk_tolerance: float, deterrent: float, hostility: float, material: float, verbal_share: float
+    w: float, risk_tolerance: float, balance: float, hostility: float, material: float, verbal_share: float
 ) -> float:
-    """The target side's capability and commitment make escalation costly, steeply so for force."""
+    """The target side's share of the balance of strength makes escalation costly, steeply so for force."""
     return (
         -w
         * (1.0 - risk_tolerance)
-        * deterrent
+        * balance
         * hostility
         * hostility
         * (material + verbal_share * (1.0 - material))
@@ -136,17 +191,21 @@ def alliance(
     ally: float,
     resolve: float,
     target_crisis: float,
+    restrain: float,
+    restraint: float,
+    risk_tolerance: float,
 ) -> float:
-    """Allies back their side: backing and allies' enemies embolden; allies in trouble get support."""
-    return w * ((backing + pull) * hostility * adversary + support * ally * resolve * target_crisis)
+    """Allies embolden their side and back allies in trouble; a risk-averse patron restrains its client."""
+    return (
+        w * ((backing + pull) * hostility * adversary + support * ally * resolve * target_crisis)
+        + restraint * restrain * ally * (1.0 - risk_tolerance) * target_crisis
+    )
 
 
 @njit(cache=True, inline="always")
 def mediation(
     w: float,
     pressure: float,
-    implementation: float,
-    agreement: float,
     cooperation: float,
     hostility: float,
     party: float,
@@ -158,21 +217,33 @@ def mediation(
 ) -> float:
     """Third parties' pressure pulls parties towards de-escalation; mediators act where they have leverage."""
     return w * (
-        (pressure + implementation * agreement) * (cooperation - hostility) * party
-        + drive * resolve * leverage * target_crisis * intensity
+        pressure * (cooperation - hostility) * party + drive * resolve * leverage * target_crisis * intensity
     )
 
 
 @njit(cache=True, inline="always")
-def ripeness(w: float, ripe: float, way_out: float, settlement: float) -> float:
-    """Zartman: settle when both sides hurt and a way out is offered."""
-    return w * ripe * way_out * settlement
+def agreement(
+    w: float, in_force: float, cooperation: float, hostility: float, party: float, keeps: float
+) -> float:
+    """A signed deal pulls its parties to carry it out, and makes moves that break its terms costly."""
+    return w * in_force * ((cooperation - hostility) * party + keeps)
+
+
+@njit(cache=True, inline="always")
+def escalation(jump_cost: float, rung: float, ladder: float) -> float:
+    """The ladder: a coercive or violent move above the pair's recent level pays for each rung skipped."""
+    if rung < 2.0:
+        return 0.0
+    return -jump_cost * max(0.0, rung - 1.0 - ladder)
 
 
 @njit(cache=True, inline="always")
 def accidents(w: float, risk_tolerance: float, exposure: float, contact_delta: float) -> float:
     """Risk-averse actors avoid keeping forces in a hot contact."""
     return -w * (1.0 - risk_tolerance) * exposure * contact_delta
+
+
+# ---------------------------------------------------------------- the day's situation
 
 
 @njit(cache=True, inline="always")
@@ -182,9 +253,36 @@ def hurt(costs: float, scale: float) -> float:
 
 
 @njit(cache=True, inline="always")
-def ripe(hurt_a: float, hurt_b: float, threshold: float, width: float) -> float:
-    """Ripeness of a conflict: a logistic step in the two sides' mutual (smaller) hurt."""
-    return 1.0 / (1.0 + math.exp(-(min(hurt_a, hurt_b) - threshold) / width))
+def balance(own: float, other: float) -> float:
+    """The other side's share of the perceived balance of strength, 0-1 (0.5 at parity)."""
+    total = own + other
+    if total <= 0.0:
+        return 0.5
+    return other / total
+
+
+@njit(cache=True, inline="always")
+def side_strength(capability: float, bonus: float, belief: float) -> float:
+    """One actor's weight on its side: capability, raised by deterrent postures, times perceived resolve."""
+    return capability * (1.0 + bonus) * (0.5 + belief)
+
+
+@njit(cache=True, inline="always")
+def accept_probability(precision: float, deal: float, fight: float) -> float:
+    """A principal accepts the offer on the table when it beats its expected value of fighting on."""
+    return 1.0 / (1.0 + math.exp(-precision * (deal - fight)))
+
+
+@njit(cache=True, inline="always")
+def believe(belief: float, rate: float, strength: float) -> float:
+    """Bayesian-flavoured update: a costly signal moves the belief in the sender's resolve towards 1."""
+    return belief + rate * strength * (1.0 - belief)
+
+
+@njit(cache=True, inline="always")
+def doubt(belief: float, rate: float) -> float:
+    """A concession moves the belief in the sender's resolve towards 0."""
+    return belief - rate * belief
 
 
 @njit(cache=True, inline="always")

@@ -26,8 +26,8 @@ from sim.model.state import State
 from sim.scenario.loader import apply_changes
 from sim.scenario.schema import Scenario
 
-CHOSEN, SCRIPTED, ACCIDENT = kernel.CHOSEN, kernel.SCRIPTED, kernel.ACCIDENT
-EVENT_KINDS = ("chosen", "scripted", "accident")
+CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT = kernel.CHOSEN, kernel.SCRIPTED, kernel.ACCIDENT, kernel.SETTLEMENT
+EVENT_KINDS = ("chosen", "scripted", "accident", "settlement")
 
 
 class CrisisModel(mesa.Model):
@@ -82,11 +82,12 @@ class CrisisModel(mesa.Model):
 
     @staticmethod
     def _kernel_tables(spec: Spec) -> tuple:
-        feats, posts, conds = spec.move_table()
+        feats, posts, conds, shifts = spec.move_table()
         opt_move, opt_target, starts = spec.option_table()
         # Every per-replicate table gets the same leading length B (1, or R when batched):
         # the kernel indexes them all with one row number.
         per_rep = [spec.actor_table(), spec.affinity, spec.leverage, spec.salience, spec.params]
+        # issues: positions and salience (2, N, issues); row 2 (the day-0 status quo) is in the state
         rows = max(a.shape[0] for a in per_rep)
         act, aff, lev, sal, params = (
             np.ascontiguousarray(np.broadcast_to(a, (rows, *a.shape[1:]))) for a in per_rep
@@ -105,6 +106,9 @@ class CrisisModel(mesa.Model):
             opt_move,
             opt_target,
             starts,
+            shifts,
+            spec.issue_table(),
+            spec.principals,
         )
 
     def _schedule(self, scenario: Scenario) -> None:
@@ -134,7 +138,7 @@ class CrisisModel(mesa.Model):
             self._change_parameters(changes)
         spec, s, rec = self.spec, self.state, self.recorder
         keys = np.array(
-            [stream_key(self.seed, day, Purpose.CHOICE), stream_key(self.seed, day, Purpose.ACCIDENT)],
+            [stream_key(self.seed, day, purpose) for purpose in (Purpose.CHOICE, Purpose.ACCIDENT, Purpose.BARGAIN)],
             dtype=np.uint64,
         )
         scripted = np.array(self.moves_by_day.get(day, []), dtype=np.int64).reshape(-1, 3)
@@ -143,7 +147,7 @@ class CrisisModel(mesa.Model):
             keys,
             self.replicates,
             scripted,
-            (spec.hold_move, spec.incident_move, spec.clash_move),
+            (spec.incident_move, spec.clash_move, spec.settle_move),
             self._tables,
             (
                 s.tension,
@@ -153,6 +157,10 @@ class CrisisModel(mesa.Model):
                 s.backing,
                 s.mediation,
                 s.costs,
+                s.belief,
+                s.ladder,
+                s.status_quo,
+                s.reference,
                 s.held,
                 s.target,
                 s.age,
@@ -192,7 +200,7 @@ class Recorder:
         self.events: list[np.ndarray] = []
 
     def ensure_event_buffer(self, n: int, scripted: int) -> None:
-        width = n + scripted + n * (n - 1) // 2
+        width = n + scripted + n * (n - 1) // 2 + 2  # chosen, scripted, accidents, a signed deal
         if self.ev.shape[1] < width:
             self.ev = np.zeros((self.ev.shape[0], width, 4), dtype=np.int64)
 

@@ -2,9 +2,9 @@
 
 One replicate at a time, actors as `mesa.Agent`s deciding in ordinary Python,
 state in lists, no arrays and no compilation. It reads like docs/model.md and
-calls the same formulas (`sim/mechanisms.py`, as plain Python) and the same
-counter-based random draws (`sim.model.rng.uniform_py`) as the compiled engine, so
-on the same seed and replicate it makes the same choices and produces the same
+calls the same formulas (`mechanisms.py`, as plain Python) and the same
+counter-based random draws (`rng.uniform_py`) as the compiled engine, so on the
+same seed and replicate it makes the same choices and produces the same
 trajectories. It is the oracle that keeps the fast engine honest, and the
 baseline the benchmark compares it with: `run(..., engine="reference")`.
 """
@@ -19,14 +19,29 @@ import mesa
 import numpy as np
 
 from sim.model import mechanisms as mx
-from sim.model.mechanisms import TERMS
+from sim.model.mechanisms import N_RUNGS, TERMS
 from sim.model.rng import Purpose, stream_key, uniform_py
-from sim.model.spec import CONTACT, Spec, compile_spec
+from sim.model.spec import CONTACT, INCIDENT_BELOW, Spec, compile_spec
 from sim.scenario.schema import Scenario
 
 # The formulas as plain Python functions (numba keeps the original as .py_func).
-F = {name: getattr(mx, name).py_func for name in (*TERMS, "hurt", "ripe", "incident_risk")}
-CHOSEN, SCRIPTED, ACCIDENT = 0, 1, 2
+F = {
+    name: getattr(mx, name).py_func
+    for name in (
+        *TERMS,
+        "act_probability",
+        "felt_distance",
+        "hurt",
+        "balance",
+        "side_strength",
+        "accept_probability",
+        "believe",
+        "doubt",
+        "incident_risk",
+    )
+}
+CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT = 0, 1, 2, 3
+STAGES = 4
 
 
 @dataclass
@@ -40,6 +55,10 @@ class World:
     backing: list[list[float]]
     mediation: list[float]
     costs: list[float]
+    belief: list[list[float]]
+    ladder: list[list[float]]
+    status_quo: list[float]
+    reference: list[list[float]]
     held: list[list[bool]]
     target: list[list[int]]
     age: list[list[int]]
@@ -51,19 +70,27 @@ class Seen:
     """What every actor sees on a day, derived from the world (docs/model.md 7.1)."""
 
     contact: list[bool] = field(default_factory=list)
-    deterrent: list[float] = field(default_factory=list)
+    pledge: list[bool] = field(default_factory=list)
+    bonus: list[float] = field(default_factory=list)
+    agreement: list[float] = field(default_factory=list)
     backing: list[float] = field(default_factory=list)
     crisis: list[float] = field(default_factory=list)
-    agreement: list[float] = field(default_factory=list)
-    way_out: list[float] = field(default_factory=list)
     exposure: list[float] = field(default_factory=list)
     hurt: list[float] = field(default_factory=list)
+    dissatisfaction: list[float] = field(default_factory=list)
+    stake: list[float] = field(default_factory=list)
+    strength: list[list[float]] = field(default_factory=list)
     risk: list[list[float]] = field(default_factory=list)
     pull: list[list[float]] = field(default_factory=list)
+    drive: list[list[float]] = field(default_factory=list)
+    offer: list[float] = field(default_factory=list)
+    talks: bool = False
+    in_force: bool = False
+    world: float = 0.0
 
 
 class ReferenceActor(mesa.Agent):
-    """An actor that scores its options and picks one by the logit rule, in plain Python."""
+    """An actor that decides in stages (act?, rung, move, target) by logit rules, in plain Python."""
 
     def __init__(self, model: ReferenceModel, index: int, actor_id: str):
         super().__init__(model)
@@ -87,7 +114,7 @@ class ReferenceActor(mesa.Agent):
         return all(not self.model.stands(scope, posture, i, target) for scope, posture in mv.forbids[move])
 
     def utility_terms(self, move: int, target: int) -> dict[str, float]:
-        """The eight named terms of one option's utility."""
+        """The named terms of one option's utility (docs/model.md 7.1)."""
         model = self.model
         spec, w, s, p, i, t = model.spec, model.world, model.seen, model.p, self.index, target
         mv = spec.moves
@@ -97,19 +124,33 @@ class ReferenceActor(mesa.Agent):
         cap, res = float(spec.capability[0, i]), float(spec.resolve[0, i])
         rt, hawk = float(spec.risk_tolerance[0, i]), float(spec.hawkishness[0, i])
         a_it = float(spec.affinity[0, i, t])
-        ripe_it = 0.0
-        if mv.settlement[move] > 0.0:
-            ripe_it = F["ripe"](s.hurt[i], s.hurt[t], p["ripeness.threshold"], p["ripeness.width"])
+        party = float(spec.party[i])
+        cost = float(mv.cost[move])
+        if cost < 0.0:
+            cost = p["disposition.material_cost"] if mv.physical[move] > 0.0 else p["disposition.verbal_cost"]
+        gain, keeps = 0.0, 0.0
+        if mv.shifts_any[move] > 0.0:
+            lam = p["issues.loss_aversion"]
+            for k in range(len(spec.issue_ids)):
+                to = float(mv.shifts[move, k])
+                if to >= 0.0:
+                    x, ref, q = float(spec.positions[i, k]), w.reference[i][k], w.status_quo[k]
+                    gain += float(spec.issue_salience[i, k]) * (
+                        F["felt_distance"](x, q, ref, lam) - F["felt_distance"](x, to, ref, lam)
+                    )
+                    keeps += abs(q - s.offer[k]) - abs(to - s.offer[k])
+        in_force = s.agreement[i] * (1.0 if s.in_force else 0.0)
         return {
             "disposition": F["disposition"](
                 p["disposition.hawkishness"],
                 hawk,
                 net,
-                float(mv.cost[move]),
+                cost,
                 p["disposition.capability_discount"],
                 cap,
                 material,
             ),
+            "issues": F["issues"](p["issues.weight"], s.drive[i][t], net, gain),
             "reciprocity": F["reciprocity"](
                 p["reciprocity.weight"],
                 w.grievance[i][t],
@@ -121,7 +162,12 @@ class ReferenceActor(mesa.Agent):
                 1.0 if s.contact[t] else 0.0,
             ),
             "deterrence": F["deterrence"](
-                p["deterrence.weight"], rt, s.deterrent[t], e, material, p["deterrence.verbal_share"]
+                p["deterrence.weight"],
+                rt,
+                F["balance"](s.strength[i][i], s.strength[i][t]),
+                e,
+                material,
+                p["deterrence.verbal_share"],
             ),
             "audience_costs": F["audience_costs"](
                 p["audience_costs.weight"], w.commitment[i], float(mv.concession[move]), s.agreement[i]
@@ -136,69 +182,148 @@ class ReferenceActor(mesa.Agent):
                 max(a_it, 0.0),
                 res,
                 s.crisis[t],
+                float(mv.restrain[move]),
+                p["alliance.restraint"],
+                rt,
             ),
             "mediation": F["mediation"](
                 p["mediation.weight"],
                 w.mediation[i],
-                p["mediation.implementation"],
-                s.agreement[i],
                 c,
                 e,
-                float(spec.party[i]),
+                party,
                 p["mediation.drive"],
                 res,
                 float(spec.leverage[0, i, t]),
                 s.crisis[t],
                 float(mv.mediation[move]),
             ),
-            "ripeness": F["ripeness"](
-                p["ripeness.weight"], ripe_it, s.way_out[i], float(mv.settlement[move])
-            ),
+            "agreement": F["agreement"](p["mediation.implementation"], in_force, c, e, party, keeps),
+            "escalation": F["escalation"](p["escalation.jump_cost"], float(mv.rung[move]), w.ladder[i][t]),
             "accidents": F["accidents"](p["accidents.weight"], rt, s.exposure[i], cd),
         }
 
-    def choice_probabilities(self) -> list[tuple[int, int, float]]:
-        """(move, target, probability) of every option under the logit rule (docs/model.md 7.2)."""
-        options, weights, allowed = self._weights()
-        total = sum(w for w, ok in zip(weights, allowed, strict=True) if ok)
-        return [
-            (m, t, w / total if ok else 0.0) for (m, t), w, ok in zip(options, weights, allowed, strict=True)
-        ]
+    def utility(self, move: int, target: int) -> float:
+        total = 0.0
+        for value in self.utility_terms(move, target).values():
+            total += value
+        return total
 
-    def _weights(self) -> tuple[list[tuple[int, int]], list[float], list[bool]]:
+    def act_probability(self) -> float:
+        """Stage 1: the chance of making a reportable move today (docs/model.md 7.2)."""
+        s, p, i = self.model.seen, self.model.p, self.index
+        arousal = s.dissatisfaction[i] + s.crisis[i] + s.stake[i] * s.world
+        return F["act_probability"](
+            float(self.model.spec.activity[0, i]),
+            p["activity.base"],
+            p["activity.arousal"],
+            s.stake[i],
+            arousal,
+        )
+
+    def _stages(self) -> tuple[list[tuple[int, int]], list[float | None], dict[int, float], list]:
+        """Allowed options' utilities, each rung's value (its best option), and the moves in order."""
         options = self.options()
-        utility = []
+        utility: list[float | None] = []
+        rung_value: dict[int, float] = {}
+        rungs = self.model.spec.moves.rung
         for move, target in options:
             if self.allowed(move, target):
-                total = 0.0
-                for value in self.utility_terms(move, target).values():
-                    total += value
-                utility.append(total)
+                u = self.utility(move, target)
+                utility.append(u)
+                g = int(rungs[move])
+                if g not in rung_value or u > rung_value[g]:
+                    rung_value[g] = u
             else:
                 utility.append(None)
-        best = max(u for u in utility if u is not None)
-        weights = [0.0 if u is None else math.exp(self.model.p["rationality"] * (u - best)) for u in utility]
-        return options, weights, [u is not None for u in utility]
+        groups = []  # (move, first option, end) in the option table's order
+        start = 0
+        while start < len(options):
+            end = start
+            while end < len(options) and options[end][0] == options[start][0]:
+                end += 1
+            groups.append((options[start][0], start, end))
+            start = end
+        return options, utility, rung_value, groups
 
-    def decide(self) -> tuple[int, int] | None:
-        """Today's (move, target), or None to hold: a logit draw over the allowed options."""
-        options, weights, allowed = self._weights()
+    @staticmethod
+    def _logit(values: list[float | None], precision: float) -> list[float]:
+        """Logit weights relative to the best (0 for None), as the engine computes them."""
+        best = max(v for v in values if v is not None)
+        return [0.0 if v is None else math.exp(precision * (v - best)) for v in values]
+
+    @staticmethod
+    def _draw(weights: list[float], allowed: list[bool], u: float) -> int:
         total = 0.0
         for weight, ok in zip(weights, allowed, strict=True):
             if ok:
                 total += weight
-        draw = uniform_py(
-            self.model.keys[Purpose.CHOICE], self.model.replicate * self.model.spec.n + self.index
-        )
-        threshold, cumulative, pick = draw * total, 0.0, None
+        threshold, acc, pick = u * total, 0.0, -1
         for k, (weight, ok) in enumerate(zip(weights, allowed, strict=True)):
             if ok:
-                cumulative += weight
+                acc += weight
                 pick = k
-                if cumulative > threshold:
+                if acc > threshold:
                     break
-        move, target = options[pick]
-        return None if move == self.model.spec.hold_move else (move, target)
+        return pick
+
+    def _move_values(self, options, utility, groups, rung: int) -> list[float | None]:
+        rungs = self.model.spec.moves.rung
+        values = []
+        for move, lo, hi in groups:
+            best = None
+            for o in range(lo, hi):
+                if utility[o] is not None and (best is None or utility[o] > best):
+                    best = utility[o]
+            values.append(best if int(rungs[move]) == rung else None)
+        return values
+
+    def choice_probabilities(self) -> list[tuple[int, int, float]]:
+        """(move, target, probability) of every option: P(act) x P(rung) x P(move | rung) x P(target | move)."""
+        options, utility, rung_value, groups = self._stages()
+        if not rung_value:
+            return [(m, t, 0.0) for m, t in options]
+        prec = self.model.p["rationality"]
+        act = self.act_probability()
+        rung_list = [rung_value.get(g) for g in range(N_RUNGS)]
+        rung_w = self._logit(rung_list, prec)
+        rung_total = sum(rung_w)
+        out = {}
+        for g in range(N_RUNGS):
+            if rung_list[g] is None:
+                continue
+            values = self._move_values(options, utility, groups, g)
+            mw = self._logit(values, prec)
+            m_total = sum(mw)
+            for (_, lo, hi), weight, value in zip(groups, mw, values, strict=True):
+                if value is None:
+                    continue
+                tw = self._logit(utility[lo:hi], prec)
+                t_total = sum(tw)
+                for o in range(lo, hi):
+                    if utility[o] is not None:
+                        out[o] = act * rung_w[g] / rung_total * weight / m_total * tw[o - lo] / t_total
+        return [(m, t, out.get(o, 0.0)) for o, (m, t) in enumerate(options)]
+
+    def decide(self) -> tuple[int, int] | None:
+        """Today's (move, target), or None: the four stages, each a draw from its own slot of the stream."""
+        model = self.model
+        key = model.keys[Purpose.CHOICE]
+        base = (model.replicate * model.spec.n + self.index) * STAGES
+        if uniform_py(key, base) >= self.act_probability():
+            return None
+        options, utility, rung_value, groups = self._stages()
+        if not rung_value:
+            return None
+        prec = model.p["rationality"]
+        rung_list = [rung_value.get(g) for g in range(N_RUNGS)]
+        g = self._draw(self._logit(rung_list, prec), [v is not None for v in rung_list], uniform_py(key, base + 1))
+        values = self._move_values(options, utility, groups, g)
+        k = self._draw(self._logit(values, prec), [v is not None for v in values], uniform_py(key, base + 2))
+        _, lo, hi = groups[k]
+        part = utility[lo:hi]
+        o = lo + self._draw(self._logit(part, prec), [v is not None for v in part], uniform_py(key, base + 3))
+        return options[o]
 
 
 class ReferenceModel(mesa.Model):
@@ -212,7 +337,8 @@ class ReferenceModel(mesa.Model):
         self.crisis, self.seed, self.replicate = scenario, seed, int(replicate)
         self.days = scenario.days if days is None else int(days)
         self._compile(scenario)
-        n, k = self.spec.n, len(self.spec.postures.ids)
+        spec = self.spec
+        n, k, ni = spec.n, len(spec.postures.ids), len(spec.issue_ids)
         self.world = World(
             tension=[[0.0] * n for _ in range(n)],
             grievance=[[0.0] * n for _ in range(n)],
@@ -221,24 +347,29 @@ class ReferenceModel(mesa.Model):
             backing=[[0.0] * n for _ in range(n)],
             mediation=[0.0] * n,
             costs=[0.0] * n,
+            belief=[[float(spec.resolve[0, i]) if i == j else 0.5 for j in range(n)] for i in range(n)],
+            ladder=[[0.0] * n for _ in range(n)],
+            status_quo=[float(v) for v in spec.status_quo],
+            reference=[[float(v) for v in spec.status_quo] for _ in range(n)],
             held=[[False] * k for _ in range(n)],
             target=[[0] * k for _ in range(n)],
             age=[[0] * k for _ in range(n)],
         )
-        for actor, posture, target in self.spec.start_postures:
+        assert ni == len(self.world.status_quo)
+        for actor, posture, target in spec.start_postures:
             self.world.held[actor][posture] = True
             self.world.target[actor][posture] = target
-        self.actors = [ReferenceActor(self, i, a) for i, a in enumerate(self.spec.actor_ids)]
+        self.actors = [ReferenceActor(self, i, a) for i, a in enumerate(spec.actor_ids)]
         self.scripted: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
         self.changes: dict[int, list[dict]] = defaultdict(list)
-        ids = self.spec.actor_ids
+        ids = spec.actor_ids
         for event in scenario.events:
             if event.set is not None:
                 self.changes[event.day].append(event.set)
             else:
                 target = event.target or event.actor
                 self.scripted[event.day].append(
-                    (ids.index(event.actor), self.spec.moves.index(event.move), ids.index(target))
+                    (ids.index(event.actor), spec.moves.index(event.move), ids.index(target))
                 )
         self.day = 0
         self.tension: list[float] = []
@@ -269,35 +400,43 @@ class ReferenceModel(mesa.Model):
         return w.held[actor if scope == 0 else target][posture]
 
     def see(self) -> Seen:
-        """Derive the day's situation from the world, once, for every actor."""
+        """Derive the day's situation from the world, once, for every actor (docs/model.md 7.1)."""
         spec, w, p, n = self.spec, self.world, self.p, self.spec.n
         ps, aff, cap, res = spec.postures, spec.affinity[0], spec.capability[0], spec.resolve[0]
+        x, sal = spec.positions, spec.issue_salience
+        lam = p["issues.loss_aversion"]
         s = Seen()
         buffer = 0.0
-        pledge, bonus = [False] * n, [0.0] * n
         for i in range(n):
             s.contact.append(False)
+            s.pledge.append(False)
+            s.bonus.append(0.0)
             for k in range(len(ps.ids)):
                 if w.held[i][k]:
                     s.contact[i] = s.contact[i] or bool(ps.contact[k])
                     buffer = max(buffer, float(ps.buffer[k]))
-                    pledge[i] = pledge[i] or bool(ps.pledge[k])
-                    bonus[i] += float(ps.deterrence[k])
-        signed = [
-            1.0 if pledge[i] and any(pledge[j] and aff[i, j] < 0.0 for j in range(n)) else 0.0
-            for i in range(n)
-        ]
+                    s.pledge[i] = s.pledge[i] or bool(ps.pledge[k])
+                    s.talks = s.talks or bool(ps.talks[k])
+                    s.bonus[i] += float(ps.deterrence[k])
+        a, b = (int(v) for v in spec.principals)
+        s.in_force = a >= 0 and s.pledge[a] and s.pledge[b]
+        signed = [1.0 if s.in_force and i in (a, b) else 0.0 for i in range(n)]
         for i in range(n):
             agreement = signed[i]
             for k in range(n):
                 agreement = max(agreement, max(float(aff[i, k]), 0.0) * signed[k])
             s.agreement.append(agreement)
+        for i in range(n):
+            row = []
+            for j in range(n):
+                total = 0.0
+                for k in range(n):
+                    side = 1.0 if k == j else 0.0 if k == i else max(float(aff[k, j]), 0.0)
+                    if side > 0.0:
+                        total += side * F["side_strength"](float(cap[k]), s.bonus[k], w.belief[i][k])
+                row.append(total)
+            s.strength.append(row)
         for j in range(n):
-            total = 0.0
-            for k in range(n):
-                side = 1.0 if k == j else max(float(aff[k, j]), 0.0)
-                total += side * (float(cap[k]) * (1.0 + bonus[k]))
-            s.deterrent.append(total)
             total = 0.0
             for k in range(n):
                 total += max(float(aff[k, j]), 0.0) * float(cap[k]) * float(res[k]) * (1.0 + w.backing[k][j])
@@ -308,11 +447,11 @@ class ReferenceModel(mesa.Model):
                 if aff[i, j] < 0.0 and w.tension[i][j] / 100.0 > worst:
                     worst = w.tension[i][j] / 100.0
             s.crisis.append(worst)
-            s.way_out.append(min(1.0, w.mediation[i]))
+            s.world = max(s.world, worst)
         for i in range(n):
             row = [
                 F["incident_risk"](w.tension[i][j], buffer)
-                if s.contact[i] and s.contact[j] and aff[i, j] < 0.0
+                if i != j and s.contact[i] and s.contact[j] and aff[i, j] < INCIDENT_BELOW
                 else 0.0
                 for j in range(n)
             ]
@@ -321,23 +460,69 @@ class ReferenceModel(mesa.Model):
                 total += value
             s.risk.append(row)
             s.exposure.append(total)
+        ni = len(spec.issue_ids)
         for i in range(n):
-            s.hurt.append(F["hurt"](w.costs[i], p["ripeness.hurt_scale"]))
-            row = []
-            for j in range(n):
+            s.hurt.append(F["hurt"](w.costs[i], p["bargaining.hurt_scale"]))
+            felt = [
+                F["felt_distance"](float(x[i, k]), w.status_quo[k], w.reference[i][k], lam) for k in range(ni)
+            ]
+            d, stake = 0.0, 0.0
+            for k in range(ni):
+                d += float(sal[i, k]) * felt[k]
+                stake += float(sal[i, k])
+            s.dissatisfaction.append(d)
+            s.stake.append(stake)
+            drive, pull = [], []
+            for t in range(n):
+                total = 0.0
+                for k in range(ni):
+                    total += float(sal[i, k]) * felt[k] * abs(float(x[i, k]) - float(x[t, k]))
+                drive.append(total)
                 total = 0.0
                 for k in range(n):
-                    total += max(float(aff[i, k]), 0.0) * w.tension[k][j]
-                row.append(total / 100.0)
-            s.pull.append(row)
+                    total += max(float(aff[i, k]), 0.0) * w.tension[k][t]
+                pull.append(total / 100.0)
+            s.drive.append(drive)
+            s.pull.append(pull)
+        for k in range(ni):
+            num, den = 0.0, 0.0
+            for i in range(n):
+                weight = float(cap[i]) * float(sal[i, k])
+                num += weight * float(x[i, k])
+                den += weight
+            s.offer.append(num / den if den > 0.0 else w.status_quo[k])
         return s
 
     @property
     def keys(self) -> dict[Purpose, int]:
         return {purpose: stream_key(self.seed, self.day, purpose) for purpose in Purpose}
 
+    def bargain(self) -> list[tuple[int, int, int, int]]:
+        """While talks stand, each principal accepts the offer if it beats fighting on (docs 7.5)."""
+        spec, s, w, p = self.spec, self.seen, self.world, self.p
+        a, b = (int(v) for v in spec.principals)
+        if not s.talks or s.in_force or a < 0 or spec.settle_move < 0:
+            return []
+        lam, accepted = p["issues.loss_aversion"], 0
+        x, sal = spec.positions, spec.issue_salience
+        for q, (i, j) in enumerate(((a, b), (b, a))):
+            deal, lose = 0.0, 0.0
+            for k in range(len(spec.issue_ids)):
+                deal -= float(sal[i, k]) * F["felt_distance"](float(x[i, k]), s.offer[k], w.reference[i][k], lam)
+                lose -= float(sal[i, k]) * F["felt_distance"](
+                    float(x[i, k]), float(x[j, k]), w.reference[i][k], lam
+                )
+            win = 1.0 - F["balance"](s.strength[i][i], s.strength[i][j])
+            fight = (1.0 - win) * lose - p["bargaining.cost_weight"] * s.hurt[i]
+            chance = F["accept_probability"](p["bargaining.precision"], deal, fight)
+            if uniform_py(self.keys[Purpose.BARGAIN], self.replicate * 2 + q) < chance:
+                accepted += 1
+        if accepted < 2:
+            return []
+        return [(a, b, spec.settle_move, SETTLEMENT), (b, a, spec.settle_move, SETTLEMENT)]
+
     def step(self) -> None:
-        """One day: every actor decides on the same situation, then all moves take effect."""
+        """One day: bargaining, every actor decides on the same situation, then all moves take effect."""
         for changes in self.changes.get(self.day, []):
             from sim.scenario.loader import apply_changes
 
@@ -345,7 +530,7 @@ class ReferenceModel(mesa.Model):
             self._compile(self.crisis)
         self.seen = self.see()
         scripted_actors = {a for a, _, _ in self.scripted.get(self.day, [])}
-        todays: list[tuple[int, int, int, int]] = []
+        todays: list[tuple[int, int, int, int]] = [(a, t, m, kind) for a, t, m, kind in self.bargain()]
         for agent in self.actors:
             if agent.index in scripted_actors:
                 continue
@@ -363,7 +548,7 @@ class ReferenceModel(mesa.Model):
             self.running = False
 
     def accidents(self) -> list[tuple[int, int, int, int]]:
-        """Incidents between adversaries' forces in contact (docs/model.md 7.4)."""
+        """Incidents between forces in contact that are not allies (docs/model.md 7.4)."""
         n, p, key = self.spec.n, self.p, self.keys[Purpose.ACCIDENT]
         out, pair = [], 0
         for i in range(n):
@@ -423,49 +608,88 @@ class ReferenceModel(mesa.Model):
                 for k in range(n):
                     row[k] *= decay
 
-    def take_effect(self, todays: list[tuple[int, int, int, int]]) -> None:
-        """Stocks decay, the day's events apply, standing postures press (docs/model.md 7.3)."""
-        spec, w, p, n = self.spec, self.world, self.p, self.spec.n
+    def _aggrieve(self, src: int, tgt: int, amount: float) -> None:
+        """The target's grievance against the source grows, and its allies' in proportion to affinity."""
+        w, aff = self.world, self.spec.affinity[0]
+        w.grievance[tgt][src] += amount
+        for k in range(self.spec.n):
+            w.grievance[k][src] += max(float(aff[k, tgt]), 0.0) * amount
+
+    def _apply(self, src: int, tgt: int, m: int) -> None:
+        """One event's effects on stocks, beliefs, the ladder, the status quo and postures (docs 7.3)."""
+        spec, w, p, s, n = self.spec, self.world, self.p, self.seen, self.spec.n
         mv, ps, aff = spec.moves, spec.postures, spec.affinity[0]
+        g = float(mv.goldstein[m])
+        w.tension[src][tgt] += -g * p["tension.event_scale"]
+        w.tension[tgt][src] += -g * p["tension.event_scale"]
+        self._drive(src, src, tgt, -g * p["tension.event_scale"])
+        self._aggrieve(src, tgt, -g / 10.0)
+        w.hostility[src] += float(mv.hostility[m])
+        w.commitment[src] += float(mv.hostility[m]) * float(mv.commitment[m])
+        w.backing[src][tgt] += float(mv.support[m])
+        leverage = float(spec.leverage[0, src, tgt])
+        if mv.restrain[m] > 0.0:
+            leverage = max(leverage, max(float(aff[src, tgt]), 0.0) * float(spec.capability[0, src]))
+        w.mediation[tgt] += float(mv.mediation[m]) * leverage * (1.0 + float(aff[src, tgt])) / 2.0
+        rung = float(mv.rung[m])
+        if g < 0.0 and rung >= 1.0 and rung > w.ladder[src][tgt]:
+            w.ladder[src][tgt] = w.ladder[tgt][src] = rung
+        if mv.signal[m] > 0.0:
+            for o in range(n):
+                if o != src:
+                    w.belief[o][src] = F["believe"](w.belief[o][src], p["audience_costs.signal"], float(mv.signal[m]))
+        if mv.concession[m] > 0.0:
+            for o in range(n):
+                if o != src:
+                    w.belief[o][src] = F["doubt"](w.belief[o][src], p["audience_costs.signal"])
+        if mv.shifts_any[m] > 0.0:
+            breaks = False
+            for k in range(len(spec.issue_ids)):
+                to = float(mv.shifts[m, k])
+                if to >= 0.0:
+                    if s.in_force and abs(to - s.offer[k]) > abs(w.status_quo[k] - s.offer[k]) + 1e-12:
+                        breaks = True
+                    w.status_quo[k] = to
+            if breaks:  # a party that moves the status quo away from the terms reneges on the deal
+                for k in range(len(ps.ids)):
+                    if ps.pledge[k]:
+                        w.held[src][k] = False
+        if m == spec.settle_move:  # the deal ends the talks
+            for i in range(n):
+                for k in range(len(ps.ids)):
+                    if ps.talks[k]:
+                        w.held[i][k] = False
+        if mv.sets[m] >= 0:
+            w.held[src][mv.sets[m]] = True
+            w.target[src][mv.sets[m]] = tgt
+            w.age[src][mv.sets[m]] = 0
+        if mv.clears[m] >= 0:
+            w.held[src][mv.clears[m]] = False
+        if mv.clash[m] > 0.0:
+            w.clashed = True
+            casualties = p["accidents.casualties"]
+            self._aggrieve(src, tgt, casualties)
+            self._aggrieve(tgt, src, casualties)
+            w.commitment[src] += casualties / 2.0
+            w.commitment[tgt] += casualties / 2.0
+
+    def take_effect(self, todays: list[tuple[int, int, int, int]]) -> None:
+        """Stocks decay, the day's events apply, standing postures press, habits form (docs/model.md 7.3)."""
+        spec, w, p, n = self.spec, self.world, self.p, self.spec.n
+        ps, aff = spec.postures, spec.affinity[0]
         memory = 1.0 - p["reciprocity.memory"]
         for i in range(n):
             w.hostility[i] *= memory
             w.commitment[i] *= 1.0 - p["audience_costs.decay"]
             w.mediation[i] *= 1.0 - p["mediation.decay"]
-            w.costs[i] *= 1.0 - p["ripeness.recovery"]
+            w.costs[i] *= 1.0 - p["bargaining.recovery"]
             for j in range(n):
                 w.tension[i][j] *= 1.0 - p["tension.decay"]
                 w.grievance[i][j] *= memory
                 w.backing[i][j] *= 1.0 - p["alliance.memory"]
-
-        def aggrieve(src: int, tgt: int, amount: float) -> None:
-            w.grievance[tgt][src] += amount
-            for k in range(n):
-                w.grievance[k][src] += max(float(aff[k, tgt]), 0.0) * amount
-
+                w.ladder[i][j] *= 1.0 - p["escalation.memory"]
         for src, tgt, m, _ in todays:
-            g = float(mv.goldstein[m])
-            w.tension[src][tgt] += -g * p["tension.event_scale"]
-            w.tension[tgt][src] += -g * p["tension.event_scale"]
-            self._drive(src, src, tgt, -g * p["tension.event_scale"])
-            aggrieve(src, tgt, -g / 10.0)
-            w.hostility[src] += float(mv.hostility[m])
-            w.commitment[src] += float(mv.hostility[m]) * float(mv.commitment[m])
-            w.backing[src][tgt] += float(mv.support[m])
-            w.mediation[tgt] += (
-                float(mv.mediation[m])
-                * float(spec.leverage[0, src, tgt])
-                * (1.0 + float(aff[src, tgt]))
-                / 2.0
-            )
-            if mv.sets[m] >= 0:
-                w.held[src][mv.sets[m]] = True
-                w.target[src][mv.sets[m]] = tgt
-                w.age[src][mv.sets[m]] = 0
-            if mv.clears[m] >= 0:
-                w.held[src][mv.clears[m]] = False
-            if mv.clash[m] > 0.0:
-                w.clashed = True
+            self._apply(src, tgt, m)
         for i in range(n):
             for k in range(len(ps.ids)):
                 if w.held[i][k]:
@@ -473,7 +697,7 @@ class ReferenceModel(mesa.Model):
                     w.tension[i][t] += pressure * p["tension.posture_scale"]
                     w.tension[t][i] += pressure * p["tension.posture_scale"]
                     self._drive(i, i, t, pressure * p["tension.posture_scale"])
-                    aggrieve(i, t, pressure / 10.0)
+                    self._aggrieve(i, t, pressure / 10.0)
                     w.hostility[i] += max(pressure, 0.0) / 10.0
                     w.costs[i] += float(ps.cost[k])
         for i in range(n):
@@ -482,6 +706,8 @@ class ReferenceModel(mesa.Model):
                 if aff[i, j] < 0.0 and w.tension[i][j] > worst:
                     worst = w.tension[i][j]
             w.costs[i] += worst / 100.0
+            for k in range(len(spec.issue_ids)):
+                w.reference[i][k] += p["issues.adaptation"] * (w.status_quo[k] - w.reference[i][k])
         for i in range(n):
             for j in range(n):
                 w.tension[i][j] = min(100.0, max(0.0, w.tension[i][j]))

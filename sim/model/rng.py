@@ -33,6 +33,7 @@ class Purpose(IntEnum):
     ACCIDENT = 2  # three uniforms per dyad: occurrence, side, escalation
     PARAMETER = 3  # per-replicate parameter draws
     SAMPLE = 4  # which runs keep their event log
+    BARGAIN = 5  # one uniform per principal party: accept the offer today?
 
 
 @lru_cache(maxsize=4096)

@@ -27,12 +27,16 @@ MOVE_FEATURES = (
     "material",
     "commitment",
     "concession",
-    "settlement",
     "mediation",
     "support",
     "clash",
     "cost",
+    "physical",
     "contact_delta",
+    "rung",
+    "signal",
+    "restrain",
+    "shifts_any",
 )
 (
     F_GOLDSTEIN,
@@ -41,19 +45,36 @@ MOVE_FEATURES = (
     F_MATERIAL,
     F_COMMITMENT,
     F_CONCESSION,
-    F_SETTLEMENT,
     F_MEDIATION,
     F_SUPPORT,
     F_CLASH,
     F_COST,
+    F_PHYSICAL,
     F_CONTACT_DELTA,
+    F_RUNG,
+    F_SIGNAL,
+    F_RESTRAIN,
+    F_SHIFTS,
 ) = range(len(MOVE_FEATURES))
-POSTURE_FEATURES = ("pressure", "cost", "contact", "buffer", "deterrence", "blocks", "max_days", "pledge")
-(P_PRESSURE, P_COST, P_CONTACT, P_BUFFER, P_DETERRENCE, P_BLOCKS, P_MAX_DAYS, P_PLEDGE) = range(
+POSTURE_FEATURES = (
+    "pressure",
+    "cost",
+    "contact",
+    "buffer",
+    "deterrence",
+    "blocks",
+    "max_days",
+    "pledge",
+    "talks",
+)
+(P_PRESSURE, P_COST, P_CONTACT, P_BUFFER, P_DETERRENCE, P_BLOCKS, P_MAX_DAYS, P_PLEDGE, P_TALKS) = range(
     len(POSTURE_FEATURES)
 )
 ADVERSARY_BELOW = -0.1  # affinity under which a pair are adversaries for targeting
 ALLY_ABOVE = 0.3  # affinity over which a pair are allies for targeting
+INCIDENT_BELOW = 0.2  # forces in contact can have incidents unless the pair are allies (affinity >= 0.2)
+NO_SHIFT = -1.0  # a move's shift table entry for an issue it leaves alone
+USE_DEFAULT_COST = -1.0  # a move's cost entry when it takes the disposition's verbal or material cost
 SCOPES = {"self": 0, "target": 1, "any": 2}
 
 
@@ -70,11 +91,17 @@ class Moves:
     material: np.ndarray
     commitment: np.ndarray  # verbal conflict or a hostile posture taken up: builds audience costs
     concession: np.ndarray
-    settlement: np.ndarray
     mediation: np.ndarray
     support: np.ndarray
     clash: np.ndarray
-    cost: np.ndarray
+    cost: np.ndarray  # explicit cost, or USE_DEFAULT_COST (the disposition's, read per replicate)
+    physical: np.ndarray  # 1: a default cost is the material cost; 0: the verbal cost
+    rung: np.ndarray  # rung of the escalation ladder (see mechanisms.RUNGS)
+    signal: np.ndarray  # strength of the move as a costly signal of resolve
+    restrain: np.ndarray
+    shifts: np.ndarray  # (M, issues): status quo the move sets per issue, or NO_SHIFT
+    shifts_any: np.ndarray
+    settles: np.ndarray
     sets: np.ndarray  # posture index or -1
     clears: np.ndarray
     contact_delta: np.ndarray  # +1 sets a contact posture, -1 clears one
@@ -101,6 +128,7 @@ class Postures:
     blocks: np.ndarray
     max_days: np.ndarray  # 0 = never lapses
     pledge: np.ndarray
+    talks: np.ndarray
 
 
 @dataclass
@@ -130,6 +158,12 @@ class Spec:
     affinity: np.ndarray  # (B, N, N), zero diagonal
     leverage: np.ndarray  # (B, N, N): leverage[k, i] of k over i
     salience: np.ndarray  # (B, N, N): weight of each dyad in the global index
+    activity: np.ndarray  # (B, N): the actor's role activity multiplier
+    issue_ids: list[str]
+    positions: np.ndarray  # (N, issues): ideal points
+    issue_salience: np.ndarray  # (N, issues)
+    status_quo: np.ndarray  # (issues,) on day 0
+    principals: np.ndarray  # (2,) actor indices, or (-1, -1) when the scenario names none
     mech: dict[str, np.ndarray]  # "reciprocity.weight" -> (B,)
     moves: Moves
     postures: Postures
@@ -138,6 +172,7 @@ class Spec:
     incident_move: int
     clash_move: int
     hold_move: int
+    settle_move: int  # the signing move the bargaining process makes, or -1
     batch: Mapping[str, np.ndarray] = field(default_factory=dict)
     params: np.ndarray = field(default_factory=lambda: np.zeros((1, 0)))  # (B, len(PARAMS))
 
@@ -153,8 +188,8 @@ class Spec:
         starts[1:] = np.cumsum([len(o) for o in self.options])
         return moves.astype(np.int64), targets.astype(np.int64), starts
 
-    def move_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Move features (M, MOVE_FEATURES), sets/clears (M, 2) and condition bitmasks (M, 6).
+    def move_table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Move features (M, MOVE_FEATURES), sets/clears (M, 2), condition masks (M, 6), shifts (M, issues).
 
         The masks are, in order: postures required of the actor, of the target, of
         anyone; postures forbidden to the actor, the target, anyone. Bit k stands
@@ -162,6 +197,7 @@ class Spec:
         """
         mv = self.moves
         feats = np.stack([getattr(mv, name) for name in MOVE_FEATURES], axis=1).astype(np.float64)
+        shifts = np.ascontiguousarray(mv.shifts, dtype=np.float64)
         posts = np.stack([mv.sets, mv.clears], axis=1).astype(np.int64)
         conds = np.zeros((len(mv.ids), 6), dtype=np.int64)
         for m in range(len(mv.ids)):
@@ -169,7 +205,7 @@ class Spec:
                 for scope, posture in rows:
                     bit = CONTACT_BIT if posture == CONTACT else 1 << posture
                     conds[m, offset + scope] |= bit
-        return feats, posts, conds
+        return feats, posts, conds, shifts
 
     def posture_table(self) -> np.ndarray:
         """Posture features (K, POSTURE_FEATURES)."""
@@ -177,13 +213,21 @@ class Spec:
         return np.stack([getattr(ps, name) for name in POSTURE_FEATURES], axis=1).astype(np.float64)
 
     def actor_table(self) -> np.ndarray:
-        """(B, 4, N): capability, resolve, risk tolerance, hawkishness."""
+        """(B, 5, N): capability, resolve, risk tolerance, hawkishness, role activity."""
         return np.ascontiguousarray(
             np.stack(
-                np.broadcast_arrays(self.capability, self.resolve, self.risk_tolerance, self.hawkishness),
+                np.broadcast_arrays(
+                    self.capability, self.resolve, self.risk_tolerance, self.hawkishness, self.activity
+                ),
                 axis=1,
             )
         )
+
+    def issue_table(self) -> np.ndarray:
+        """(3, N, issues): positions, salience, and the day-0 status quo broadcast over actors (row 2)."""
+        k = len(self.issue_ids)
+        sq = np.broadcast_to(self.status_quo.reshape(1, k), (self.n, k))
+        return np.ascontiguousarray(np.stack([self.positions, self.issue_salience, sq]).reshape(3, self.n, k))
 
     def m(self, name: str) -> np.ndarray:
         """A mechanism parameter as a (B, 1) column, ready to broadcast over options."""
@@ -203,10 +247,18 @@ def _conditions(texts: list[str], posture_ids: list[str]) -> list[tuple[int, int
     return out
 
 
-def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray) -> Moves:
+def _rung(code: str | None) -> int:
+    """Ladder rung of a CAMEO code: 0 cooperation (01-09), 1 verbal conflict (10-13), 2 coercion (14-17),
+    3 violence (18-20)."""
+    if not code:
+        return 0
+    root = int(code[:2])
+    return 0 if root <= 9 else 1 if root <= 13 else 2 if root <= 17 else 3
+
+
+def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray, issue_ids: list[str]) -> Moves:
     ids = list(scenario.moves)
-    disp = scenario.mechanisms.disposition
-    out: dict[str, list] = {
+    lists: dict[str, list] = {
         k: []
         for k in (
             "labels",
@@ -215,11 +267,11 @@ def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray) -> M
             "material",
             "commitment",
             "concession",
-            "settlement",
             "mediation",
             "support",
             "clash",
             "cost",
+            "physical",
             "sets",
             "clears",
             "contact_delta",
@@ -227,6 +279,10 @@ def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray) -> M
             "forbids",
             "targets",
             "accident",
+            "rung",
+            "restrain",
+            "shifts",
+            "settles",
         )
     }
     for move_id in ids:
@@ -240,45 +296,50 @@ def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray) -> M
         delta = (1 if sets >= 0 and contact[sets] else 0) - (1 if clears >= 0 and contact[clears] else 0)
         # Standing down is logistically cheap; what makes it hard is political (audience costs).
         physical = material and clears < 0
-        default_cost = 0.0 if code is None else (disp.material_cost if physical else disp.verbal_cost)
-        out["labels"].append(mv.label or (cameo.label(code) if code else move_id))
-        out["cameo"].append(code)
-        out["goldstein"].append(g)
-        out["material"].append(physical if code else False)
+        lists["labels"].append(mv.label or (cameo.label(code) if code else move_id))
+        lists["cameo"].append(code)
+        lists["goldstein"].append(g)
+        lists["material"].append(physical if code else False)
         # Public commitments: threats, demands, accusations, and hostile standing postures
         # taken up in public view (Fearon 1994: both tie hands).
-        out["commitment"].append(quad == 3 or (sets >= 0 and g < 0))
-        out["concession"].append(mv.concession)
-        out["settlement"].append(mv.settlement)
-        out["mediation"].append(mv.mediation)
-        out["support"].append(mv.support)
-        out["clash"].append(mv.clash)
-        out["cost"].append(mv.cost if mv.cost is not None else default_cost)
-        out["sets"].append(sets)
-        out["clears"].append(clears)
-        out["contact_delta"].append(delta)
-        out["requires"].append(_conditions(mv.requires, posture_ids))
-        out["forbids"].append(_conditions(mv.forbids, posture_ids))
-        out["targets"].append(mv.targets)
-        out["accident"].append(mv.accident)
-    g = np.array(out.pop("goldstein"), dtype=float)
-    arrays = {
-        k: np.array(v, dtype=float)
-        for k, v in out.items()
-        if k not in ("labels", "cameo", "requires", "forbids", "targets", "sets", "clears")
-    }
+        lists["commitment"].append(quad == 3 or (sets >= 0 and g < 0))
+        lists["concession"].append(mv.concession)
+        lists["mediation"].append(mv.mediation)
+        lists["support"].append(mv.support)
+        lists["clash"].append(mv.clash)
+        lists["cost"].append(mv.cost if mv.cost is not None else (0.0 if code is None else USE_DEFAULT_COST))
+        lists["physical"].append(physical)
+        lists["sets"].append(sets)
+        lists["clears"].append(clears)
+        lists["contact_delta"].append(delta)
+        lists["requires"].append(_conditions(mv.requires, posture_ids))
+        lists["forbids"].append(_conditions(mv.forbids, posture_ids))
+        lists["targets"].append(mv.targets)
+        lists["accident"].append(mv.accident)
+        lists["rung"].append(_rung(code))
+        lists["restrain"].append(mv.restrain)
+        lists["shifts"].append([mv.shifts.get(k, NO_SHIFT) for k in issue_ids])
+        lists["settles"].append(mv.settles)
+    g = np.array(lists.pop("goldstein"), dtype=float)
+    shifts = np.array(lists.pop("shifts"), dtype=float).reshape(len(ids), len(issue_ids))
+    keep = ("labels", "cameo", "requires", "forbids", "targets", "sets", "clears")
+    arrays = {k: np.array(v, dtype=float) for k, v in lists.items() if k not in keep}
+    hostility = np.maximum(0.0, -g) / 10.0
     return Moves(
         ids=ids,
-        labels=out["labels"],
-        cameo=out["cameo"],
+        labels=lists["labels"],
+        cameo=lists["cameo"],
         goldstein=g,
-        hostility=np.maximum(0.0, -g) / 10.0,
+        hostility=hostility,
         cooperation=np.maximum(0.0, g) / 10.0,
-        sets=np.array(out["sets"], dtype=int),
-        clears=np.array(out["clears"], dtype=int),
-        requires=out["requires"],
-        forbids=out["forbids"],
-        targets=out["targets"],
+        sets=np.array(lists["sets"], dtype=int),
+        clears=np.array(lists["clears"], dtype=int),
+        requires=lists["requires"],
+        forbids=lists["forbids"],
+        targets=lists["targets"],
+        signal=arrays["commitment"] * hostility,
+        shifts=shifts,
+        shifts_any=(shifts >= 0.0).any(axis=1).astype(float),
         **arrays,
     )
 
@@ -297,11 +358,11 @@ def _postures(scenario: Scenario) -> Postures:
         blocks=np.array([p.blocks_resolution for p in ps]),
         max_days=np.array([p.max_days or 0 for p in ps]),
         pledge=np.array([p.pledge for p in ps]),
+        talks=np.array([p.talks for p in ps]),
     )
 
 
 def _options(scenario: Scenario, ids: list[str], moves: Moves, party: np.ndarray) -> list[Options]:
-    hold = moves.index("hold")
     result = []
     for i, actor_id in enumerate(ids):
         actor = scenario.actors[actor_id]
@@ -310,10 +371,10 @@ def _options(scenario: Scenario, ids: list[str], moves: Moves, party: np.ndarray
             for m in scenario.roles[actor.role].moves + actor.moves
             if m not in actor.exclude_moves and m != "hold"
         ]
-        rows = [(hold, i)]
+        rows = []
         for move_id in dict.fromkeys(repertoire):
             m = moves.index(move_id)
-            if moves.accident[m]:
+            if moves.accident[m] or moves.settles[m]:  # made by the model's processes, never chosen
                 continue
             rule = moves.targets[m]
             for j, other in enumerate(ids):
@@ -330,7 +391,7 @@ def _options(scenario: Scenario, ids: list[str], moves: Moves, party: np.ndarray
                 }[rule]
                 if ok:
                     rows.append((m, j))
-        arr = np.array(rows, dtype=int)
+        arr = np.array(rows, dtype=int).reshape(-1, 2)
         result.append(Options(actor=np.full(len(rows), i), move=arr[:, 0], target=arr[:, 1]))
     return result
 
@@ -359,6 +420,7 @@ def compile_spec(scenario: Scenario, batch: Mapping[str, np.ndarray] | None = No
     }
     known |= {f"affinities.{a}.{b}" for a, row in scenario.affinities.items() for b in row}
     known |= {f"actors.{k}.leverage.{i}" for k in ids for i in scenario.actors[k].leverage}
+    known |= {f"roles.{r}.activity" for r in scenario.roles}
     for path in batch:
         if path not in known:
             raise ScenarioError(
@@ -394,8 +456,30 @@ def compile_spec(scenario: Scenario, batch: Mapping[str, np.ndarray] | None = No
     affinity = matrix(aff, symmetric=True)
     salience = np.maximum(0.0, -affinity) ** 2
 
+    issue_ids = list(scenario.issues)
+    positions = np.array(
+        [[scenario.actors[a].positions.get(k, 0.0) for k in issue_ids] for a in ids], dtype=float
+    ).reshape(n, len(issue_ids))
+    issue_salience = np.array(
+        [[scenario.actors[a].salience.get(k, 0.0) for k in issue_ids] for a in ids], dtype=float
+    ).reshape(n, len(issue_ids))
+    status_quo = np.array([scenario.issues[k].status_quo for k in issue_ids], dtype=float)
+    principals = np.array([ids.index(a) for a in scenario.principals] or [-1, -1], dtype=np.int64)
+    role_activity = np.stack(
+        np.broadcast_arrays(
+            *[
+                value(
+                    f"roles.{scenario.actors[a].role}.activity",
+                    scenario.roles[scenario.actors[a].role].activity,
+                )
+                for a in ids
+            ]
+        ),
+        axis=-1,
+    )
+
     postures = _postures(scenario)
-    moves = _moves(scenario, postures.ids, postures.contact)
+    moves = _moves(scenario, postures.ids, postures.contact, issue_ids)
     party = np.array([scenario.roles[scenario.actors[a].role].party for a in ids])
     start = []
     for i, a in enumerate(ids):
@@ -415,6 +499,12 @@ def compile_spec(scenario: Scenario, batch: Mapping[str, np.ndarray] | None = No
         affinity=affinity,
         leverage=matrix(lev, symmetric=False),
         salience=salience,
+        activity=role_activity,
+        issue_ids=issue_ids,
+        positions=positions,
+        issue_salience=issue_salience,
+        status_quo=status_quo,
+        principals=principals,
         mech=mech,
         moves=moves,
         postures=postures,
@@ -423,6 +513,7 @@ def compile_spec(scenario: Scenario, batch: Mapping[str, np.ndarray] | None = No
         incident_move=moves.index("incident"),
         clash_move=moves.index("armed_clash"),
         hold_move=moves.index("hold"),
+        settle_move=next((m for m in range(len(moves.ids)) if moves.settles[m]), -1),
         batch=batch,
         params=np.ascontiguousarray(params),
     )

@@ -23,7 +23,11 @@ class State:
     commitment: np.ndarray  # (R, N) public threats and demands made (audience costs)
     backing: np.ndarray  # (R, N, N) [k, i]: recent public support of k for i
     mediation: np.ndarray  # (R, N) mediation pressure on i
-    costs: np.ndarray  # (R, N) accumulated costs of the crisis (ripeness)
+    costs: np.ndarray  # (R, N) accumulated costs of the crisis (hurt, ripeness)
+    belief: np.ndarray  # (R, N, N) [i, j]: i's belief in j's resolve, 0-1 (own resolve on the diagonal)
+    ladder: np.ndarray  # (R, N, N) symmetric: the highest rung a pair has used lately (decaying)
+    status_quo: np.ndarray  # (R, issues) where each issue stands
+    reference: np.ndarray  # (R, N, issues) each actor's reference point (habituation to the status quo)
     held: np.ndarray  # (R, N, K) bool: standing postures
     target: np.ndarray  # (R, N, K) int: whom each posture is directed at
     age: np.ndarray  # (R, N, K) int: days each posture has stood
@@ -40,11 +44,20 @@ class State:
             backing=np.zeros((r, n, n)),
             mediation=np.zeros((r, n)),
             costs=np.zeros((r, n)),
+            belief=np.zeros((r, n, n)),
+            ladder=np.zeros((r, n, n)),
+            status_quo=np.zeros((r, len(spec.issue_ids))),
+            reference=np.zeros((r, n, len(spec.issue_ids))),
             held=np.zeros((r, n, k), dtype=bool),
             target=np.zeros((r, n, k), dtype=np.int64),
             age=np.zeros((r, n, k), dtype=np.int64),
             clashed=np.zeros(r, dtype=bool),
         )
+        state.belief[:] = 0.5  # no one has signalled yet: an uninformed belief
+        resolve = np.broadcast_to(spec.resolve, (r, n))
+        state.belief[:, np.arange(n), np.arange(n)] = resolve  # one knows one's own resolve
+        state.status_quo[:] = spec.status_quo
+        state.reference[:] = spec.status_quo  # before the crisis, everyone is used to the status quo
         for actor, posture, target in spec.start_postures:
             state.held[:, actor, posture] = True
             state.target[:, actor, posture] = target

@@ -269,6 +269,7 @@ def _context(raw: dict) -> dict[str, set[str]]:
         return set(value) if isinstance(value, dict) else None
 
     ctx = {k: keys(k) for k in ("actors", "moves", "postures", "roles")}
+    ctx["issues"] = keys("issues") or set()  # no issues declared: no position can name one
     return {k: v for k, v in ctx.items() if v is not None}
 
 

@@ -62,6 +62,7 @@ def _ref(kind: str):
 
 
 ActorRef = Annotated[str, _ref("actors")]
+IssueRef = Annotated[str, _ref("issues")]
 MoveRef = Annotated[str, _ref("moves")]
 PostureRef = Annotated[str, _ref("postures")]
 RoleRef = Annotated[str, _ref("roles")]
@@ -129,9 +130,15 @@ class Actor(Strict):
         description="Baseline preference for hostile over cooperative moves "
         "(0 dovish, 0.5 neutral, 1 hawkish)."
     )
-    recognises_kosovo: bool = Field(
-        description="Whether the actor recognises Kosovo's independence; a "
-        "non-recognising actor sees Kosovo's measures as a claim of statehood."
+    positions: dict[IssueRef, Prob] = Field(
+        default_factory=dict,
+        description="Ideal point on each issue in dispute (0 = the issue's `low` end, 1 = its `high` end); "
+        "issues not listed are of no concern to the actor.",
+    )
+    salience: dict[IssueRef, Prob] = Field(
+        default_factory=dict,
+        description="How much each issue matters to the actor, 0-1; the saliences of one actor add up "
+        "to at most 1 (Bueno de Mesquita's salience; KTAB's issue weight).",
     )
     postures: list[StartingPosture] = Field(
         default_factory=list, description="Standing postures held on day 0."
@@ -148,6 +155,26 @@ class Actor(Strict):
         default_factory=list, description="Moves of the role this actor never makes."
     )
 
+    @model_validator(mode="after")
+    def _salience_total(self) -> Actor:
+        total = sum(self.salience.values())
+        if total > 1.0 + 1e-9:
+            raise PydanticCustomError(
+                "salience_total",
+                "the saliences of one actor add up to at most 1, found {total}",
+                {"total": round(total, 4)},
+            )
+        return self
+
+
+class Issue(Strict):
+    """An issue in dispute: a dimension from 0 to 1 on which actors hold positions."""
+
+    label: str = Field(description="What the issue is, in words.")
+    low: str = Field(default="", description="What 0 on this issue means.")
+    high: str = Field(default="", description="What 1 on this issue means.")
+    status_quo: Prob = Field(description="Where the issue stands on day 0 (before any scripted move).")
+
 
 class PostureDef(Strict):
     """A standing posture: set by a move, it persists (and keeps pressing) until cleared."""
@@ -160,7 +187,7 @@ class PostureDef(Strict):
         description="Daily tension pressure on the owner-target dyad, in Goldstein "
         "units (positive raises tension).",
     )
-    cost: float = Field(default=0.0, ge=0.0, le=10.0, description="Daily cost to the owner (feeds ripeness).")
+    cost: float = Field(default=0.0, ge=0.0, le=10.0, description="Daily cost to the owner (feeds its hurt).")
     contact: bool = Field(
         default=False,
         description="Forces on the ground: adversaries both in contact can have accidents.",
@@ -180,7 +207,11 @@ class PostureDef(Strict):
     )
     pledge: bool = Field(
         default=False,
-        description="An agreement is in force between two adversaries who both hold a pledge.",
+        description="Held by each principal party that has signed the agreement in force.",
+    )
+    talks: bool = Field(
+        default=False,
+        description="Mediated talks under way: while held, the principal parties weigh the mediator's offer.",
     )
 
 
@@ -216,12 +247,24 @@ class MoveDef(Strict):
         description="Postures that must not stand for the move to be allowed (same form).",
     )
     concession: bool = Field(default=False, description="Backing down: audience costs apply.")
-    settlement: bool = Field(default=False, description="A step towards settlement: ripeness applies.")
+    shifts: dict[IssueRef, Prob] = Field(
+        default_factory=dict,
+        description="Issues whose status quo the move sets, and to what (e.g. a rule imposed moves its "
+        "issue to 1, its withdrawal back to 0).",
+    )
+    restrain: bool = Field(
+        default=False, description="A patron presses its own client to hold back (fear of entrapment)."
+    )
     mediation: float = Field(
         default=0.0, ge=0.0, le=5.0, description="Mediation pressure it puts on the target."
     )
     support: bool = Field(default=False, description="Public backing of an ally.")
     accident: bool = Field(default=False, description="Only happens as an accident, never chosen.")
+    settles: bool = Field(
+        default=False,
+        description="Signing the agreement: made by the bargaining process when both principal parties "
+        "accept the offer on the same day, never chosen on its own.",
+    )
     clash: bool = Field(default=False, description="An armed clash (ends as 'clash').")
     cost: float | None = Field(
         default=None,
@@ -235,7 +278,32 @@ class RoleDef(Strict):
     """A role and its move repertoire."""
 
     party: bool = Field(default=False, description="Actors with this role are parties to the conflict.")
+    activity: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        default=1.0,
+        description="How often an actor of this role makes a reportable move, relative to a state "
+        "(multiplies the daily activity rate).",
+    )
     moves: list[MoveRef] = Field(description="Moves the role allows (hold always is).")
+
+
+def _calibratable(low: float, high: float) -> dict:
+    """Marks a free parameter for calibration and sensitivity analysis, with its prior range."""
+    return {"calibratable": [low, high]}
+
+
+class Activity(Strict):
+    """Stage 1 of the choice: whether an actor makes a reportable move today."""
+
+    base: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        json_schema_extra=_calibratable(0.005, 0.2),
+        default=0.05,
+        description="Daily move rate of a calm, fully concerned state (per unit of stake).",
+    )
+    arousal: Annotated[float, Field(ge=0.0, le=20.0)] = Field(
+        json_schema_extra=_calibratable(0.2, 4.0),
+        default=1.2,
+        description="Extra daily move rate per unit of arousal (dissatisfaction, crisis, grievance).",
+    )
 
 
 class Disposition(Strict):
@@ -244,8 +312,12 @@ class Disposition(Strict):
     hawkishness: Weight = Field(
         default=2.0, description="Utility per unit of hostility for a fully hawkish actor."
     )
-    verbal_cost: Weight = Field(default=2.5, description="Cost of any verbal move.")
-    material_cost: Weight = Field(default=3.0, description="Cost of any material move.")
+    verbal_cost: Weight = Field(
+        json_schema_extra=_calibratable(0.5, 4.0), default=1.5, description="Cost of any verbal move."
+    )
+    material_cost: Weight = Field(
+        json_schema_extra=_calibratable(1.0, 6.0), default=3.0, description="Cost of any material move."
+    )
     capability_discount: Prob = Field(
         default=0.5,
         description="How much cheaper material moves are for the most capable actor "
@@ -253,22 +325,43 @@ class Disposition(Strict):
     )
 
 
+class Issues(Strict):
+    """Dissatisfaction with the status quo on the issues in dispute drives hostility (prospect theory)."""
+
+    weight: Weight = Field(
+        json_schema_extra=_calibratable(0.5, 6.0),
+        default=3.0,
+        description="Utility per unit of issue-driven grievance against an opponent, and per unit of gain "
+        "from moving the status quo.",
+    )
+    loss_aversion: Annotated[float, Field(ge=1.0, le=10.0)] = Field(
+        json_schema_extra=_calibratable(1.0, 4.0),
+        default=2.25,
+        description="How much more a loss against one's reference point weighs than an equal shortfall "
+        "one has lived with (Kahneman and Tversky's lambda, 2.25).",
+    )
+    adaptation: Rate = Field(
+        json_schema_extra=_calibratable(0.0, 0.1),
+        default=0.03,
+        description="Daily rate at which actors' reference points move to the status quo (habituation).",
+    )
+
+
 class Reciprocity(Strict):
     """Richardson reciprocity: hostility received invites hostility; fatigue drains it."""
 
     weight: Weight = Field(
-        json_schema_extra={"calibratable": [0.5, 4.0]},
+        json_schema_extra=_calibratable(0.5, 4.0),
         default=2.0,
         description="Utility per unit of net grievance.",
     )
     memory: Rate = Field(default=0.2, description="Daily decay of grievance stocks.")
     fatigue: Weight = Field(
-        json_schema_extra={"calibratable": [0.2, 1.5]},
+        json_schema_extra=_calibratable(0.2, 1.5),
         default=0.8,
         description="How strongly one's own past hostility drains the urge.",
     )
     mirror: Weight = Field(
-        json_schema_extra={"calibratable": [0.0, 2.0]},
         default=1.0,
         description="Pull to keep forces in contact while the opponent keeps its own, "
         "and to stand them down once it has (in units of reciprocity weight).",
@@ -276,66 +369,79 @@ class Reciprocity(Strict):
 
 
 class Deterrence(Strict):
-    """Capability and commitment of the target's side make escalation costly."""
+    """The balance of capabilities, with allies' commitment, makes escalation against the stronger costly."""
 
     weight: Weight = Field(
-        json_schema_extra={"calibratable": [0.5, 4.0]},
-        default=2.0,
-        description="Utility cost per unit of deterrent strength.",
+        json_schema_extra=_calibratable(0.5, 6.0),
+        default=3.0,
+        description="Utility cost of hostility against a side that holds the whole balance.",
     )
     verbal_share: Prob = Field(default=0.2, description="Share of the cost borne by verbal hostility.")
 
 
 class AudienceCosts(Strict):
-    """Fearon: backing down after public threats hurts at home."""
+    """Fearon: public commitments tie hands at home and, being costly, signal resolve to others."""
 
     weight: Weight = Field(
-        json_schema_extra={"calibratable": [0.5, 3.0]},
+        json_schema_extra=_calibratable(0.5, 3.0),
         default=1.5,
         description="Cost of a concession per unit of commitment.",
     )
     decay: Rate = Field(default=0.08, description="Daily decay of the commitment stock.")
+    signal: Prob = Field(
+        json_schema_extra=_calibratable(0.0, 0.5),
+        default=0.2,
+        description="How far one costly signal moves observers' belief in the sender's resolve towards 1 "
+        "(and a concession towards 0).",
+    )
 
 
 class Alliance(Strict):
-    """Allies and kin states back their side and raise its resolve."""
+    """Allies embolden their side, and a patron that fears entrapment restrains its client (Snyder)."""
 
     weight: Weight = Field(
-        json_schema_extra={"calibratable": [0.5, 3.0]},
+        json_schema_extra=_calibratable(0.5, 3.0),
         default=1.5,
         description="Utility per unit of allied backing.",
     )
     memory: Rate = Field(default=0.2, description="Daily decay of recent backing.")
+    restraint: Weight = Field(
+        json_schema_extra=_calibratable(0.0, 4.0),
+        default=1.5,
+        description="A risk-averse patron's urge, per unit of its client's crisis, to press the client.",
+    )
 
 
 class Mediation(Strict):
     """Third parties' appeals pull both sides towards de-escalation by leverage and affinity."""
 
     weight: Weight = Field(
-        json_schema_extra={"calibratable": [0.5, 4.0]},
+        json_schema_extra=_calibratable(0.5, 4.0),
         default=2.0,
         description="Utility per unit of mediation pressure.",
     )
     decay: Rate = Field(default=0.3, description="Daily decay of mediation pressure.")
-    implementation: Weight = Field(default=1.5, description="Pull to implement a signed agreement.")
+    implementation: Weight = Field(
+        json_schema_extra=_calibratable(0.5, 4.0),
+        default=2.0,
+        description="Pull to carry out a signed agreement (and cost of moves that break it).",
+    )
     drive: Weight = Field(default=3.0, description="Mediators' urge to act per unit of crisis tension.")
 
 
-class Ripeness(Strict):
-    """Zartman: settlement when both sides hurt and a way out is offered."""
+class Bargaining(Strict):
+    """Settlement: a principal accepts the mediator's offer when it beats fighting on (Zartman, Fearon)."""
 
-    weight: Weight = Field(
-        json_schema_extra={"calibratable": [1.0, 8.0]},
-        default=4.0,
-        description="Utility of settling when fully ripe.",
+    precision: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
+        json_schema_extra=_calibratable(2.0, 30.0),
+        default=10.0,
+        description="Logit precision of the daily accept-or-reject decision (per unit of utility).",
     )
-    threshold: Prob = Field(
-        json_schema_extra={"calibratable": [0.1, 0.7]},
-        default=0.35,
-        description="Mutual hurt at which the conflict is half ripe.",
-    )
-    width: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
-        default=0.08, description="Width of the logistic step around the threshold."
+    cost_weight: Weight = Field(
+        json_schema_extra=_calibratable(0.1, 2.0),
+        default=0.6,
+        description="Weight of the pain of the crisis (hurt, 0-1) in the value of fighting on: "
+        "the 'mutually hurting' part of ripeness.",
     )
     hurt_scale: Annotated[float, Field(gt=0.0, le=1000.0)] = Field(
         default=6.0, description="Accumulated cost at which hurt reaches 63%."
@@ -343,19 +449,34 @@ class Ripeness(Strict):
     recovery: Rate = Field(default=0.05, description="Daily fading of accumulated costs.")
 
 
+class Escalation(Strict):
+    """The escalation ladder: verbal before coercive before violent (Kahn; Schelling)."""
+
+    jump_cost: Weight = Field(
+        json_schema_extra=_calibratable(0.5, 6.0),
+        default=2.5,
+        description="Cost per rung skipped when a hostile move climbs above the pair's recent ladder level.",
+    )
+    memory: Rate = Field(default=0.1, description="Daily decay of a pair's ladder level.")
+
+
 class Accidents(Strict):
     """Incidents between forces in contact, at a hazard rising with tension."""
 
     weight: Weight = Field(default=3.0, description="Utility cost per unit of hazard for risk-averse actors.")
     hazard: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
-        json_schema_extra={"calibratable": [0.02, 0.4]},
+        json_schema_extra=_calibratable(0.02, 0.4),
         default=0.12,
         description="Daily incident hazard between forces in contact at tension 100.",
     )
     escalation: Prob = Field(
-        json_schema_extra={"calibratable": [0.01, 0.3]},
+        json_schema_extra=_calibratable(0.01, 0.3),
         default=0.08,
         description="Chance that an incident at tension 100 becomes an armed clash.",
+    )
+    casualties: Weight = Field(
+        default=2.0,
+        description="Grievance and domestic pressure an armed clash leaves on both sides (and their allies).",
     )
 
 
@@ -363,7 +484,7 @@ class TensionParams(Strict):
     """Dyadic tension: fed by events and standing postures, decaying towards zero."""
 
     decay: Rate = Field(
-        json_schema_extra={"calibratable": [0.05, 0.3]},
+        json_schema_extra=_calibratable(0.05, 0.3),
         default=0.15,
         description="Daily relative decay of dyadic tension.",
     )
@@ -392,17 +513,20 @@ class Mechanisms(Strict):
     """
 
     rationality: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
-        json_schema_extra={"calibratable": [0.5, 3.0]},
+        json_schema_extra=_calibratable(0.5, 3.0),
         default=1.5,
         description="Logit precision: near 0 choices are random, large values pick the best move.",
     )
+    activity: Activity = Field(default_factory=Activity)
     disposition: Disposition = Field(default_factory=Disposition)
+    issues: Issues = Field(default_factory=Issues)
     reciprocity: Reciprocity = Field(default_factory=Reciprocity)
     deterrence: Deterrence = Field(default_factory=Deterrence)
     audience_costs: AudienceCosts = Field(default_factory=AudienceCosts)
     alliance: Alliance = Field(default_factory=Alliance)
     mediation: Mediation = Field(default_factory=Mediation)
-    ripeness: Ripeness = Field(default_factory=Ripeness)
+    bargaining: Bargaining = Field(default_factory=Bargaining)
+    escalation: Escalation = Field(default_factory=Escalation)
     accidents: Accidents = Field(default_factory=Accidents)
     tension: TensionParams = Field(default_factory=TensionParams)
     outcome: OutcomeParams = Field(default_factory=OutcomeParams)
@@ -449,6 +573,14 @@ class Scenario(Strict):
     start_date: dt.date = Field(description="Calendar date of day 0 (YYYY-MM-DD).")
     days: int = Field(ge=1, le=3650, description="Number of simulated days.")
     seed: int = Field(ge=0, lt=2**63, description="Seed of the random streams.")
+    issues: dict[Id, Issue] = Field(
+        default_factory=dict, description="The issues in dispute, by id, with their status quo on day 0."
+    )
+    principals: list[ActorRef] = Field(
+        default_factory=list,
+        max_length=2,
+        description="The two principal parties whose agreement settles the crisis (both must sign).",
+    )
     actors: dict[Id, Actor] = Field(min_length=2, description="The actors, by id.")
     affinities: dict[ActorRef, dict[ActorRef, Annotated[float, Field(ge=-1.0, le=1.0)]]] = Field(
         default_factory=dict,
@@ -464,6 +596,16 @@ class Scenario(Strict):
     events: list[ScriptedEvent] = Field(
         default_factory=list, description="Scripted moves and parameter changes."
     )
+
+    @model_validator(mode="after")
+    def _principals(self) -> Scenario:
+        if len(self.principals) == 1 or len(set(self.principals)) != len(self.principals):
+            raise PydanticCustomError(
+                "principals",
+                "expected two different principal parties (or none), found {found}",
+                {"found": self.principals},
+            )
+        return self
 
     @model_validator(mode="after")
     def _pairs(self) -> Scenario:
