@@ -594,7 +594,9 @@ def _one_day(
                 )
             win = 1.0 - mx.balance(strength[i, i], strength[i, j])
             fight = (1.0 - win) * lose - p[COST_WEIGHT] * vec[6][i]
-            chance = mx.accept_probability(p[BARGAIN_PRECISION], deal, fight)
+            chance = mx.accept_probability(
+                p[BARGAIN_PRECISION], deal, fight, Med[r, i], p[MEDIATION_W], A[r, i], p[AUDIENCE_W]
+            )
             if uniform(key_bargain, rep * np.uint64(2) + np.uint64(q)) < chance:
                 accepted += 1
         if accepted == 2:

@@ -268,9 +268,24 @@ def side_strength(capability: float, bonus: float, belief: float) -> float:
 
 
 @njit(cache=True, inline="always")
-def accept_probability(precision: float, deal: float, fight: float) -> float:
-    """A principal accepts the offer on the table when it beats its expected value of fighting on."""
-    return 1.0 / (1.0 + math.exp(-precision * (deal - fight)))
+def accept_probability(
+    precision: float,
+    deal: float,
+    fight: float,
+    pressure: float,
+    w_pressure: float,
+    commitment: float,
+    w_audience: float,
+) -> float:
+    """A principal accepts the offer when it beats fighting on, plus mediators' leverage, less audience costs.
+
+    Zartman: a deal comes when continuing hurts and promises no victory;
+    Touval and Zartman: mediators with leverage add to the value of the deal;
+    Fearon: public commitments make accepting a compromise costly at home.
+    """
+    return 1.0 / (
+        1.0 + math.exp(-precision * (deal - fight + w_pressure * pressure - w_audience * commitment))
+    )
 
 
 @njit(cache=True, inline="always")

@@ -138,7 +138,10 @@ class CrisisModel(mesa.Model):
             self._change_parameters(changes)
         spec, s, rec = self.spec, self.state, self.recorder
         keys = np.array(
-            [stream_key(self.seed, day, purpose) for purpose in (Purpose.CHOICE, Purpose.ACCIDENT, Purpose.BARGAIN)],
+            [
+                stream_key(self.seed, day, purpose)
+                for purpose in (Purpose.CHOICE, Purpose.ACCIDENT, Purpose.BARGAIN)
+            ],
             dtype=np.uint64,
         )
         scripted = np.array(self.moves_by_day.get(day, []), dtype=np.int64).reshape(-1, 3)

@@ -279,7 +279,7 @@ class ReferenceActor(mesa.Agent):
         return values
 
     def choice_probabilities(self) -> list[tuple[int, int, float]]:
-        """(move, target, probability) of every option: P(act) x P(rung) x P(move | rung) x P(target | move)."""
+        """(move, target, probability) of every option: P(act) P(rung) P(move | rung) P(target | move)."""
         options, utility, rung_value, groups = self._stages()
         if not rung_value:
             return [(m, t, 0.0) for m, t in options]
@@ -317,7 +317,9 @@ class ReferenceActor(mesa.Agent):
             return None
         prec = model.p["rationality"]
         rung_list = [rung_value.get(g) for g in range(N_RUNGS)]
-        g = self._draw(self._logit(rung_list, prec), [v is not None for v in rung_list], uniform_py(key, base + 1))
+        g = self._draw(
+            self._logit(rung_list, prec), [v is not None for v in rung_list], uniform_py(key, base + 1)
+        )
         values = self._move_values(options, utility, groups, g)
         k = self._draw(self._logit(values, prec), [v is not None for v in values], uniform_py(key, base + 2))
         _, lo, hi = groups[k]
@@ -508,13 +510,23 @@ class ReferenceModel(mesa.Model):
         for q, (i, j) in enumerate(((a, b), (b, a))):
             deal, lose = 0.0, 0.0
             for k in range(len(spec.issue_ids)):
-                deal -= float(sal[i, k]) * F["felt_distance"](float(x[i, k]), s.offer[k], w.reference[i][k], lam)
+                deal -= float(sal[i, k]) * F["felt_distance"](
+                    float(x[i, k]), s.offer[k], w.reference[i][k], lam
+                )
                 lose -= float(sal[i, k]) * F["felt_distance"](
                     float(x[i, k]), float(x[j, k]), w.reference[i][k], lam
                 )
             win = 1.0 - F["balance"](s.strength[i][i], s.strength[i][j])
             fight = (1.0 - win) * lose - p["bargaining.cost_weight"] * s.hurt[i]
-            chance = F["accept_probability"](p["bargaining.precision"], deal, fight)
+            chance = F["accept_probability"](
+                p["bargaining.precision"],
+                deal,
+                fight,
+                w.mediation[i],
+                p["mediation.weight"],
+                w.commitment[i],
+                p["audience_costs.weight"],
+            )
             if uniform_py(self.keys[Purpose.BARGAIN], self.replicate * 2 + q) < chance:
                 accepted += 1
         if accepted < 2:
@@ -637,7 +649,9 @@ class ReferenceModel(mesa.Model):
         if mv.signal[m] > 0.0:
             for o in range(n):
                 if o != src:
-                    w.belief[o][src] = F["believe"](w.belief[o][src], p["audience_costs.signal"], float(mv.signal[m]))
+                    w.belief[o][src] = F["believe"](
+                        w.belief[o][src], p["audience_costs.signal"], float(mv.signal[m])
+                    )
         if mv.concession[m] > 0.0:
             for o in range(n):
                 if o != src:

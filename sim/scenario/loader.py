@@ -332,6 +332,8 @@ def load_scenario(
     note = "after --set" if overrides else ""
     scenario = validate(raw, shown=shown, note=note)
     _check_event_sets(raw, shown)
+    if not isinstance(source, Mapping):
+        scenario._folder = str(resolve_path(source).resolve().parent)
     return scenario
 
 

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationInfo,
     model_validator,
 )
@@ -532,6 +533,58 @@ class Mechanisms(Strict):
     outcome: OutcomeParams = Field(default_factory=OutcomeParams)
 
 
+class FirstMove(Strict):
+    """A timing in the record: the day an actor first made one of some moves."""
+
+    actor: ActorRef = Field(description="Who made the move.")
+    moves: list[MoveRef] = Field(min_length=1, description="Any of these moves counts.")
+    day: int = Field(ge=0, le=3650, description="The day it happened in the record.")
+
+
+class Record(Strict):
+    """The coded record of the real crisis: what calibration fits and forecasts are scored against."""
+
+    events: str = Field(
+        description="Event file in the chronology format (crisis, date, day, actor, target, event, cameo, "
+        "goldstein, ...), relative to this scenario file; bundled records are found by name.",
+        max_length=400,
+    )
+    window: tuple[int, int] = Field(description="First and last day the record covers.")
+    phases: dict[Id, tuple[int, int]] = Field(
+        default_factory=dict, description="Named phases of the crisis: first and last day of each."
+    )
+    first_moves: dict[Id, FirstMove] = Field(
+        default_factory=dict, description="Dated first moves (e.g. the first alert) by name."
+    )
+    agreement_day: int | None = Field(
+        default=None, ge=0, le=3650, description="Day both principal parties signed (none: no deal)."
+    )
+    resolution_day: int | None = Field(
+        default=None, ge=0, le=3650, description="Day the last blocking posture ended (none: it did not)."
+    )
+    clash: bool = Field(description="Whether the record has an armed clash.")
+
+    @model_validator(mode="after")
+    def _days(self) -> Record:
+        first, last = self.window
+        spans = {"window": self.window, **{f"phases.{k}": v for k, v in self.phases.items()}}
+        for where, (a, b) in spans.items():
+            if not 0 <= a <= b or b > 3650:
+                raise PydanticCustomError(
+                    "bad_span",
+                    "{where}: expected [first, last] with 0 <= first <= last, found [{a}, {b}]",
+                    {"where": where, "a": a, "b": b},
+                )
+        for k, (a, b) in self.phases.items():
+            if a < first or b > last:
+                raise PydanticCustomError(
+                    "bad_span",
+                    "phases.{k}: [{a}, {b}] lies outside the window [{first}, {last}]",
+                    {"k": k, "a": a, "b": b, "first": first, "last": last},
+                )
+        return self
+
+
 class ScriptedEvent(Strict):
     """On a given day an actor makes a given move, or parameters change."""
 
@@ -596,6 +649,10 @@ class Scenario(Strict):
     events: list[ScriptedEvent] = Field(
         default_factory=list, description="Scripted moves and parameter changes."
     )
+    record: Record | None = Field(
+        default=None, description="The coded record of the real crisis, if there is one (for calibration)."
+    )
+    _folder: str | None = PrivateAttr(default=None)  # where the file was read from (finds its record)
 
     @model_validator(mode="after")
     def _principals(self) -> Scenario:

@@ -1,0 +1,126 @@
+"""The record in: a crisis's coded events, on the scenario's day axis, and the targets they give.
+
+A scenario names its record (`record:`): an event file in the chronology
+format and the key timings read from the chronology. Everything calibration
+fits and forecasts are scored against comes from here, never from constants
+in the code: the phases' mean daily Goldstein sums, each actor's share of the
+events, the mix of CAMEO roots, the dated first moves, the day of the deal and
+the day the standing postures ended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import UserError
+from sim.scenario.loader import BUNDLED
+from sim.scenario.schema import Record, Scenario
+
+REQUIRED = ("actor", "cameo", "goldstein")
+ROOTS = tuple(f"{k:02d}" for k in range(1, 21))
+
+
+def locate(scenario: Scenario) -> Path:
+    """The record's event file: as given if absolute, else next to the scenario file, else bundled."""
+    if scenario.record is None:
+        raise UserError("the scenario names no record (add a `record:` section)", source=scenario.name)
+    given = Path(scenario.record.events)
+    folders = [Path(scenario._folder)] if scenario._folder else []
+    candidates = [given] if given.is_absolute() else [f / given for f in (*folders, BUNDLED)]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise UserError(
+        f"record file '{given}' not found next to the scenario or among the bundled records",
+        source=scenario.name,
+        field="record.events",
+    )
+
+
+def read_events(path: str | Path, scenario: Scenario) -> pd.DataFrame:
+    """Read an event file and put its events on the scenario's day axis, with the scenario's actor ids."""
+    path = Path(path)
+    try:
+        data = pd.read_csv(path, dtype={"cameo": str, "actor": str, "target": str}, keep_default_na=False)
+    except FileNotFoundError:
+        raise UserError("file not found", source=str(path)) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        raise UserError(f"cannot read as CSV: {exc}", source=str(path)) from None
+    missing = [c for c in REQUIRED if c not in data.columns]
+    if missing or ("date" not in data.columns and "day" not in data.columns):
+        need = ", ".join([*REQUIRED, "date or day"])
+        raise UserError(
+            f"expected columns {need}; missing {', '.join(missing) or 'date/day'}", source=str(path)
+        )
+    data = data[data["cameo"].str.strip() != ""].copy()
+    if "date" in data.columns:
+        try:
+            dates = pd.to_datetime(data["date"], format="%Y-%m-%d")
+        except ValueError as exc:
+            raise UserError(f"expected dates as YYYY-MM-DD: {exc}", source=str(path), field="date") from None
+        data["sim_day"] = (dates - pd.Timestamp(scenario.start_date)).dt.days
+    else:
+        data["sim_day"] = pd.to_numeric(data["day"], errors="coerce")
+    data["goldstein"] = pd.to_numeric(data["goldstein"], errors="coerce")
+    codes = {a.code: aid for aid, a in scenario.actors.items() if a.code}
+    data["actor_id"] = data["actor"].map(codes).fillna("other: " + data["actor"])
+    data["root"] = data["cameo"].str[:2]
+    return data[(data["sim_day"] >= 0) & (data["sim_day"] < scenario.days)]
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the record says, in the terms the model's output is summarised in (docs/model.md 8.1)."""
+
+    window: tuple[int, int]
+    phases: dict[str, tuple[int, int]]
+    goldstein: dict[str, float]  # phase -> mean daily Goldstein sum
+    actor_share: dict[str, float]  # actor id -> share of the events of the scenario's actors
+    root_share: dict[str, float]  # CAMEO root -> share of the events
+    events_per_day: float  # events of the scenario's actors per day of the window
+    first_moves: dict[str, float]  # name -> day
+    agreement_day: float | None
+    resolution_day: float | None
+    clash: bool
+
+
+def targets(scenario: Scenario, events: pd.DataFrame | None = None) -> Targets:
+    """The record's targets for a scenario (its own record file unless `events` is given)."""
+    record: Record | None = scenario.record
+    if record is None:
+        raise UserError("the scenario names no record (add a `record:` section)", source=scenario.name)
+    data = read_events(locate(scenario), scenario) if events is None else events
+    first, last = record.window
+    data = data[(data["sim_day"] >= first) & (data["sim_day"] <= last)]
+    own = data[data["actor_id"].isin(list(scenario.actors))]
+    goldstein = {}
+    for name, (a, b) in record.phases.items():
+        part = data[(data["sim_day"] >= a) & (data["sim_day"] <= b)]
+        goldstein[name] = float(part["goldstein"].sum()) / (b - a + 1)
+    counts = own["actor_id"].value_counts()
+    total = max(int(counts.sum()), 1)
+    roots = data["root"].value_counts()
+    return Targets(
+        window=(first, last),
+        phases=dict(record.phases),
+        goldstein=goldstein,
+        actor_share={a: float(counts.get(a, 0)) / total for a in scenario.actors},
+        root_share={r: float(roots.get(r, 0)) / max(len(data), 1) for r in ROOTS},
+        events_per_day=float(len(own)) / (last - first + 1),
+        first_moves={k: float(v.day) for k, v in record.first_moves.items()},
+        agreement_day=None if record.agreement_day is None else float(record.agreement_day),
+        resolution_day=None if record.resolution_day is None else float(record.resolution_day),
+        clash=record.clash,
+    )
+
+
+def daily_sums(data: pd.DataFrame, days: int) -> np.ndarray:
+    """The record's Goldstein sum of each day 0..days-1."""
+    out = np.zeros(days)
+    part = data[(data["sim_day"] >= 0) & (data["sim_day"] < days)]
+    np.add.at(out, part["sim_day"].to_numpy(int), part["goldstein"].to_numpy(float))
+    return out
