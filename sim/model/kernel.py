@@ -321,7 +321,9 @@ def option_utility(r, b, i, m, t, state, tables, p, seen, terms):
     terms[3] = mx.deterrence(
         p[DETER_W], rt, mx.balance(strength[i, i], strength[i, t]), e, material, p[VERBAL_SHARE]
     )
-    terms[4] = mx.audience_costs(p[AUDIENCE_W], A[r, i], feats[m, F_CONCESSION], agreement[i])
+    terms[4] = mx.audience_costs(
+        p[AUDIENCE_W], A[r, i], feats[m, F_CONCESSION], agreement[i], feats[m, F_SIGNAL], res
+    )
     terms[5] = mx.alliance(
         p[ALLIANCE_W],
         backing[i],

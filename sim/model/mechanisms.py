@@ -175,9 +175,12 @@ def deterrence(
 
 
 @njit(cache=True, inline="always")
-def audience_costs(w: float, commitment: float, concession: float, agreement: float) -> float:
-    """Fearon: backing down after public commitments hurts at home, unless a deal gives cover."""
-    return -w * commitment * concession * (1.0 - agreement)
+def audience_costs(
+    w: float, commitment: float, concession: float, agreement: float, signal: float, resolve: float
+) -> float:
+    """Fearon: backing down after public commitments hurts at home, unless a deal gives cover; and tying
+    one's hands in public is a risk only the resolved take lightly."""
+    return -w * (commitment * concession * (1.0 - agreement) + signal * (1.0 - resolve))
 
 
 @njit(cache=True, inline="always")

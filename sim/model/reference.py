@@ -170,7 +170,12 @@ class ReferenceActor(mesa.Agent):
                 p["deterrence.verbal_share"],
             ),
             "audience_costs": F["audience_costs"](
-                p["audience_costs.weight"], w.commitment[i], float(mv.concession[move]), s.agreement[i]
+                p["audience_costs.weight"],
+                w.commitment[i],
+                float(mv.concession[move]),
+                s.agreement[i],
+                float(mv.signal[move]),
+                res,
             ),
             "alliance": F["alliance"](
                 p["alliance.weight"],

@@ -377,7 +377,11 @@ class Deterrence(Strict):
         default=3.0,
         description="Utility cost of hostility against a side that holds the whole balance.",
     )
-    verbal_share: Prob = Field(default=0.2, description="Share of the cost borne by verbal hostility.")
+    verbal_share: Prob = Field(
+        json_schema_extra=_calibratable(0.05, 1.0),
+        default=0.3,
+        description="Share of the cost borne by verbal hostility (threats are cheaper than force, not free).",
+    )
 
 
 class AudienceCosts(Strict):

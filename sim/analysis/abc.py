@@ -1,0 +1,231 @@
+"""The calibration's engine: ABC-SMC (pyabc) of the shared parameters against one or more coded records.
+
+Each episode contributes its record's summaries (`sim.analysis.fit`) and a
+calm check: the same scenario with its scripted events removed must stay calm
+(no material hostility, no deal), which is what the record's quiet years say.
+The free parameters are the mechanism parameters the schema marks
+`calibratable` and the roles' activity multipliers, with uniform priors over
+their ranges; every episode's stances stay as its sources give them.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from sim.analysis.fit import simulate, summary
+from sim.analysis.sensitivity import calibratable
+from sim.scenario.record import Targets, targets
+from sim.scenario.schema import Scenario
+
+ROLE_ACTIVITY = (0.05, 3.0)  # prior range of a role's activity multiplier
+CALM_DAYS = 60
+TRANSITION_SCALING = 2.0
+RUNGS_OF_ROOT = np.array([0] * 10 + [1] * 4 + [2] * 4 + [3] * 3)  # index = CAMEO root 0..20
+
+
+def free_parameters(scenarios: Sequence[Scenario]) -> dict[str, tuple[float, float]]:
+    """The calibratable mechanism parameters and the activity of every role but `state` (the unit)."""
+    ranges = dict(calibratable(scenarios[0]))
+    roles = sorted({sc.actors[a].role for sc in scenarios for a in sc.actors} - {"state"})
+    ranges.update({f"roles.{r}.activity": ROLE_ACTIVITY for r in roles})
+    return ranges
+
+
+def _rung_shares(stats: dict[str, float]) -> dict[str, float]:
+    out = dict.fromkeys(("rung.0", "rung.1", "rung.2", "rung.3"), 0.0)
+    for key, value in stats.items():
+        if key.startswith("root."):
+            out[f"rung.{RUNGS_OF_ROOT[int(key[5:])]}"] += value
+    return out
+
+
+def episode_stats(
+    scenario: Scenario, goal: Targets, params: dict[str, float], *, runs: int, days: int
+) -> dict[str, float]:
+    """One episode's summaries under `params` (the record's, minus CAMEO roots folded to ladder rungs)."""
+    batch = {k: np.full(runs, v) for k, v in params.items() if _applies(scenario, k)}
+    stats = summary(simulate(scenario, runs, days=days, batch=batch), goal)
+    out = {k: v for k, v in stats.items() if not k.startswith("root.")}
+    out.update(_rung_shares(stats))
+    calm = scenario.model_copy(update={"events": []})
+    quiet = simulate(calm, runs, days=CALM_DAYS, batch=batch)
+    ev = quiet.events
+    roots = np.array([int(c[:2]) if c else 0 for c in quiet.cameo])
+    material = ev[roots[ev[:, 4]] >= 15]
+    out["calm.material"] = len(np.unique(material[:, 0])) / runs
+    out["calm.agreement"] = len(np.unique(ev[ev[:, 4] == quiet.settle_move, 0])) / runs
+    return out
+
+
+def _applies(scenario: Scenario, path: str) -> bool:
+    if path.startswith("roles."):
+        return path.split(".")[1] in {a.role for a in scenario.actors.values()}
+    return True
+
+
+def observed_stats(scenario: Scenario, goal: Targets, days: int) -> dict[str, float]:
+    from sim.analysis.fit import observed
+
+    stats = observed(goal, days)
+    out = {k: v for k, v in stats.items() if not k.startswith("root.")}
+    out.update(_rung_shares(stats))
+    out["calm.material"] = 0.0
+    out["calm.agreement"] = 0.0
+    return out
+
+
+@dataclass
+class Fit:
+    """The posterior of an ABC-SMC run and how it went."""
+
+    names: list[str]
+    ranges: dict[str, tuple[float, float]]
+    posterior: pd.DataFrame  # one row per particle: parameters and weight
+    observed: dict[str, float]
+    generations: int
+    evaluations: int
+    seconds: float
+    ess: list[float]
+    epsilons: list[float]
+    acceptance: list[float]
+    stopped_early: bool
+    reason: str
+    episodes: list[str] = field(default_factory=list)
+
+    def narrowing(self) -> pd.DataFrame:
+        """Median, 90% interval and how far each parameter narrowed (interval width / prior width)."""
+        w = self.posterior["weight"].to_numpy(float)
+        rows = []
+        for name in self.names:
+            values = self.posterior[name].to_numpy(float)
+            order = np.argsort(values)
+            cdf = np.cumsum(w[order]) / w.sum()
+            q = [
+                float(values[order][min(np.searchsorted(cdf, p), len(values) - 1)]) for p in (0.05, 0.5, 0.95)
+            ]
+            lo, hi = self.ranges[name]
+            rows.append(
+                {
+                    "parameter": name,
+                    "q05": q[0],
+                    "median": q[1],
+                    "q95": q[2],
+                    "narrowing": (q[2] - q[0]) / (hi - lo),
+                }
+            )
+        return pd.DataFrame(rows)
+
+
+def run_abc(
+    scenarios: Sequence[Scenario],
+    *,
+    population: int = 300,
+    generations: int = 10,
+    runs: int = 60,
+    seed: int = 1,
+    max_seconds: float = 3600.0,
+    min_acceptance: float = 0.02,
+    progress: Callable[[str], None] | None = None,
+) -> Fit:
+    """ABC-SMC over the free parameters against every episode's record at once (summaries side by side)."""
+    import pyabc
+
+    logging.getLogger("ABC").setLevel(logging.WARNING)
+    logging.getLogger("Sampler").setLevel(logging.WARNING)
+    goals = [targets(sc) for sc in scenarios]
+    days = [min(sc.days, g.window[1] + 8) for sc, g in zip(scenarios, goals, strict=True)]
+    ranges = free_parameters(scenarios)
+    keys = {name.replace(".", "__"): name for name in ranges}
+    prior = pyabc.Distribution(**{k: pyabc.RV("uniform", *_span(ranges[n])) for k, n in keys.items()})
+    many = len(scenarios) > 1
+    observed: dict[str, float] = {}
+    for sc, goal, d in zip(scenarios, goals, days, strict=True):
+        for k, v in observed_stats(sc, goal, d).items():
+            observed[f"{sc.name}:{k}" if many else k] = v
+    count = {"n": 0}
+
+    def model(parameters):
+        count["n"] += 1
+        params = {keys[k]: float(v) for k, v in parameters.items()}
+        out = {}
+        for sc, goal, d in zip(scenarios, goals, days, strict=True):
+            for k, v in episode_stats(sc, goal, params, runs=runs, days=d).items():
+                out[f"{sc.name}:{k}" if many else k] = v
+        return out
+
+    np.random.seed(seed % (2**32))
+    abc = pyabc.ABCSMC(
+        model,
+        prior,
+        pyabc.AdaptivePNormDistance(p=2),
+        population_size=population,
+        transitions=pyabc.MultivariateNormalTransition(scaling=TRANSITION_SCALING),
+        sampler=pyabc.SingleCoreSampler(),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        abc.new(f"sqlite:///{tmp}/abc.db", observed)
+        start = time.perf_counter()
+        history = None
+        done_generations = 0
+        reason = "reached the generation limit"
+        stopped_early = True
+        for g in range(generations):
+            left = max_seconds - (time.perf_counter() - start)
+            if left <= 0:
+                reason = f"hit the time limit ({max_seconds:.0f} s) after {g} generations"
+                break
+            history = abc.run(max_nr_populations=1, max_walltime=pd.Timedelta(seconds=left))
+            done_generations = history.max_t + 1
+            pops = history.get_all_populations()
+            rate = float(pops["particles"].iloc[-1] / max(pops["samples"].iloc[-1], 1))
+            eps = float(pops["epsilon"].iloc[-1])
+            if progress:
+                progress(
+                    f"generation {done_generations}: epsilon {eps:.3g}, acceptance {rate:.1%}, "
+                    f"{count['n']:,} evaluations, {time.perf_counter() - start:.0f} s"
+                )
+            if rate < min_acceptance:
+                reason = (
+                    f"acceptance fell to {rate:.1%} (below {min_acceptance:.0%}): converged as far as it can"
+                )
+                stopped_early = False
+                break
+        seconds = time.perf_counter() - start
+        assert history is not None
+        frame, weights = history.get_distribution(m=0, t=history.max_t)
+        pops = history.get_all_populations()
+        ess = [
+            float(pyabc.weighted_statistics.effective_sample_size(history.get_distribution(m=0, t=t)[1]))
+            for t in range(history.max_t + 1)
+        ]
+    posterior = frame.rename(columns=keys).reset_index(drop=True)
+    posterior["weight"] = np.asarray(weights) / np.sum(weights)
+    return Fit(
+        names=list(ranges),
+        ranges=ranges,
+        posterior=posterior[[*ranges, "weight"]],
+        observed=observed,
+        generations=done_generations,
+        evaluations=count["n"],
+        seconds=seconds,
+        ess=ess,
+        epsilons=[float(e) for e in pops["epsilon"].iloc[1:]],
+        acceptance=[
+            float(a / max(s, 1)) for a, s in zip(pops["particles"].iloc[1:], pops["samples"].iloc[1:], strict=True)
+        ],
+        stopped_early=stopped_early,
+        reason=reason,
+        episodes=[sc.name for sc in scenarios],
+    )
+
+
+def _span(bounds: tuple[float, float]) -> tuple[float, float]:
+    lo, hi = bounds
+    return lo, hi - lo
