@@ -218,7 +218,8 @@ def run_abc(
         ess=ess,
         epsilons=[float(e) for e in pops["epsilon"].iloc[1:]],
         acceptance=[
-            float(a / max(s, 1)) for a, s in zip(pops["particles"].iloc[1:], pops["samples"].iloc[1:], strict=True)
+            float(a / max(s, 1))
+            for a, s in zip(pops["particles"].iloc[1:], pops["samples"].iloc[1:], strict=True)
         ],
         stopped_early=stopped_early,
         reason=reason,
