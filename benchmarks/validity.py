@@ -1,0 +1,134 @@
+"""The validity figures of issue "Model 2", printed for a scenario (default: the bundled 2021 one).
+
+    python benchmarks/validity.py [SCENARIO] [--runs 1000] [--draws 50] [--quick]
+
+1. calm without a trigger: P(deal) and P(any material hostile move) in 60 days, scripted events removed;
+2. the record's shape and mix over its window: actor shares, phases' daily Goldstein sums against the
+   ensemble's 50% band, median first moves, median deal day, P(clash);
+3. robustness: the share of joint +-20% draws of the calibratable mechanism parameters that keep
+   "peak by day 10, resolution after a deal, P(clash) <= 10%";
+4. duplicating a move or adding a target: change in the actor's daily activity;
+5. the knock-out table: each mechanism off, its effect on the headline outputs (95% paired bootstrap).
+
+The figures are reported whatever they are; docs/model.md quotes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numba
+
+from sim import load_scenario
+from sim.analysis import validity as v
+from sim.analysis.fit import simulate
+
+
+def duplicate_check(scenario, actor: str, move: str, runs: int) -> tuple[float, float, float]:
+    """Activity of `actor` as is, with an exact copy of `move`, and with one more adversary to target."""
+    raw = scenario.model_dump(mode="json")
+
+    def activity(sc) -> float:
+        sim = simulate(sc, runs)
+        i = sim.actor_ids.index(actor)
+        return float((sim.events[:, 2] == i).sum()) / runs / sim.days
+
+    base = activity(scenario)
+    dup = dict(raw)
+    dup["moves"] = {**raw["moves"], f"{move}_copy": raw["moves"][move]}
+    dup["actors"] = {
+        **raw["actors"],
+        actor: {**raw["actors"][actor], "moves": [*raw["actors"][actor]["moves"], f"{move}_copy"]},
+    }
+    with_copy = activity(load_scenario(dup))
+    extra = dict(raw)
+    stranger = {
+        "name": "Stranger",
+        "role": "kin_state",
+        "capability": 0.1,
+        "resolve": 0.5,
+        "risk_tolerance": 0.5,
+        "hawkishness": 0.5,
+        "moves": [],
+        "exclude_moves": list(raw["roles"]["kin_state"]["moves"]),
+    }
+    extra["actors"] = {**raw["actors"], "stranger": stranger}
+    extra["affinities"] = {**raw["affinities"], "stranger": {actor: -0.5}}
+    with_target = activity(load_scenario(extra))
+    return base, with_copy, with_target
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("scenario", nargs="?", default="kosovo_2021")
+    ap.add_argument("--runs", type=int, default=1000)
+    ap.add_argument("--draws", type=int, default=50)
+    ap.add_argument("--quick", action="store_true", help="fewer runs and draws, for a first look")
+    args = ap.parse_args(argv)
+    runs, draws = (200, 10) if args.quick else (args.runs, args.draws)
+    scenario = load_scenario(args.scenario)
+    print(f"{scenario.name}: validity figures ({runs} runs; numba threads {numba.get_num_threads()})")
+    start = time.perf_counter()
+
+    c = v.calm(scenario, runs=runs)
+    print("\n1. calm without a trigger (scripted events removed, 60 days)")
+    print(
+        f"   P(deal signed) {c.p_agreement:.1%} (goal <= 5%); P(material hostile move) {c.p_material:.1%} "
+        f"(goal <= 10%); {c.events_per_day:.2f} events/day"
+    )
+
+    f = v.record_fit(scenario, runs=runs)
+    print(f"\n2. the record's shape and mix (days {scenario.record.window[0]}-{scenario.record.window[1]})")
+    for actor, (sim_share, rec_share) in f.share.items():
+        mark = "ok" if abs(sim_share - rec_share) <= 0.10 else "MISS"
+        print(f"   share of events {actor:<14} {sim_share:6.1%}  record {rec_share:6.1%}  {mark}")
+    print(f"   actors within +-10 points: {f.shares_within} of {len(f.share)}")
+    for name, (rec, q25, q50, q75) in f.phases.items():
+        mark = "inside" if q25 <= rec <= q75 else "outside"
+        print(
+            f"   daily Goldstein sum, {name:<15} record {rec:+6.1f}  "
+            f"ensemble 50% band [{q25:+6.1f}, {q75:+6.1f}] (median {q50:+6.1f})  {mark}"
+        )
+    print(f"   phases inside the 50% band: {f.phases_inside} of {len(f.phases)} (goal >= 4)")
+    for name, (sim_day, rec_day) in f.first_moves.items():
+        print(f"   median {name.replace('_', ' ')} day {sim_day:.0f} (record {rec_day:.0f})")
+    print(
+        f"   median deal day {f.agreement_day[0]:.0f} (record {f.agreement_day[1]}); "
+        f"deal in {f.p_agreement:.0%} of runs"
+    )
+    print(f"   median resolution day {f.resolution_day[0]:.0f} (record {f.resolution_day[1]})")
+    print(f"   P(clash) {f.p_clash:.1%} (goal <= 5%)")
+
+    r = v.robustness(scenario, draws=draws, runs=max(runs // 3, 100))
+    print(f"\n3. robustness: {r.share_ok:.0%} of {r.draws} joint +-20% draws keep the shape (goal >= 90%)")
+    bad = [row for row in r.rows if not row["ok"]]
+    for row in bad[:5]:
+        print("   failed draw: " + ", ".join(f"{k} {val:.2f}" for k, val in row.items() if k != "ok"))
+
+    actor = next(
+        (a for a, x in scenario.actors.items() if x.role == "kin_state"), next(iter(scenario.actors))
+    )
+    base, copy, target = duplicate_check(scenario, actor, "criticize", runs)
+    print(
+        f"\n4. {actor}'s events per day: {base:.4f}; with a copy of 'criticize' {copy:.4f} "
+        f"({(copy / base - 1) if base else 0:+.1%}); with one more adversary {target:.4f} "
+        f"({(target / base - 1) if base else 0:+.1%}) (goal: within 2%)"
+    )
+
+    print("\n5. knock-outs (each mechanism off; * = 95% paired bootstrap interval excludes no change)")
+    rows = v.knockouts(scenario, runs=runs)
+    names = list(v.HEADLINES)
+    print("   " + f"{'mechanism off':<30}" + "".join(f"{v.HEADLINES[n][:18]:>20}" for n in names))
+    print("   " + f"{'(base)':<30}" + "".join(f"{rows[0].base[n]:>20.3f}" for n in names))
+    for k in rows:
+        cells = "".join(f"{k.value[n]:>19.3f}{'*' if n in k.significant else ' '}" for n in names)
+        print(f"   {k.mechanism:<30}{cells}")
+    nominal = [k.mechanism for k in rows if not k.significant]
+    print(f"   mechanisms with no significant effect: {', '.join(nominal) or 'none'}")
+    print(f"\n({time.perf_counter() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

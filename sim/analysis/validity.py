@@ -1,0 +1,266 @@
+"""Checks a domain expert would make: calm without a trigger, the record's shape and mix, robustness.
+
+Each check returns plain numbers (and says what it measured), so
+`benchmarks/validity.py`, the tests and docs/model.md report the same figures.
+Everything about the crisis comes from the scenario and its record: the
+trigger is the scenario's scripted events, the targets are the record's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.analysis.fit import Simulated, per_run, simulate, summary
+from sim.analysis.sensitivity import calibratable
+from sim.scenario.record import Targets, targets
+from sim.scenario.schema import Scenario
+
+MATERIAL_ROOT = 15  # CAMEO roots 15-20: material conflict (QuadClass 4)
+
+
+def _roots(sim: Simulated) -> np.ndarray:
+    return np.array([int(c[:2]) if c else 0 for c in sim.cameo])
+
+
+@dataclass
+class Calm:
+    runs: int
+    days: int
+    p_agreement: float  # share of runs in which a deal was signed
+    p_material: float  # share of runs with any material hostile move (CAMEO 15-20)
+    events_per_day: float
+
+
+def calm(
+    scenario: Scenario, *, runs: int = 1000, days: int = 60, batch: Mapping[str, np.ndarray] | None = None
+) -> Calm:
+    """The scenario with every scripted event removed: no trigger, so the world should stay calm."""
+    quiet = scenario.model_copy(update={"events": []})
+    sim = simulate(quiet, runs, days=days, batch=batch)
+    ev = sim.events
+    material = ev[_roots(sim)[ev[:, 4]] >= MATERIAL_ROOT]
+    signed = ev[ev[:, 4] == sim.settle_move] if sim.settle_move >= 0 else ev[:0]
+    return Calm(
+        runs=runs,
+        days=days,
+        p_agreement=len(np.unique(signed[:, 0])) / runs,
+        p_material=len(np.unique(material[:, 0])) / runs,
+        events_per_day=len(ev) / runs / days,
+    )
+
+
+@dataclass
+class RecordFit:
+    runs: int
+    share: dict[str, tuple[float, float]]  # actor -> (simulated, record)
+    phases: dict[str, tuple[float, float, float, float]]  # phase -> (record, q25, median, q75) daily sum
+    first_moves: dict[str, tuple[float, float]]  # name -> (median simulated day, record day)
+    agreement_day: tuple[float, float | None]
+    resolution_day: tuple[float, float | None]
+    p_clash: float
+    p_agreement: float
+
+    @property
+    def shares_within(self) -> int:
+        return sum(abs(s - r) <= 0.10 for s, r in self.share.values())
+
+    @property
+    def phases_inside(self) -> int:
+        return sum(q25 <= rec <= q75 for rec, q25, _, q75 in self.phases.values())
+
+
+def record_fit(
+    scenario: Scenario, *, runs: int = 1000, batch: Mapping[str, np.ndarray] | None = None
+) -> RecordFit:
+    """The ensemble against its record over the record's window (docs/model.md 8.2)."""
+    goal: Targets = targets(scenario)
+    last = goal.window[1]
+    sim = simulate(scenario, runs, days=max(scenario.days, last + 1), batch=batch)
+    stats = summary(sim, goal)
+    parts = per_run(sim, goal)
+    phases = {}
+    for name, (a, b) in goal.phases.items():
+        per = parts["daily"][:, a : b + 1].mean(axis=1)
+        q25, q50, q75 = np.quantile(per, [0.25, 0.5, 0.75])
+        phases[name] = (goal.goldstein[name], float(q25), float(q50), float(q75))
+    agreement = parts["agreement_day"]
+    return RecordFit(
+        runs=runs,
+        share={a: (stats[f"share.{a}"], goal.actor_share[a]) for a in scenario.actors},
+        phases=phases,
+        first_moves={k: (stats[f"first_move.{k}"], v) for k, v in goal.first_moves.items()},
+        agreement_day=(float(np.median(agreement)), goal.agreement_day),
+        resolution_day=(float(np.median(parts["resolution_day"])), goal.resolution_day),
+        p_clash=float(parts["clash"].mean()),
+        p_agreement=float((agreement < sim.days).mean()),
+    )
+
+
+@dataclass
+class Robustness:
+    draws: int
+    runs: int
+    spread: float
+    rows: list[dict[str, float]]  # one per draw: peak day, agreement day, resolution day, p_clash, ok
+
+    @property
+    def share_ok(self) -> float:
+        return float(np.mean([r["ok"] for r in self.rows]))
+
+
+def robustness(
+    scenario: Scenario,
+    *,
+    draws: int = 50,
+    runs: int = 300,
+    spread: float = 0.2,
+    seed: int = 7,
+    base: Mapping[str, float] | None = None,
+    peak_by: int = 10,
+    max_clash: float = 0.10,
+) -> Robustness:
+    """Joint +-`spread` jitters of every calibratable mechanism parameter: does the shape survive?
+
+    The shape: the median run peaks by day `peak_by`, the median resolution
+    comes after the median agreement (and the deal is signed in most runs), and
+    P(clash) is at most `max_clash`.
+    """
+    from sim.scenario.batch import batch_fields
+
+    ranges = calibratable(scenario)
+    fields = batch_fields(scenario)
+    values = {p: float(base[p]) if base and p in base else _value(scenario, p) for p in ranges}
+    rng = np.random.default_rng(seed)
+    goal = targets(scenario)
+    rows = []
+    for _ in range(draws):
+        batch = {}
+        for path, v in values.items():
+            lo, hi = fields[path].lo, fields[path].hi
+            x = v * rng.uniform(1.0 - spread, 1.0 + spread)
+            x = min(max(x, -np.inf if lo is None else lo), np.inf if hi is None else hi)
+            batch[path] = np.full(runs, float(x))
+        sim = simulate(scenario, runs, batch=batch)
+        parts = per_run(sim, goal)
+        peak = float(np.median(parts["peak_day"]))
+        agreement = float(np.median(parts["agreement_day"]))
+        resolution = float(np.median(parts["resolution_day"]))
+        clash = float(parts["clash"].mean())
+        after = float(np.mean(parts["agreement_day"] < parts["resolution_day"]))
+        ok = peak <= peak_by and agreement < resolution and after >= 0.5 and clash <= max_clash
+        rows.append(
+            {
+                "peak_day": peak,
+                "agreement_day": agreement,
+                "resolution_day": resolution,
+                "p_clash": clash,
+                "resolved_after_deal": after,
+                "ok": float(ok),
+            }
+        )
+    return Robustness(draws=draws, runs=runs, spread=spread, rows=rows)
+
+
+def _value(scenario: Scenario, path: str) -> float:
+    node = scenario
+    for part in path.split("."):
+        node = getattr(node, part)
+    return float(node)
+
+
+# Each mechanism and the parameter setting that switches it off (docs/model.md, "Knock-outs").
+KNOCKOUTS = {
+    "disposition (hawkishness)": {"mechanisms.disposition.hawkishness": 0.0},
+    "issues (dissatisfaction)": {"mechanisms.issues.weight": 0.0},
+    "loss aversion": {"mechanisms.issues.loss_aversion": 1.0},
+    "reciprocity": {"mechanisms.reciprocity.weight": 0.0},
+    "deterrence": {"mechanisms.deterrence.weight": 0.0},
+    "audience costs": {"mechanisms.audience_costs.weight": 0.0},
+    "costly signals (beliefs)": {"mechanisms.audience_costs.signal": 0.0},
+    "alliance (emboldening)": {"mechanisms.alliance.weight": 0.0},
+    "alliance (restraint)": {"mechanisms.alliance.restraint": 0.0},
+    "mediation": {"mechanisms.mediation.weight": 0.0},
+    "implementation of deals": {"mechanisms.mediation.implementation": 0.0},
+    "ripeness (hurt in bargaining)": {"mechanisms.bargaining.cost_weight": 0.0},
+    "escalation ladder": {"mechanisms.escalation.jump_cost": 0.0},
+    "accidents": {"mechanisms.accidents.hazard": 0.0},
+    "arousal (activity)": {"mechanisms.activity.arousal": 0.0},
+}
+HEADLINES = {
+    "p_clash": "P(armed clash)",
+    "peak_tension": "median peak tension",
+    "peak_day": "median peak day",
+    "p_deal_30": "P(deal by day 30)",
+    "resolution_day": "median days to resolution",
+    "events_per_day": "events per day",
+}
+
+
+def headlines(sim: Simulated) -> dict[str, np.ndarray]:
+    """Per-run headline outputs (the knock-out table's columns)."""
+    from sim.results.outcomes import classify
+
+    o = classify(
+        sim.tension, sim.settled, sim.clashed, int(sim.scenario.mechanisms.outcome.resolution_window)
+    )
+    parts = per_run(sim, targets(sim.scenario)) if sim.scenario.record else None
+    agreement = parts["agreement_day"] if parts else np.full(sim.runs, float(sim.days))
+    counts = np.bincount(sim.events[:, 0], minlength=sim.runs) if len(sim.events) else np.zeros(sim.runs)
+    return {
+        "p_clash": (o["outcome"] == 2).astype(float),
+        "peak_tension": sim.tension.max(axis=1),
+        "peak_day": o["peak_day"].astype(float),
+        "p_deal_30": (agreement <= 30).astype(float),
+        "resolution_day": np.where(o["outcome"] == 0, o["resolution_day"], sim.days).astype(float),
+        "events_per_day": counts / sim.days,
+    }
+
+
+def _stat(name: str, values: np.ndarray) -> float:
+    return float(np.mean(values)) if name.startswith(("p_", "events")) else float(np.median(values))
+
+
+@dataclass
+class Knockout:
+    mechanism: str
+    setting: dict[str, float]
+    base: dict[str, float]
+    value: dict[str, float]
+    low: dict[str, float]  # 95% paired-bootstrap interval of the difference
+    high: dict[str, float]
+
+    @property
+    def significant(self) -> list[str]:
+        return [k for k in self.base if self.low[k] > 0.0 or self.high[k] < 0.0]
+
+
+def knockouts(
+    scenario: Scenario,
+    *,
+    runs: int = 1000,
+    resamples: int = 1000,
+    seed: int = 11,
+    batch: Mapping[str, np.ndarray] | None = None,
+) -> list[Knockout]:
+    """Switch each mechanism off in turn, on common random numbers; paired bootstrap of each difference."""
+    base_runs = headlines(simulate(scenario, runs, batch=batch))
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, runs, size=(resamples, runs))
+    out = []
+    for mechanism, setting in KNOCKOUTS.items():
+        knocked = {**(batch or {}), **{k: np.full(runs, v) for k, v in setting.items()}}
+        runs_k = headlines(simulate(scenario, runs, batch=knocked))
+        low, high, base, value = {}, {}, {}, {}
+        for name in HEADLINES:
+            a, b = base_runs[name], runs_k[name]
+            base[name], value[name] = _stat(name, a), _stat(name, b)
+            if name.startswith(("p_", "events")):
+                diffs = (b[picks] - a[picks]).mean(axis=1)
+            else:
+                diffs = np.median(b[picks], axis=1) - np.median(a[picks], axis=1)
+            low[name], high[name] = (float(v) for v in np.quantile(diffs, [0.025, 0.975]))
+        out.append(Knockout(mechanism, setting, base, value, low, high))
+    return out
