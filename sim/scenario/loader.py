@@ -123,6 +123,8 @@ def read_raw(path: Path, *, shown: str | None = None, _chain: tuple[Path, ...] =
     if not isinstance(parent, str):
         raise ScenarioError(f"expected a file path, found {parent!r}", source=shown, field="extends")
     base_path = (path.parent / parent).resolve()
+    if not base_path.exists() and Path(parent).name == parent and (BUNDLED / parent).is_file():
+        base_path = (BUNDLED / parent).resolve()  # a bundled scenario by its file name
     if base_path in _chain or base_path == path.resolve():
         raise ScenarioError("extends itself (a cycle of extends)", source=shown, field="extends")
     if not base_path.exists():
