@@ -85,7 +85,7 @@ def test_slider_reports_change_only_what_the_user_moved():
     assert slider_value(c, c.value + c.step / 3) is None  # a snap to the nearest grid point
     assert slider_value(c, c.value - c.step) == round(c.value - c.step, 6)  # one step is a change
     for bad in (c.high + 1, c.low - 1, math.nan, math.inf, "2", None, True, [2.0]):
-        with pytest.raises(ScenarioError, match="mechanisms.mediation.weight: expected"):
+        with pytest.raises(ScenarioError, match=r"mechanisms\.mediation\.weight: expected"):
             slider_value(c, bad)
 
 
