@@ -89,3 +89,11 @@ def test_per_replicate_paths_are_what_the_engine_reads(base):
     excluded = {p.removeprefix("mechanisms.") for p in NOT_PER_REPLICATE}
     assert mech == set(PARAMS) - excluded
     assert excluded <= set(PARAMS)
+
+
+def test_every_per_replicate_path_has_both_bounds(base):
+    # A path whose bounds were lost (say, a schema refactor) would accept any finite value.
+    from sim.scenario.batch import batch_fields
+
+    for path, bounds in batch_fields(base).items():
+        assert bounds.lo is not None and bounds.hi is not None, path

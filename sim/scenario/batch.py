@@ -50,7 +50,9 @@ def _mechanism_fields() -> dict[str, FieldInfo]:
 
 
 def _value_type(annotation: Any) -> Any:
-    """The value type of a dict annotation (dict[K, V] -> V)."""
+    """The value type of a dict annotation (dict[K, V] -> V, through Annotated)."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
     return typing.get_args(annotation)[-1]
 
 
