@@ -250,6 +250,8 @@ def read_raw(path: Path, *, shown: str | None = None) -> dict:
                 field="extends",
             )
         base_path = (current.parent / parent).resolve()
+        if not base_path.exists() and Path(parent).name == parent and (BUNDLED / parent).is_file():
+            base_path = (BUNDLED / parent).resolve()  # a bundled scenario by its file name
         if base_path in seen:
             raise ScenarioError("extends itself (a cycle of extends)", source=current_shown, field="extends")
         if not base_path.exists():
