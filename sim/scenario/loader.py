@@ -124,10 +124,11 @@ def _read_text(path: Path, shown: str) -> str:
         raise ScenarioError("file not found", source=shown) from None
     except OSError as exc:
         raise ScenarioError(f"cannot read the file: {exc.strerror or 'error'}", source=shown) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ScenarioError("not a regular file; expected a YAML scenario file", source=shown)
     with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise ScenarioError("not a regular file; expected a YAML scenario file", source=shown)
         if info.st_size > MAX_FILE_BYTES:
             raise ScenarioError(
                 f"the file is {info.st_size / 2**20:.1f} MiB, expected a scenario of at most "
@@ -507,16 +508,27 @@ _FIXED_ACTOR = ("name", "code", "postures")
 
 def _fixed(raw: dict) -> dict[str, Any]:
     """The parts of a (defaulted, dumped) scenario that cannot change during a run."""
+
+    def part(node: Any, key: str) -> Any:
+        return node.get(key) if isinstance(node, dict) else None
+
+    def keys(node: Any) -> list:
+        return list(node) if isinstance(node, dict) else [node]
+
+    def items(node: Any) -> list:
+        return list(node.items()) if isinstance(node, dict) else []
+
     out: dict[str, Any] = {key: raw.get(key) for key in _FIXED_TOP}
     for kind in ("actors", "moves", "postures", "roles"):
-        out[kind] = list(raw.get(kind) or {})
-    for a, actor in (raw.get("actors") or {}).items():
-        out.update({f"actors.{a}.{k}": actor.get(k) for k in _FIXED_ACTOR})
+        out[kind] = keys(raw.get(kind))
+    for a, actor in items(part(raw, "actors")):
+        out.update({f"actors.{a}.{k}": part(actor, k) for k in _FIXED_ACTOR})
     for kind in ("moves", "postures"):
-        for key, item in (raw.get(kind) or {}).items():
-            out[f"{kind}.{key}.label"] = item.get("label")
-    outcome = (raw.get("mechanisms") or {}).get("outcome") or {}
-    out["mechanisms.outcome.resolution_window"] = outcome.get("resolution_window")
+        for key, item in items(part(raw, kind)):
+            out[f"{kind}.{key}.label"] = part(item, "label")
+    out["mechanisms.outcome.resolution_window"] = part(
+        part(part(raw, "mechanisms"), "outcome"), "resolution_window"
+    )
     return out
 
 
