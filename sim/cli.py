@@ -406,35 +406,25 @@ def calibrate(
 @app.command()
 def dashboard(
     scenario: ScenarioArg = DEFAULT_SCENARIO,
-    port: Annotated[int, typer.Option(help="Port on localhost.")] = 8765,
+    port: Annotated[int, typer.Option(help="Port to serve on (1-65535).")] = 8765,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
 ) -> None:
-    """Start the what-if dashboard (Solara) in the browser at http://HOST:PORT."""
-    import subprocess
-
+    """Start the what-if dashboard (Solara) in the browser at http://HOST:PORT; Ctrl-C or SIGTERM stops it."""
+    from sim.app.serve import bind, check_address, serve
     from sim.scenario.loader import resolve_path
 
-    path = resolve_path(scenario)  # a bad scenario is a one-line error here, not in the browser
-    load_scenario(path)
-    env = {
-        **os.environ,
-        "SIM_DASHBOARD_SCENARIO": str(path.resolve()) if Path(scenario).exists() else scenario,
-    }
-    out.print(f"dashboard: http://{host}:{port}/  (Ctrl-C stops it)", highlight=False)
-    command = [
-        sys.executable,
-        "-m",
-        "solara",
-        "run",
-        "sim.app.dashboard",
-        "--port",
-        str(port),
-        "--host",
-        host,
-        "--no-open",
-        "--production",
-    ]
-    raise typer.Exit(subprocess.call(command, env=env))
+    check_address(host, port)  # the cheap checks first, each a one-line error
+    path = resolve_path(scenario)
+    load_scenario(path)  # a bad scenario is a one-line error here, not in the browser
+    sock = bind(host, port)  # held from here on: a busy port is an error now, not after start-up
+    try:
+        shown_host = f"[{host}]" if ":" in host else host
+        out.print(f"dashboard: http://{shown_host}:{port}/  (Ctrl-C stops it)", highlight=False)
+        # serving, the server itself stops on Ctrl-C and SIGTERM and returns
+        serve(sock, host, port, str(path.resolve()) if Path(scenario).exists() else scenario)
+    finally:
+        sock.close()
+    out.print("dashboard stopped", highlight=False)
 
 
 @app.command()

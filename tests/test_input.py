@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -89,3 +93,350 @@ def test_per_replicate_paths_are_what_the_engine_reads(base):
     excluded = {p.removeprefix("mechanisms.") for p in NOT_PER_REPLICATE}
     assert mech == set(PARAMS) - excluded
     assert excluded <= set(PARAMS)
+
+
+def test_every_per_replicate_path_has_both_bounds(base):
+    # A path whose bounds were lost (say, a schema refactor) would accept any finite value.
+    from sim.scenario.batch import batch_fields
+
+    for path, bounds in batch_fields(base).items():
+        assert bounds.lo is not None and bounds.hi is not None, path
+
+
+# ------------------------------------------------------------- helpers for files
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def variant(folder: Path, body: str, name: str = "v.yaml") -> Path:
+    """A scenario that extends a copy of the base, in `folder`."""
+    if not (folder / "base.yaml").exists():
+        write(folder, "base.yaml", BASE.read_text())
+    return write(folder, name, f"name: v\nextends: base.yaml\n{body}")
+
+
+def one_error(cli, *argv) -> str:
+    """Run `sim ARGV`, expect exit 2 and exactly one line on stderr; return it."""
+    code, _, err = cli(*argv)
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("sim: error: ")
+    return lines[0]
+
+
+# ------------------------------------------------------------- scripted parameter changes
+
+
+README_CHANGE = "events:\n  - {day: 8, set: {mechanisms.mediation.weight: 0.5}}\n"
+
+
+def test_readme_scripted_change_in_a_variant_is_accepted_and_applied(tmp_path):
+    from sim.model.model import CrisisModel
+
+    sc = load_scenario(variant(tmp_path, README_CHANGE))
+    assert sc.events[-1].set == {"mechanisms.mediation.weight": 0.5}
+    model = CrisisModel(sc, replicates=1)
+    for _ in range(9):
+        model.step()
+    assert model.crisis.mechanisms.mediation.weight == 0.5
+    assert sc.mechanisms.mediation.weight == 2.0  # the scenario itself keeps its value
+
+
+def test_an_invalid_scripted_change_in_a_variant_names_the_event(cli, tmp_path):
+    # Control for the test above: the same form with a value out of range is refused, by field.
+    path = variant(tmp_path, "events:\n  - {day: 8, set: {mechanisms.mediation.weight: -1}}\n")
+    line = one_error(cli, "validate", path)
+    assert "mechanisms.mediation.weight" in line and "set by events.3" in line
+
+
+FIXED_CHANGES = {
+    "days": "days: 10",
+    "name": "name: other",
+    "seed": "seed: 7",
+    "start_date": "start_date: 2021-10-01",
+    "description": "description: changed",
+    "events": "events.0.day: 5",
+    "an actor's name": "actors.serbia.name: Somewhere",
+    "an actor's day-0 postures": "actors.serbia.postures: [{posture: army_alert, target: kosovo}]",
+    "the cast": "actors.albania: null",
+    "resolution window": "mechanisms.outcome.resolution_window: 9",
+}
+
+
+@pytest.mark.parametrize("case", sorted(FIXED_CHANGES))
+def test_a_scripted_change_of_what_is_fixed_at_the_start_is_refused(case, cli, tmp_path):
+    path = variant(tmp_path, f"events:\n  - day: 4\n    set: {{{FIXED_CHANGES[case]}}}\n")
+    line = one_error(cli, "validate", path)
+    assert "events.3.set." in line and "cannot change during a run" in line
+
+
+def test_a_scripted_change_of_a_stance_or_a_repertoire_is_accepted(cli, tmp_path):
+    # Control: what the engine recompiles each day may change.
+    body = (
+        "events:\n  - day: 4\n    set: {actors.serbia.resolve: 0.2, affinities.serbia.kosovo: -0.5,"
+        " actors.kosovo.exclude_moves: [deploy_police], mechanisms.disposition.verbal_cost: 1.0}\n"
+    )
+    code, out, err = cli("validate", variant(tmp_path, body))
+    assert code == 0, err
+    assert "ok" in out
+
+
+def test_a_scripted_move_is_checked_against_the_changes_before_it(cli, tmp_path):
+    # Kosovo's police is excluded on day 3; deploying it on day 5 is outside its repertoire then.
+    body = (
+        "events:\n  - {day: 3, set: {actors.kosovo.exclude_moves: [deploy_police]}}\n"
+        "  - {day: 5, actor: kosovo, move: deploy_police, target: kosovo_serbs}\n"
+    )
+    line = one_error(cli, "validate", variant(tmp_path, body))
+    assert "events.4.move" in line and "repertoire" in line
+    # Control: on day 2, before the change, the same move is fine.
+    code, _, err = cli("validate", variant(tmp_path, body.replace("day: 5", "day: 2"), "w.yaml"))
+    assert code == 0, err
+
+
+# ------------------------------------------------------------- depth, size and kind of files
+
+
+def test_deep_nesting_is_one_line(cli, tmp_path):
+    path = write(tmp_path, "deep.yaml", "name: x\nz: " + "[" * 2000 + "]" * 2000 + "\n")
+    line = one_error(cli, "validate", path)
+    assert "nested more than" in line
+
+
+def test_a_long_extends_chain_is_one_line(cli, tmp_path):
+    write(tmp_path, "c0.yaml", BASE.read_text())
+    for i in range(1, 1200):
+        write(tmp_path, f"c{i}.yaml", f"name: c{i}\nextends: c{i - 1}.yaml\n")
+    line = one_error(cli, "validate", tmp_path / "c1199.yaml")
+    assert "extends:" in line and "more than 32 files" in line
+    # Control: a chain within the cap loads.
+    assert load_scenario(tmp_path / "c20.yaml").name == "c20"
+
+
+def test_a_deeply_nested_mapping_from_python_is_a_scenario_error():
+    doc: dict = {}
+    node = doc
+    for _ in range(5000):
+        node["x"] = {}
+        node = node["x"]
+    with pytest.raises(ScenarioError):
+        load_scenario({"name": "x", "z": doc})
+
+
+@pytest.fixture
+def no_hang():
+    """Turn a hang into a failure (the bug this guards against blocked forever)."""
+
+    def hung(signum, frame):
+        raise AssertionError("blocked reading the file")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(300)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_refused_not_waited_on(cli, tmp_path, no_hang):
+    os.mkfifo(tmp_path / "fifo.yaml")
+    assert "not a regular file" in one_error(cli, "validate", tmp_path / "fifo.yaml")
+    line = one_error(cli, "validate", write(tmp_path, "x.yaml", "name: x\nextends: fifo.yaml\n"))
+    assert "fifo.yaml: not a regular file" in line
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_a_device_is_refused_not_read_until_memory_runs_out(cli, tmp_path, no_hang):
+    assert "/dev/zero: not a regular file" in one_error(cli, "validate", "/dev/zero")
+    line = one_error(cli, "validate", write(tmp_path, "x.yaml", "name: x\nextends: /dev/zero\n"))
+    assert "not a regular file" in line
+
+
+def test_a_file_past_the_size_cap_is_refused(cli, tmp_path):
+    big = write(tmp_path, "big.yaml", BASE.read_text() + ("# padding\n" * 120_000))
+    assert big.stat().st_size > 2**20
+    assert "at most 1 MiB" in one_error(cli, "validate", big)
+    # Control: the same scenario without the padding loads.
+    assert load_scenario(write(tmp_path, "small.yaml", BASE.read_text())).name == "kosovo_2021"
+
+
+SIZE_CASES = {
+    "a million-character actor name": (
+        "actors:\n  serbia:\n    name: " + "x" * 1_000_000 + "\n",
+        "at most 80",
+    ),
+    "a long description": ("description: " + "y" * 5000 + "\n", "at most 4000"),
+    "a long event label": (
+        "events:\n  - {day: 1, actor: serbia, move: criticize, target: kosovo, label: " + "z" * 300 + "}\n",
+        "at most 200",
+    ),
+    "too many events": (
+        "events:\n" + "  - {day: 1, actor: serbia, move: criticize, target: kosovo}\n" * 1001,
+        "at most 1000",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SIZE_CASES))
+def test_strings_and_lists_are_capped(case, cli, tmp_path):
+    body, expected = SIZE_CASES[case]
+    line = one_error(cli, "validate", variant(tmp_path, body))
+    assert expected in line and len(line) < 1000
+
+
+SECRET_BASES = {
+    "a mapping of secrets": "password: hunter2secret\nuser: bob\n",
+    "an undefined alias": "*hunter2secret\n",
+    "a bad escape": 'token: "hunter2secret\\q"\n',
+    "text then bad YAML": "HUNTER2SECRET=abc\nmore: [\n",
+    "a YAML tag": "!!python/name:hunter2secret\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(SECRET_BASES))
+def test_extends_of_a_non_scenario_file_does_not_echo_it(case, cli, tmp_path):
+    write(tmp_path, "secret.txt", SECRET_BASES[case])
+    line = one_error(cli, "validate", write(tmp_path, "x.yaml", "name: x\nextends: secret.txt\n"))
+    assert "secret.txt" in line and "hunter2" not in line.lower()
+
+
+def test_extends_of_a_directory_is_one_line(cli, tmp_path):
+    (tmp_path / "d").mkdir()
+    line = one_error(cli, "validate", write(tmp_path, "x.yaml", "name: x\nextends: d\n"))
+    assert "not a regular file" in line
+
+
+# ------------------------------------------------------------- what `validate` passed and `run` failed on
+
+REFUSED = {
+    "end date past 9999": ("start_date: 9999-12-01\n", "start_date: a run of 60 days from 9999-12-01"),
+    "roles deleted": ("roles: null\n", "unknown role 'state', the scenario has no roles"),
+    "engine moves deleted": (
+        "moves: {hold: null, incident: null}\n",
+        "moves: the engine needs the moves hold, incident;",
+    ),
+    "move without a target": (
+        "events:\n  - {day: 2, actor: serbia, move: raise_alert}\n",
+        "events.3.target: 'raise_alert' needs a target",
+    ),
+    "duplicate key": (
+        "days: 30\ndays: 40\n",
+        "line 4, column 1: duplicate key 'days' (first given on line 3)",
+    ),
+    "duplicate nested key": (
+        "actors:\n  serbia:\n    resolve: 0.5\n    resolve: 0.9\n",
+        "duplicate key 'resolve'",
+    ),
+    "event past the horizon": (
+        "events:\n  - {day: 60, actor: serbia, move: criticize, target: kosovo}\n",
+        "events.3.day: day 60 is past the end of the run (days: 60; the last day is 59)",
+    ),
+    "minority making a state move": (
+        "events:\n  - {day: 2, actor: kosovo_serbs, move: deploy_police, target: kosovo}\n",
+        "events.3.move: 'deploy_police' is not in kosovo_serbs's repertoire",
+    ),
+    "self-targeted alert": (
+        "events:\n  - {day: 2, actor: serbia, move: raise_alert, target: serbia}\n",
+        "events.3.target: an actor cannot direct 'raise_alert' at itself",
+    ),
+    "a target for a move directed at nobody": (
+        "events:\n  - {day: 2, actor: serbia, move: hold, target: kosovo}\n",
+        "events.3.target: 'hold' is directed at nobody",
+    ),
+    "resolve: true": (
+        "actors:\n  serbia:\n    resolve: true\n",
+        "actors.serbia.resolve: Input should be a valid number",
+    ),
+    "a number as text": ("actors:\n  serbia:\n    resolve: '0.5'\n", "found '0.5'"),
+    "days: 60.0": ("days: 60.0\n", "days: Input should be a valid integer"),
+    "recognises: 1": ("actors:\n  serbia:\n    recognises_kosovo: 1\n", "valid boolean"),
+    "scripted set of days": ("events:\n  - {day: 4, set: {days: 10}}\n", "events.3.set.days: cannot change"),
+    "scripted set of name": ("events:\n  - {day: 4, set: {name: w}}\n", "events.3.set.name: cannot change"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_validate_refuses_what_run_would_fail_on_or_ignore(case, cli, tmp_path):
+    body, expected = REFUSED[case]
+    path = variant(tmp_path, body)
+    line = one_error(cli, "validate", path)
+    assert line.startswith(f"sim: error: {path}: ") and expected in line, line
+    # And `run` refuses it the same way, before writing anything.
+    assert one_error(cli, "run", path, "--out", tmp_path / "out") == line
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_refused_forms_have_accepted_controls(cli, tmp_path):
+    body = (
+        "start_date: 9999-10-01\n"  # 60 days still fit before the year 10000
+        "actors:\n  serbia:\n    resolve: 1\n    recognises_kosovo: false\n"  # a whole number is a number
+        "events:\n"
+        "  - {day: 59, actor: serbia, move: raise_alert, target: kosovo}\n"  # the last day
+        "  - {day: 2, actor: kosovo_serbs, move: roadblock, target: kosovo}\n"  # in its repertoire
+        "  - {day: 2, actor: serbia, move: hold}\n"
+    )
+    code, _, err = cli("validate", variant(tmp_path, body))
+    assert code == 0, err
+
+
+def test_a_bad_date_in_set_is_one_line(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    line = one_error(cli, "run", "kosovo_2021", "--set", "start_date=2021-02-30", "--out", tmp_path / "o")
+    assert "start_date:" in line and "2021-02-30" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_set_values_are_typed_strictly_but_whole_numbers_are_numbers():
+    with pytest.raises(ScenarioError, match=r"actors\.russia\.resolve: Input should be a valid number"):
+        load_scenario("kosovo_2021", ["actors.russia.resolve=true"])
+    sc = load_scenario("kosovo_2021", ["mechanisms.rationality=2", "start_date=2021-02-03"])
+    assert sc.mechanisms.rationality == 2.0 and str(sc.start_date) == "2021-02-03"
+    # NumPy numbers from Python callers are plain numbers.
+    assert load_scenario("kosovo_2021", {"seed": np.int64(3), "days": np.int32(9)}).seed == 3
+
+
+def test_a_shorter_run_than_the_file_stops_before_its_later_events(tmp_path):
+    # `--days 2` on a scenario with day-3 events is a shorter run, not an error ...
+    sc = load_scenario("kosovo_2021_early_police_withdrawal", {"days": 2})
+    assert sc.days == 2 and max(e.day for e in sc.events) == 3
+    # ... but a file whose own horizon misses its events is refused.
+    with pytest.raises(ScenarioError, match=r"events\.3\.day: day 3 is past the end"):
+        load_scenario(
+            variant(tmp_path, "days: 2\nevents:\n  - {day: 3, set: {actors.serbia.resolve: 0.1}}\n")
+        )
+
+
+# ------------------------------------------------------------- every error at once
+
+
+def test_every_error_in_a_file_is_reported_on_one_line(cli, tmp_path):
+    body = "days: -1\nactors:\n  serbia:\n    resolve: 2\n    capability: high\n"
+    line = one_error(cli, "validate", variant(tmp_path, body))
+    assert ": 3 errors: " in line
+    for field in ("days: ", "actors.serbia.resolve: ", "actors.serbia.capability: "):
+        assert field in line
+    # Control: a single error is said without a count.
+    line = one_error(cli, "validate", variant(tmp_path, "days: -1\n", "w.yaml"))
+    assert "errors" not in line and "w.yaml: days: Input should be greater than or equal to 1" in line
+
+
+def test_every_event_error_is_reported(cli, tmp_path):
+    body = (
+        "events:\n  - {day: 2, actor: serbia, move: raise_alert, target: serbia}\n"
+        "  - {day: 99, actor: kosovo_serbs, move: deploy_police, target: kosovo}\n"
+        "  - {day: 4, set: {days: 3}}\n"
+    )
+    line = one_error(cli, "validate", variant(tmp_path, body))
+    assert ": 4 errors: " in line
+    for field in ("events.3.target", "events.4.day", "events.4.move", "events.5.set.days"):
+        assert field in line
+
+
+def test_a_misspelt_key_is_reported_once(cli, tmp_path):
+    line = one_error(cli, "validate", variant(tmp_path, "actors:\n  eu:\n    resolv: 0.7\n"))
+    assert "did you mean 'resolve'" in line and "required field is missing" not in line

@@ -1,12 +1,13 @@
 """What-ifs as data: the controls a scenario offers, the edited scenario, and its export.
 
-The dashboard (`sim/app.py`) is a face on these functions; they hold no UI
+The dashboard (`sim/app/dashboard.py`) is a face on these functions; they hold no UI
 code, so the same what-if can be built, run and exported from a notebook.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import tempfile
 import typing
 import zipfile
@@ -17,8 +18,9 @@ from typing import Any
 import yaml
 
 from sim.analysis.sensitivity import calibratable
+from sim.errors import ScenarioError
 from sim.results.result import Result
-from sim.scenario.loader import load_scenario, resolve_path
+from sim.scenario.loader import BUNDLED, load_scenario, resolve_path
 from sim.scenario.schema import Actor, Scenario
 
 
@@ -59,17 +61,16 @@ def controls(scenario: Scenario) -> list[Control]:
             if bounds is None or not isinstance(value, float):
                 continue
             out.append(
-                Control(
+                _control(
                     f"actors.{actor_id}.{name}",
                     f"{actor.name}: {name.replace('_', ' ')}",
-                    *bounds,
-                    0.05,
+                    bounds,
                     value,
                     field.description or "",
                     actor.name,
                 )
             )
-    for path, (low, high) in calibratable(scenario).items():
+    for path, bounds in calibratable(scenario).items():
         node: Any = scenario.mechanisms
         keys = path.removeprefix("mechanisms.").split(".")
         for key in keys:
@@ -79,18 +80,70 @@ def controls(scenario: Scenario) -> list[Control]:
             group_model = getattr(group_model, key)
         field = type(group_model).model_fields[keys[-1]]
         out.append(
-            Control(
+            _control(
                 path,
                 ".".join(keys).replace("_", " "),
-                low,
-                high,
-                round((high - low) / 50, 4),
+                bounds,
                 float(node),
                 field.description or "",
                 "mechanisms",
             )
         )
     return out
+
+
+def _control(
+    path: str, label: str, bounds: tuple[float, float], value: float, help: str, group: str
+) -> Control:
+    # the range always holds the scenario's own value, so showing it never clamps it
+    low, high = min(bounds[0], value), max(bounds[1], value)
+    return Control(path, label, low, high, _step(low, high, value), value, help, group)
+
+
+NICE_STEPS = [m * 10.0**e for e in range(1, -5, -1) for m in (5, 2, 1)]  # 50, 20, 10, 5, ... 0.0001
+
+
+def _step(low: float, high: float, value: float) -> float:
+    """A round step, at least 30 to the range, whose grid (counted from `low`) holds the scenario's value.
+
+    The browser's slider snaps to its grid; with the value on the grid the unmoved
+    slider shows the scenario's value exactly.
+    """
+    fitting = [s for s in NICE_STEPS if s <= (high - low) / 30] or [NICE_STEPS[-1]]
+    for step in fitting:
+        k = (value - low) / step
+        if abs(k - round(k)) < 1e-6:
+            return step
+    return fitting[0]  # no round grid holds it: `slider_value` still reads the nearest point as the value
+
+
+def slider_value(control: Control, value: Any) -> float | None:
+    """What a slider's reported position means: None for "the scenario's value", else the new value.
+
+    The slider reports positions on its grid; the grid point nearest the
+    scenario's value stands for that value itself, so a slider that snapped on
+    display (or was moved back) changes nothing. Anything the page could not
+    have sent (not a number, outside the slider's range) is refused.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ScenarioError(
+            f"expected a number, found {shown(value)}", source="dashboard", field=control.path
+        )
+    if not control.low <= value <= control.high:
+        raise ScenarioError(
+            f"expected a value from {control.low:g} to {control.high:g}, found {shown(value)}",
+            source="dashboard",
+            field=control.path,
+        )
+    if abs(value - control.value) <= control.step / 2 + 1e-9:
+        return None
+    return round(float(value), 6)
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """A value a browser sent, for an error message: repr, one line, clipped."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def build(base: str | Path, overrides: dict[str, Any], events: list[dict]) -> Scenario:
@@ -107,17 +160,27 @@ def _event(row: dict) -> dict:
 
 
 def export_yaml(base: str | Path, name: str, overrides: dict[str, Any], events: list[dict]) -> str:
-    """A scenario file that `extends:` the base with these changes: `sim run` reruns the what-if."""
-    body: dict[str, Any] = {"name": name, "extends": str(resolve_path(base).resolve())}
-    for path, value in sorted(overrides.items()):
+    """A scenario file that `extends:` the base with these changes: `sim run` reruns the what-if.
+
+    The base is named by its file name, never by a path on the server: a bundled
+    scenario is found by that name wherever the file is saved, another base when
+    the file is saved next to it.
+    """
+    path = resolve_path(base)
+    body: dict[str, Any] = {"name": name, "extends": path.name}
+    for key_path, value in sorted(overrides.items()):
         node = body
-        keys = path.split(".")
+        keys = key_path.split(".")
         for key in keys[:-1]:
             node = node.setdefault(key, {})
         node[keys[-1]] = value
     if events:
         body["events"] = [_event(e) for e in events]
-    header = "# A what-if exported from the dashboard; `sim run` on this file reruns it.\n"
+    if path.resolve().parent == BUNDLED.resolve():
+        where = f"`{path.stem}` is a bundled scenario, so save this file anywhere"
+    else:
+        where = f"save this file next to {path.name}"
+    header = f"# A what-if exported from the dashboard; `sim run` on this file reruns it ({where}).\n"
     return header + yaml.safe_dump(body, sort_keys=False)
 
 

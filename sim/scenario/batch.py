@@ -20,19 +20,15 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from sim.errors import ScenarioError
-from sim.scenario.schema import Actor, Mechanisms, Scenario
+from sim.scenario.schema import Actor, Mechanisms, RoleDef, Scenario
 
 ACTOR_ATTRS = ("capability", "resolve", "risk_tolerance", "hawkishness")
 
 # Mechanism parameters the engine reads once per run (from the scenario), not per
-# replicate, so a batch of them would be ignored without a word:
-# - the resolution window is applied to the finished trajectories;
-# - the disposition costs are baked into each move's cost when the scenario is
-#   compiled (a known model bug, being fixed in the model; lift them from here then).
+# replicate, so a batch of them would be ignored without a word: the resolution
+# window is applied to the finished trajectories.
 NOT_PER_REPLICATE = {
     "mechanisms.outcome.resolution_window": "applied once to the finished runs",
-    "mechanisms.disposition.verbal_cost": "baked into the move costs once per run",
-    "mechanisms.disposition.material_cost": "baked into the move costs once per run",
 }
 
 
@@ -50,7 +46,9 @@ def _mechanism_fields() -> dict[str, FieldInfo]:
 
 
 def _value_type(annotation: Any) -> Any:
-    """The value type of a dict annotation (dict[K, V] -> V)."""
+    """The value type of a dict annotation (dict[K, V] -> V, through Annotated)."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
     return typing.get_args(annotation)[-1]
 
 
@@ -121,6 +119,8 @@ def batch_fields(scenario: Scenario) -> dict[str, _Bounds]:
     leverage = _Bounds(_value_type(Actor.model_fields["leverage"].annotation))
     for k, actor in scenario.actors.items():
         fields.update({f"actors.{k}.leverage.{i}": leverage for i in actor.leverage})
+    activity = _Bounds(RoleDef.model_fields["activity"])
+    fields.update({f"roles.{r}.activity": activity for r in scenario.roles})
     return fields
 
 
@@ -133,7 +133,7 @@ def _which_paths() -> str:
     mech = [p.removeprefix("mechanisms.") for p in _mechanism_fields() if p not in NOT_PER_REPLICATE]
     return (
         f"mechanisms.({', '.join(mech)}); actors.ID.({', '.join(ACTOR_ATTRS)}); "
-        "affinities.A.B and actors.ID.leverage.B for the pairs the scenario lists"
+        "affinities.A.B and actors.ID.leverage.B for the pairs the scenario lists; roles.ROLE.activity"
     )
 
 

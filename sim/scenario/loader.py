@@ -8,7 +8,10 @@ bottom layer of every scenario, so a scenario changes a move by naming it.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import difflib
+import os
+import stat
 import types
 import typing
 from collections.abc import Mapping
@@ -16,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from pydantic import BaseModel, ValidationError
 
@@ -51,8 +55,58 @@ def resolve_path(spec: str | Path) -> Path:
     raise ScenarioError(f"file not found{extra}", source=str(spec))
 
 
+# Limits on what a scenario file may be: it is hand-written data. Past them the
+# input is a mistake or an attack (a FIFO blocks, /dev/zero never ends, 2,000
+# nested brackets overflow the stack, a 50 MB file takes minutes).
+MAX_FILE_BYTES = 1 << 20
+MAX_NESTING = 64
+MAX_EXTENDS = 32
+
+
 class _DataLoader(yaml.SafeLoader):
-    """Safe loading, with dates left as text so the schema reports bad ones by field."""
+    """Safe loading, with dates left as text so the schema reports bad ones by field.
+
+    A key given twice in one mapping is an error (YAML would keep the last one
+    without a word), and nesting deeper than MAX_NESTING is refused before the
+    recursive composer can overflow the stack.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"nested more than {MAX_NESTING} levels deep",
+                    self.peek_event().start_mark,
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark)
+                except TypeError:  # an unhashable key: the base class reports it
+                    continue
+                if first is not key_node.start_mark:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"duplicate key {one_line(repr(key))[:60]} (first given on line {first.line + 1}); "
+                        "a key may appear once in a mapping",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep=deep)
 
 
 _DataLoader.yaml_implicit_resolvers = {
@@ -61,35 +115,89 @@ _DataLoader.yaml_implicit_resolvers = {
 }
 
 
-def _read_yaml(path: Path, shown: str) -> dict[str, Any]:
+def _read_text(path: Path, shown: str) -> str:
+    """A regular file's text, at most MAX_FILE_BYTES; never blocks on a FIFO or a device."""
     try:
-        text = path.read_text(encoding="utf-8")
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise ScenarioError("file not found", source=shown) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read the file: {one_line(exc)}", source=shown) from None
+    except OSError as exc:
+        raise ScenarioError(f"cannot read the file: {exc.strerror or 'error'}", source=shown) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise ScenarioError("not a regular file; expected a YAML scenario file", source=shown)
+    with os.fdopen(fd, "rb") as fh:
+        if info.st_size > MAX_FILE_BYTES:
+            raise ScenarioError(
+                f"the file is {info.st_size / 2**20:.1f} MiB, expected a scenario of at most "
+                f"{MAX_FILE_BYTES // 2**20} MiB",
+                source=shown,
+            )
+        try:
+            data = fh.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise ScenarioError(f"cannot read the file: {exc.strerror or 'error'}", source=shown) from None
+    if len(data) > MAX_FILE_BYTES:  # it grew while we read it
+        raise ScenarioError(f"expected a scenario of at most {MAX_FILE_BYTES // 2**20} MiB", source=shown)
     try:
-        data = yaml.load(text, Loader=_DataLoader)
-    except yaml.constructor.ConstructorError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}: " if mark else ""
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise ScenarioError(
-            f"{where}YAML tag not allowed ({one_line(exc.problem)}); scenario files are "
+            f"not a text file (byte {exc.start} is not UTF-8); expected a YAML scenario file", source=shown
+        ) from None
+
+
+def _parse_yaml(text: str, shown: str, *, quiet: bool = False) -> Any:
+    """Parse YAML data; errors name the line. `quiet` leaves the file's own words out
+    (for a file reached through `extends:`, which may be anything on the disk)."""
+
+    def where(exc: Exception) -> str:
+        mark = getattr(exc, "problem_mark", None)
+        return f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+
+    try:
+        return yaml.load(text, Loader=_DataLoader)
+    except yaml.constructor.ConstructorError as exc:
+        problem = one_line(exc.problem or "")
+        if problem.startswith("duplicate key") and not quiet:
+            raise ScenarioError(f"{where(exc)}{problem}", source=shown) from None
+        if problem.startswith("duplicate key"):
+            raise ScenarioError(f"{where(exc)}duplicate key in a mapping", source=shown) from None
+        detail = "" if quiet else f" ({problem})"
+        raise ScenarioError(
+            f"{where(exc)}YAML tag not allowed{detail}; scenario files are "
             "plain data, expected mappings, lists, strings and numbers",
             source=shown,
         ) from None
-    except ValueError as exc:  # a scalar YAML resolves but cannot build, e.g. 2021-13-40
-        raise ScenarioError(f"invalid value in YAML: {one_line(exc)}", source=shown) from None
+    except ValueError as exc:  # a scalar YAML resolves but cannot build
+        detail = "" if quiet else f": {one_line(exc)}"
+        raise ScenarioError(f"invalid value in YAML{detail}", source=shown) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ScenarioError(f"{where}invalid YAML: {one_line(problem)}", source=shown) from None
+        problem = getattr(exc, "problem", None) or "not YAML"
+        detail = "" if quiet else f": {one_line(problem)}"
+        raise ScenarioError(f"{where(exc)}invalid YAML{detail}", source=shown) from None
+    except RecursionError:  # belt and braces: the nesting cap should come first
+        raise ScenarioError(f"nested more than {MAX_NESTING} levels deep", source=shown) from None
+
+
+def _read_yaml(path: Path, shown: str, *, base: bool = False) -> dict[str, Any]:
+    """A scenario file's mapping. A file reached by `extends:` (`base`) is reported
+    without quoting its content: it may be any file on the disk."""
+    data = _parse_yaml(_read_text(path, shown), shown, quiet=base)
     if data is None:
         raise ScenarioError("the file is empty, expected a scenario mapping", source=shown)
     if not isinstance(data, dict):
         raise ScenarioError(
             f"expected a mapping of scenario fields at the top level, found a {type(data).__name__}",
+            source=shown,
+        )
+    if base and not set(map(str, data)) <= set(Scenario.model_fields):
+        # Name no key: the file may hold anything (a password, a token).
+        raise ScenarioError(
+            "not a scenario file: its top-level keys are not scenario fields "
+            f"({', '.join(Scenario.model_fields)})",
             source=shown,
         )
     return data
@@ -113,28 +221,53 @@ def _catalogue() -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
-def read_raw(path: Path, *, shown: str | None = None, _chain: tuple[Path, ...] = ()) -> dict:
-    """The raw mapping of a file with its `extends:` chain merged (events appended)."""
+def read_raw(path: Path, *, shown: str | None = None) -> dict:
+    """The raw mapping of a file with its `extends:` chain merged (events appended).
+
+    The chain is followed in a loop, at most MAX_EXTENDS files deep, and merged
+    from the bottom up.
+    """
     shown = shown or str(path)
-    data = _read_yaml(path, shown)
-    parent = data.get("extends")
-    if parent is None:
-        return data
-    if not isinstance(parent, str):
-        raise ScenarioError(f"expected a file path, found {parent!r}", source=shown, field="extends")
-    base_path = (path.parent / parent).resolve()
-    if base_path in _chain or base_path == path.resolve():
-        raise ScenarioError("extends itself (a cycle of extends)", source=shown, field="extends")
-    if not base_path.exists():
-        raise ScenarioError(
-            f"base scenario '{parent}' not found next to this file", source=shown, field="extends"
-        )
-    base = read_raw(base_path, _chain=(*_chain, path.resolve()))
-    events = list(base.get("events") or [])
-    child_events = data.get("events") or []
-    merged = deep_merge(base, data)
-    if isinstance(child_events, list):
-        merged["events"] = events + list(child_events)
+    layers: list[dict] = []
+    seen: set[Path] = set()
+    current, current_shown = path, shown
+    while True:
+        data = _read_yaml(current, current_shown, base=bool(layers))
+        layers.append(data)
+        seen.add(current.resolve())
+        parent = data.get("extends")
+        if parent is None:
+            break
+        if not isinstance(parent, str) or not parent.strip() or "\0" in parent:
+            raise ScenarioError(
+                f"expected a file path, found {one_line(repr(parent))[:80]}",
+                source=current_shown,
+                field="extends",
+            )
+        if len(layers) >= MAX_EXTENDS:
+            raise ScenarioError(
+                f"a chain of more than {MAX_EXTENDS} files extending one another",
+                source=shown,
+                field="extends",
+            )
+        base_path = (current.parent / parent).resolve()
+        if not base_path.exists() and Path(parent).name == parent and (BUNDLED / parent).is_file():
+            base_path = (BUNDLED / parent).resolve()  # a bundled scenario by its file name
+        if base_path in seen:
+            raise ScenarioError("extends itself (a cycle of extends)", source=current_shown, field="extends")
+        if not base_path.exists():
+            raise ScenarioError(
+                f"base scenario '{parent}' not found next to this file", source=current_shown, field="extends"
+            )
+        current, current_shown = base_path, str(base_path)
+    merged = layers.pop()
+    while layers:
+        data = layers.pop()
+        events = list(merged.get("events") or [])
+        child_events = data.get("events") or []
+        merged = deep_merge(merged, data)
+        if isinstance(child_events, list):
+            merged["events"] = events + list(child_events)
     return merged
 
 
@@ -142,16 +275,21 @@ def read_raw(path: Path, *, shown: str | None = None, _chain: tuple[Path, ...] =
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """`a.b.c=value` -> (path, YAML-parsed value)."""
+    """`a.b.c=value` -> (path, YAML-parsed value); dates stay text, as in a file."""
     path, sep, value = text.partition("=")
     path = path.strip()
     if not sep or not path:
-        raise ScenarioError(f"expected PATH=VALUE, found '{text}'", source="--set")
+        raise ScenarioError(f"expected PATH=VALUE, found {one_line(repr(text))[:80]}", source="--set")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
-        parsed = value
+        parsed = yaml.load(value, Loader=_DataLoader) if value.strip() else ""
+    except (yaml.YAMLError, ValueError, RecursionError):
+        parsed = value  # not YAML: the schema reports the text as the wrong type
     return path, parsed
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars as Python numbers (the schema's types are strict)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def normalize_overrides(overrides: Mapping[str, Any] | list[str] | None) -> dict[str, Any]:
@@ -159,8 +297,10 @@ def normalize_overrides(overrides: Mapping[str, Any] | list[str] | None) -> dict
     if overrides is None:
         return {}
     if isinstance(overrides, Mapping):
-        return dict(overrides)
-    return dict(parse_assignment(text) for text in overrides)
+        return {str(k): _plain(v) for k, v in overrides.items()}
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    return dict(parse_assignment(str(text)) for text in overrides)
 
 
 def set_path(data: dict, path: str, value: Any, *, shown: str, origin: str) -> None:
@@ -233,67 +373,240 @@ def _expected_keys(loc: tuple) -> list[str]:
     return []
 
 
-def format_validation_error(exc: ValidationError, shown: str, note: str = "") -> ScenarioError:
-    """The first error as `FILE: path.to.field: expected ..., found ...` (one line)."""
-    # An unknown key is usually a misspelt one: report it (with a suggestion)
-    # before the "missing field" error the misspelling also causes.
-    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
-    err = errors[0]
-    loc = tuple(err["loc"])
-    field = ".".join(str(p) for p in loc) or None
-    if err["type"] == "extra_forbidden":
+# At most this many errors are spelt out in the one-line message.
+MAX_LISTED = 20
+Issue = tuple[str | None, str]  # (dotted field or None, what is wrong)
+
+
+def _issues(exc: ValidationError) -> list[Issue]:
+    """Pydantic's errors as (field, message) pairs, in the file's order."""
+    errors = exc.errors(include_url=False)
+    # A misspelt key also makes the real one "missing": say only the first.
+    hinted = set()
+    issues: list[tuple[tuple, Issue]] = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        if err["type"] != "extra_forbidden":
+            continue
         key = str(loc[-1]) if loc else ""
         hint = difflib.get_close_matches(key, _expected_keys(loc), n=1)
-        msg = "unknown key" + (f"; did you mean '{hint[0]}'?" if hint else "")
-        options = _expected_keys(loc)
-        if not hint and options:
-            msg += f"; expected one of: {', '.join(options)}"
-    elif err["type"] == "missing":
-        msg = "required field is missing"
-    else:
-        msg = err["msg"]
-        if err["type"] not in ("unknown_ref",) and "input" in err:
-            found = err["input"]
-            text = repr(found) if not isinstance(found, (dict, list)) else type(found).__name__
-            msg += f", found {one_line(text)[:80]}"
-    if note:
-        msg += f" ({note})"
-    if len(errors) > 1:
-        msg += f" [and {len(errors) - 1} more]"
-    return ScenarioError(one_line(msg), source=shown, field=field)
+        if hint:
+            hinted.add((*loc[:-1], hint[0]))
+    for err in errors:
+        loc = tuple(err["loc"])
+        field = ".".join(str(p) for p in loc) or None
+        if err["type"] == "extra_forbidden":
+            key = str(loc[-1]) if loc else ""
+            options = _expected_keys(loc)
+            hint = difflib.get_close_matches(key, options, n=1)
+            msg = "unknown key" + (f"; did you mean '{hint[0]}'?" if hint else "")
+            if not hint and options:
+                msg += f"; expected one of: {', '.join(options)}"
+        elif err["type"] == "missing":
+            if loc in hinted:
+                continue
+            msg = "required field is missing"
+        else:
+            msg = err["msg"]
+            if err["type"] not in ("unknown_ref",) and "input" in err:
+                found = err["input"]
+                text = repr(found) if not isinstance(found, (dict, list)) else type(found).__name__
+                msg += f", found {one_line(text)[:80]}"
+        issues.append((loc, (field, msg)))
+    return [issue for _, issue in issues]
+
+
+def scenario_error(issues: list[Issue], shown: str, note: str = "") -> ScenarioError:
+    """One line for every issue: `FILE: field: what` or `FILE: 3 errors: a: ...; b: ...`."""
+    suffix = f" ({note})" if note else ""
+    if len(issues) == 1:
+        field, msg = issues[0]
+        return ScenarioError(one_line(msg + suffix), source=shown, field=field)
+    listed = "; ".join(f"{field}: {msg}" if field else msg for field, msg in issues[:MAX_LISTED])
+    more = f"; and {len(issues) - MAX_LISTED} more" if len(issues) > MAX_LISTED else ""
+    return ScenarioError(one_line(f"{len(issues)} errors{suffix}: {listed}{more}"), source=shown)
+
+
+def format_validation_error(exc: ValidationError, shown: str, note: str = "") -> ScenarioError:
+    """Every pydantic error as one line (see `scenario_error`)."""
+    return scenario_error(_issues(exc), shown, note)
 
 
 def _context(raw: dict) -> dict[str, set[str]]:
-    def keys(name: str) -> set[str] | None:
+    # Every kind of id is known, even when a file deletes them all (`roles: null`),
+    # so a reference to a missing one is an error here and not a crash in the run.
+    ctx: dict[str, set[str]] = {}
+    for name in ("actors", "moves", "postures", "roles", "issues"):
         value = raw.get(name)
-        return set(value) if isinstance(value, dict) else None
+        if value is None:
+            ctx[name] = set()
+        elif isinstance(value, dict):
+            ctx[name] = {str(k) for k in value}
+    return ctx
 
-    ctx = {k: keys(k) for k in ("actors", "moves", "postures", "roles")}
-    ctx["issues"] = keys("issues") or set()  # no issues declared: no position can name one
-    return {k: v for k, v in ctx.items() if v is not None}
+
+# Moves the engine itself uses: doing nothing, an accident and an armed clash.
+ENGINE_MOVES = ("hold", "incident", "armed_clash")
 
 
-def validate(raw: dict, *, shown: str, note: str = "") -> Scenario:
-    """Validate a fully merged raw mapping into a Scenario, or raise a ScenarioError."""
+def _repertoire(scenario: Scenario, actor_id: str) -> set[str]:
+    actor = scenario.actors[actor_id]
+    role = scenario.roles.get(actor.role)
+    moves = set(role.moves if role else []) | set(actor.moves)
+    return (moves - set(actor.exclude_moves)) | {"hold"}
+
+
+def _move_issues(scenario: Scenario, n: int, event: Any) -> list[Issue]:
+    """What the run would refuse, ignore or fail on in a scripted move."""
+    where = f"events.{n}"
+    move = scenario.moves.get(event.move)
+    if move is None:
+        return [(f"{where}.move", f"unknown move '{event.move}' (removed by an earlier scripted change)")]
+    if event.actor not in scenario.actors:
+        return [(f"{where}.actor", f"unknown actor '{event.actor}'")]
+    issues: list[Issue] = []
+    if event.move not in _repertoire(scenario, event.actor):
+        role = scenario.actors[event.actor].role
+        issues.append(
+            (
+                f"{where}.move",
+                f"'{event.move}' is not in {event.actor}'s repertoire (role {role}); "
+                f"list it under actors.{event.actor}.moves to allow it",
+            )
+        )
+    if move.targets == "self":
+        if event.target not in (None, event.actor):
+            issues.append((f"{where}.target", f"'{event.move}' is directed at nobody; leave 'target' out"))
+    elif event.target is None:
+        issues.append((f"{where}.target", f"'{event.move}' needs a target (an actor it is directed at)"))
+    elif event.target == event.actor:
+        issues.append((f"{where}.target", f"an actor cannot direct '{event.move}' at itself"))
+    return issues
+
+
+def _scenario_issues(scenario: Scenario) -> list[Issue]:
+    """Checks across fields that hold in every state of a run (also after a scripted change)."""
+    issues: list[Issue] = []
+    missing = [m for m in ENGINE_MOVES if m not in scenario.moves]
+    if missing:
+        issues.append(("moves", f"the engine needs the moves {', '.join(missing)}; they cannot be removed"))
     try:
-        return Scenario.model_validate(raw, context=_context(raw))
+        scenario.start_date + dt.timedelta(days=scenario.days)
+    except OverflowError:
+        issues.append(
+            ("start_date", f"a run of {scenario.days} days from {scenario.start_date} ends after 9999")
+        )
+    return issues
+
+
+# What a scripted change cannot touch: fixed when the run starts (the calendar,
+# the cast, the catalogue's ids, day-0 postures, names shown in the outputs and
+# the resolution window, which is applied to the finished runs).
+_FIXED_TOP = ("name", "description", "extends", "start_date", "days", "seed", "events")
+_FIXED_ACTOR = ("name", "code", "postures")
+
+
+def _fixed(raw: dict) -> dict[str, Any]:
+    """The parts of a (defaulted, dumped) scenario that cannot change during a run."""
+
+    def part(node: Any, key: str) -> Any:
+        return node.get(key) if isinstance(node, dict) else None
+
+    def keys(node: Any) -> list:
+        return list(node) if isinstance(node, dict) else [node]
+
+    def items(node: Any) -> list:
+        return list(node.items()) if isinstance(node, dict) else []
+
+    out: dict[str, Any] = {key: raw.get(key) for key in _FIXED_TOP}
+    for kind in ("actors", "moves", "postures", "roles"):
+        out[kind] = keys(raw.get(kind))
+    for a, actor in items(part(raw, "actors")):
+        out.update({f"actors.{a}.{k}": part(actor, k) for k in _FIXED_ACTOR})
+    for kind in ("moves", "postures"):
+        for key, item in items(part(raw, kind)):
+            out[f"{kind}.{key}.label"] = part(item, "label")
+    out["mechanisms.outcome.resolution_window"] = part(
+        part(part(raw, "mechanisms"), "outcome"), "resolution_window"
+    )
+    return out
+
+
+def _event_issues(scenario: Scenario, *, horizon: bool) -> list[Issue]:
+    """Scripted events, in the order the run meets them: parameter changes first on their
+    day, then moves, each checked against the scenario as changed so far."""
+    issues: list[Issue] = []
+    if horizon:
+        last = scenario.days - 1
+        for n, event in enumerate(scenario.events):
+            if event.day > last:
+                issues.append(
+                    (
+                        f"events.{n}.day",
+                        f"day {event.day} is past the end of the run (days: {scenario.days}; "
+                        f"the last day is {last})",
+                    )
+                )
+    order = sorted(
+        range(len(scenario.events)), key=lambda n: (scenario.events[n].day, scenario.events[n].set is None)
+    )
+    current = scenario
+    raw: dict | None = None
+    for n in order:
+        event = scenario.events[n]
+        if event.set is None:
+            issues += _move_issues(current, n, event)
+            continue
+        raw = raw if raw is not None else current.model_dump(mode="json")
+        before = _fixed(raw)
+        trial = raw
+        failed = False
+        for path, value in event.set.items():
+            field = f"events.{n}.set.{path}"
+            attempt = copy.deepcopy(trial)
+            try:
+                set_path(attempt, str(path), value, shown=scenario.name, origin="scripted set")
+            except ScenarioError as exc:
+                issues.append((field, exc.detail))
+                failed = True
+                continue
+            after = _fixed(attempt)
+            changed = next((k for k in before if before[k] != after[k]), None)
+            if changed is not None:
+                issues.append((field, f"cannot change during a run ({changed} is fixed when the run starts)"))
+                failed = True
+                continue
+            trial = attempt
+        if failed:
+            continue
+        try:
+            changed_scenario = Scenario.model_validate(trial, context=_context(trial))
+        except ValidationError as exc:
+            note = f"set by events.{n}"
+            issues += [(field, f"{msg} ({note})") for field, msg in _issues(exc)]
+            continue
+        later = _scenario_issues(changed_scenario)
+        if later:
+            issues += [(field, f"{msg} (set by events.{n})") for field, msg in later]
+            continue
+        current, raw = changed_scenario, trial
+    return issues
+
+
+def validate(raw: dict, *, shown: str, note: str = "", horizon: bool = True, events: bool = True) -> Scenario:
+    """Validate a fully merged raw mapping into a Scenario, or raise a ScenarioError listing
+    every error. `horizon`: scripted events must fall within the run's days; `events`:
+    check the scripted events as the run will meet them (off for a change mid-run)."""
+    try:
+        scenario = Scenario.model_validate(raw, context=_context(raw))
     except ValidationError as exc:
         raise format_validation_error(exc, shown, note) from None
-
-
-def _check_event_sets(raw: dict, shown: str) -> None:
-    # A parameter change must leave a valid scenario: check each one now, not on its day.
-    for n, event in enumerate(raw.get("events") or []):
-        changes = event.get("set") if isinstance(event, dict) else None
-        if not isinstance(changes, dict):
-            continue
-        trial = copy.deepcopy(raw)
-        for path, value in changes.items():
-            try:
-                set_path(trial, str(path), value, shown=shown, origin="scripted set")
-            except ScenarioError as exc:
-                raise ScenarioError(exc.detail, source=shown, field=f"events.{n}.set.{path}") from None
-        validate(trial, shown=shown, note=f"set by events.{n}")
+    issues = _scenario_issues(scenario)
+    if not issues and events:
+        issues = _event_issues(scenario, horizon=horizon)
+    if issues:
+        raise scenario_error(issues, shown, note)
+    return scenario
 
 
 def resolve_raw(
@@ -326,14 +639,20 @@ def load_scenario(
     """Load and validate a scenario from a path, a bundled name or a mapping.
 
     `overrides` are dotted paths (`{"actors.russia.resolve": 0.9}` or
-    `["actors.russia.resolve=0.9"]`) applied before validation.
+    `["actors.russia.resolve=0.9"]`) applied before validation. Everything a
+    run would refuse or ignore is refused here, every error in one message.
     """
-    raw, shown = resolve_raw(source, overrides)
-    note = "after --set" if overrides else ""
-    scenario = validate(raw, shown=shown, note=note)
-    _check_event_sets(raw, shown)
+    try:
+        raw, shown = resolve_raw(source, overrides)
+        note = "after --set" if overrides else ""
+        # A shorter run than the file's (`--days 5`) simply stops before its later events;
+        # the file itself was checked against its own horizon before the override.
+        horizon = "days" not in normalize_overrides(overrides)
+        scenario = validate(raw, shown=shown, note=note, horizon=horizon)
+    except RecursionError:  # a mapping passed in from Python, nested past any file's limit
+        raise ScenarioError(f"nested more than {MAX_NESTING} levels deep", source="<scenario>") from None
     if not isinstance(source, Mapping):
-        scenario._folder = str(resolve_path(source).resolve().parent)
+        scenario._folder = str(resolve_path(source).resolve().parent)  # where its record is found
     return scenario
 
 
@@ -342,4 +661,4 @@ def apply_changes(scenario: Scenario, changes: Mapping[str, Any]) -> Scenario:
     raw = scenario.model_dump(mode="json")
     for path, value in changes.items():
         set_path(raw, path, value, shown=scenario.name, origin="scripted set")
-    return validate(raw, shown=scenario.name)
+    return validate(raw, shown=scenario.name, events=False)

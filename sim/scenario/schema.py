@@ -31,6 +31,18 @@ Id = Annotated[
         description="A lower-case identifier: letters, digits and underscores.",
     ),
 ]
+# Size limits: a scenario is hand-written data, so anything far past these is a
+# mistake or an attack (a million-character name validates in no time and then
+# takes minutes to draw). Postures are bits of a 64-bit mask in the engine.
+MAX_ACTORS = 50
+MAX_MOVES = 200
+MAX_POSTURES = 62
+MAX_ROLES = 50
+MAX_EVENTS = 1000
+MAX_LIST = 200
+Name = Annotated[str, Field(min_length=1, max_length=80)]
+Label = Annotated[str, Field(max_length=200)]
+Text = Annotated[str, Field(max_length=4000)]
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
 Weight = Annotated[float, Field(ge=0.0, le=100.0)]
 Rate = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -47,13 +59,16 @@ def _ref(kind: str):
     def check(value: str, info: ValidationInfo) -> str:
         known = (info.context or {}).get(kind)
         if known is not None and value not in known:
+            expected = (
+                f"expected one of: {', '.join(sorted(known))}" if known else f"the scenario has no {kind}"
+            )
             raise PydanticCustomError(
                 "unknown_ref",
-                "unknown {kind} '{value}', expected one of: {known}{hint}",
+                "unknown {kind} '{value}', {expected}{hint}",
                 {
                     "kind": kind.rstrip("s"),
                     "value": value,
-                    "known": ", ".join(sorted(known)),
+                    "expected": expected,
                     "hint": _suggest(value, sorted(known)),
                 },
             )
@@ -87,13 +102,17 @@ def _check_requirement(value: str, info: ValidationInfo) -> str:
     return value
 
 
-Requirement = Annotated[str, AfterValidator(_check_requirement)]
+Requirement = Annotated[str, Field(max_length=100), AfterValidator(_check_requirement)]
 
 
 class Strict(BaseModel):
-    """Base: unknown keys are errors, values are immutable once loaded."""
+    """Base: unknown keys are errors, values are immutable once loaded.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Types are strict: `true` is not 1.0 and "0.5" is not a number (a whole
+    number is still accepted where a float is expected).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class StartingPosture(Strict):
@@ -106,8 +125,8 @@ class StartingPosture(Strict):
 class Actor(Strict):
     """One actor of the crisis and its stated stances (all on 0-1 scales)."""
 
-    name: str = Field(description="Display name used in tables and plots.")
-    code: str | None = Field(
+    name: Name = Field(description="Display name used in tables and plots.")
+    code: Annotated[str, Field(max_length=16)] | None = Field(
         default=None,
         description="Actor code used in CAMEO-coded event data (e.g. SRB).",
     )
@@ -142,18 +161,19 @@ class Actor(Strict):
         "to at most 1 (Bueno de Mesquita's salience; KTAB's issue weight).",
     )
     postures: list[StartingPosture] = Field(
-        default_factory=list, description="Standing postures held on day 0."
+        default_factory=list, max_length=MAX_LIST, description="Standing postures held on day 0."
     )
     leverage: dict[ActorRef, Prob] = Field(
         default_factory=dict,
+        max_length=MAX_ACTORS,
         description="For third parties: leverage over other actors (e.g. the EU's "
         "accession leverage over Serbia and Kosovo), 0 none to 1 decisive.",
     )
     moves: list[MoveRef] = Field(
-        default_factory=list, description="Moves allowed beyond the role's repertoire."
+        default_factory=list, max_length=MAX_LIST, description="Moves allowed beyond the role's repertoire."
     )
     exclude_moves: list[MoveRef] = Field(
-        default_factory=list, description="Moves of the role this actor never makes."
+        default_factory=list, max_length=MAX_LIST, description="Moves of the role this actor never makes."
     )
 
     @model_validator(mode="after")
@@ -171,16 +191,16 @@ class Actor(Strict):
 class Issue(Strict):
     """An issue in dispute: a dimension from 0 to 1 on which actors hold positions."""
 
-    label: str = Field(description="What the issue is, in words.")
-    low: str = Field(default="", description="What 0 on this issue means.")
-    high: str = Field(default="", description="What 1 on this issue means.")
+    label: Label = Field(description="What the issue is, in words.")
+    low: Label = Field(default="", description="What 0 on this issue means.")
+    high: Label = Field(default="", description="What 1 on this issue means.")
     status_quo: Prob = Field(description="Where the issue stands on day 0 (before any scripted move).")
 
 
 class PostureDef(Strict):
     """A standing posture: set by a move, it persists (and keeps pressing) until cleared."""
 
-    label: str = Field(description="What the posture is, in words.")
+    label: Label = Field(description="What the posture is, in words.")
     pressure: float = Field(
         default=0.0,
         ge=-10.0,
@@ -219,7 +239,7 @@ class PostureDef(Strict):
 class MoveDef(Strict):
     """A move in the catalogue, coded with CAMEO and weighted on the Goldstein scale."""
 
-    label: str | None = Field(default=None, description="Description; defaults to the CAMEO label.")
+    label: Label | None = Field(default=None, description="Description; defaults to the CAMEO label.")
     cameo: str | None = Field(
         default=None,
         pattern=r"^[0-2][0-9]{1,3}$",
@@ -240,11 +260,13 @@ class MoveDef(Strict):
     clears: PostureRef | None = Field(default=None, description="Posture the move clears.")
     requires: list[Requirement] = Field(
         default_factory=list,
+        max_length=MAX_LIST,
         description="Postures that must stand for the move to be allowed: "
         "'self:P', 'target:P' or 'any:P' ('contact' = any contact posture).",
     )
     forbids: list[Requirement] = Field(
         default_factory=list,
+        max_length=MAX_LIST,
         description="Postures that must not stand for the move to be allowed (same form).",
     )
     concession: bool = Field(default=False, description="Backing down: audience costs apply.")
@@ -284,7 +306,7 @@ class RoleDef(Strict):
         description="How often an actor of this role makes a reportable move, relative to a state "
         "(multiplies the daily activity rate).",
     )
-    moves: list[MoveRef] = Field(description="Moves the role allows (hold always is).")
+    moves: list[MoveRef] = Field(max_length=MAX_LIST, description="Moves the role allows (hold always is).")
 
 
 def _calibratable(low: float, high: float) -> dict:
@@ -545,6 +567,9 @@ class FirstMove(Strict):
     day: int = Field(ge=0, le=3650, description="The day it happened in the record.")
 
 
+Span = Annotated[list[int], Field(min_length=2, max_length=2, description="[first day, last day]")]
+
+
 class Record(Strict):
     """The coded record of the real crisis: what calibration fits and forecasts are scored against."""
 
@@ -553,8 +578,8 @@ class Record(Strict):
         "goldstein, ...), relative to this scenario file; bundled records are found by name.",
         max_length=400,
     )
-    window: tuple[int, int] = Field(description="First and last day the record covers.")
-    phases: dict[Id, tuple[int, int]] = Field(
+    window: Span = Field(description="First and last day the record covers.")
+    phases: dict[Id, Span] = Field(
         default_factory=dict, description="Named phases of the crisis: first and last day of each."
     )
     first_moves: dict[Id, FirstMove] = Field(
@@ -596,12 +621,13 @@ class ScriptedEvent(Strict):
     actor: ActorRef | None = Field(default=None, description="Who moves.")
     move: MoveRef | None = Field(default=None, description="The move made.")
     target: ActorRef | None = Field(default=None, description="Towards whom.")
-    set: dict[str, Any] | None = Field(
+    set: dict[Annotated[str, Field(max_length=200)], Any] | None = Field(
         default=None,
+        max_length=MAX_LIST,
         description="Parameter changes from this day on, as dotted paths "
         "(e.g. mechanisms.mediation.weight: 0).",
     )
-    label: str | None = Field(default=None, description="Text shown on plots.")
+    label: Label | None = Field(default=None, description="Text shown on plots.")
 
     @model_validator(mode="after")
     def _move_or_set(self) -> ScriptedEvent:
@@ -622,36 +648,46 @@ class Scenario(Strict):
     """A crisis scenario: actors, relations, mechanisms and scripted events."""
 
     name: Id = Field(description="Short name, used for run folder names.")
-    description: str = Field(default="", description="What the scenario represents.")
-    extends: str | None = Field(
+    description: Text = Field(default="", description="What the scenario represents.")
+    extends: Annotated[str, Field(max_length=1024)] | None = Field(
         default=None,
         description="Path (relative to this file) of a base scenario this one overrides.",
     )
-    start_date: dt.date = Field(description="Calendar date of day 0 (YYYY-MM-DD).")
+    start_date: dt.date = Field(strict=False, description="Calendar date of day 0 (YYYY-MM-DD).")
     days: int = Field(ge=1, le=3650, description="Number of simulated days.")
     seed: int = Field(ge=0, lt=2**63, description="Seed of the random streams.")
     issues: dict[Id, Issue] = Field(
-        default_factory=dict, description="The issues in dispute, by id, with their status quo on day 0."
+        default_factory=dict,
+        max_length=MAX_LIST,
+        description="The issues in dispute, by id, with their status quo on day 0.",
     )
     principals: list[ActorRef] = Field(
         default_factory=list,
         max_length=2,
         description="The two principal parties whose agreement settles the crisis (both must sign).",
     )
-    actors: dict[Id, Actor] = Field(min_length=2, description="The actors, by id.")
-    affinities: dict[ActorRef, dict[ActorRef, Annotated[float, Field(ge=-1.0, le=1.0)]]] = Field(
+    actors: dict[Id, Actor] = Field(min_length=2, max_length=MAX_ACTORS, description="The actors, by id.")
+    affinities: dict[
+        ActorRef,
+        Annotated[dict[ActorRef, Annotated[float, Field(ge=-1.0, le=1.0)]], Field(max_length=MAX_ACTORS)],
+    ] = Field(
         default_factory=dict,
+        max_length=MAX_ACTORS,
         description="Pairwise affinity from -1 (adversaries) to +1 (close allies); "
         "each pair once, unlisted pairs are 0.",
     )
     mechanisms: Mechanisms = Field(default_factory=Mechanisms)
     postures: dict[Id, PostureDef] = Field(
-        default_factory=dict, description="Extra or changed standing postures."
+        default_factory=dict, max_length=MAX_POSTURES, description="Extra or changed standing postures."
     )
-    moves: dict[Id, MoveDef] = Field(default_factory=dict, description="Extra or changed moves.")
-    roles: dict[Id, RoleDef] = Field(default_factory=dict, description="Extra or changed roles.")
+    moves: dict[Id, MoveDef] = Field(
+        default_factory=dict, max_length=MAX_MOVES, description="Extra or changed moves."
+    )
+    roles: dict[Id, RoleDef] = Field(
+        default_factory=dict, max_length=MAX_ROLES, description="Extra or changed roles."
+    )
     events: list[ScriptedEvent] = Field(
-        default_factory=list, description="Scripted moves and parameter changes."
+        default_factory=list, max_length=MAX_EVENTS, description="Scripted moves and parameter changes."
     )
     record: Record | None = Field(
         default=None, description="The coded record of the real crisis, if there is one (for calibration)."
