@@ -161,11 +161,11 @@ def situation(r, b, n, state, tables, p, seen):
     """Quantities every actor sees on a day, derived once from replicate r's state (written into `seen`)."""
     act, aff = tables[0], tables[1]
     pstab, issues, principals = tables[9], tables[14], tables[15]
-    T, Bk, C, Rb, Q, REF, held = state[0], state[4], state[6], state[7], state[9], state[10], state[11]
+    T, Bk, C, Q, REF, held = state[0], state[4], state[6], state[9], state[10], state[11]
     contact, pledge, vec, mat, offer = seen
     bonus, signed, agreement, backing, crisis = vec[0], vec[1], vec[2], vec[3], vec[4]
     exposure, hurt, dissat, stake, flags = vec[5], vec[6], vec[7], vec[8], vec[9]
-    strength, risk, pull, drive = mat[0], mat[1], mat[2], mat[3]
+    risk = mat[1]
     nk = pstab.shape[0]
     ni = Q.shape[1]
     lam = p[LOSS_AVERSION]
@@ -199,20 +199,6 @@ def situation(r, b, n, state, tables, p, seen):
             follow = max(aff[b, i, k], 0.0) * signed[k]
             if follow > agreement[i]:
                 agreement[i] = follow
-    # the balance of strength as each actor perceives it: its own side, and each other actor's side
-    for i in range(n):
-        for j in range(n):
-            total = 0.0
-            for k in range(n):
-                if k == j:
-                    side = 1.0
-                elif k == i:
-                    side = 0.0
-                else:
-                    side = max(aff[b, k, j], 0.0)
-                if side > 0.0:
-                    total += side * mx.side_strength(act[b, 0, k], bonus[k], Rb[r, i, k])
-            strength[i, j] = total
     for j in range(n):
         total = 0.0
         for k in range(n):
@@ -246,19 +232,6 @@ def situation(r, b, n, state, tables, p, seen):
             s += issues[1, i, k]
         dissat[i] = d
         stake[i] = s
-        for t in range(n):
-            total = 0.0
-            for k in range(ni):
-                total += (
-                    issues[1, i, k]
-                    * mx.felt_distance(issues[0, i, k], Q[r, k], REF[r, i, k], lam)
-                    * abs(issues[0, i, k] - issues[0, t, k])
-                )
-            drive[i, t] = total
-            total = 0.0
-            for k in range(n):
-                total += max(aff[b, i, k], 0.0) * T[r, k, t]
-            pull[i, t] = total / 100.0
     # the mediator's offer: the capability- and salience-weighted mean position (Bueno de Mesquita; KTAB)
     for k in range(ni):
         num = 0.0
@@ -271,6 +244,46 @@ def situation(r, b, n, state, tables, p, seen):
     flags[0] = 1.0 if talks else 0.0
     flags[1] = 1.0 if in_force else 0.0
     flags[2] = world
+
+
+@njit(cache=True, inline="always")
+def actor_rows(r, b, i, n, state, tables, p, seen):
+    """Row i of the perceived strengths, the issue drive and the allies' pull: only for actors who need them.
+
+    Strength of j's side as i sees it: j's own, and its allies' weighted by affinity (i itself excluded),
+    each times the perceived resolve; i's own side uses i's own resolve (the diagonal of the beliefs).
+    """
+    act, aff, issues = tables[0], tables[1], tables[14]
+    T, Rb, Q, REF = state[0], state[7], state[9], state[10]
+    bonus = seen[2][0]
+    strength, pull, drive = seen[3][0], seen[3][2], seen[3][3]
+    ni = Q.shape[1]
+    lam = p[LOSS_AVERSION]
+    for j in range(n):
+        total = 0.0
+        for k in range(n):
+            if k == j:
+                side = 1.0
+            elif k == i:
+                side = 0.0
+            else:
+                side = max(aff[b, k, j], 0.0)
+            if side > 0.0:
+                total += side * mx.side_strength(act[b, 0, k], bonus[k], Rb[r, i, k])
+        strength[i, j] = total
+    for t in range(n):
+        total = 0.0
+        for k in range(ni):
+            total += (
+                issues[1, i, k]
+                * mx.felt_distance(issues[0, i, k], Q[r, k], REF[r, i, k], lam)
+                * abs(issues[0, i, k] - issues[0, t, k])
+            )
+        drive[i, t] = total
+        total = 0.0
+        for k in range(n):
+            total += max(aff[b, i, k], 0.0) * T[r, k, t]
+        pull[i, t] = total / 100.0
 
 
 @njit(cache=True, inline="always")
@@ -587,6 +600,7 @@ def _one_day(
         for q in range(2):
             i = principals[q]
             j = principals[1 - q]
+            actor_rows(r, b, i, n, state, tables, p, seen)
             deal = 0.0
             lose = 0.0
             for k in range(ni):
@@ -623,6 +637,7 @@ def _one_day(
         )
         if uniform(key_choice, base) >= chance:
             continue
+        actor_rows(r, b, i, n, state, tables, p, seen)
         lo, hi = starts[i], starts[i + 1]
         for g in range(N_RUNGS):
             rung_u[g] = -np.inf
