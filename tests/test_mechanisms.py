@@ -1,9 +1,10 @@
-"""Each mechanism's term pushes choices the way the model brief says.
+"""Each mechanism pushes choices the way its source says, and switching it off removes the push.
 
-Every test takes the 2021 scenario a few days in (the plain reference model,
-which the fast engine matches run for run), changes one input of one mechanism,
-and compares the logit choice probabilities the model would use on that same
-situation.
+Most tests take the 2021 scenario a few days in (the plain reference model,
+which the fast engine matches run for run), change one input of one mechanism,
+and compare what the model would do in that same situation: the staged choice
+probabilities, one option's utility terms, or the state after one event. Each
+carries its control: the same comparison with the mechanism switched off.
 """
 
 from __future__ import annotations
@@ -14,176 +15,406 @@ import numpy as np
 import pytest
 
 from sim.model import mechanisms as mx
-from sim.model.mechanisms import TERMS
+from sim.model.mechanisms import N_RUNGS, TERMS
 from sim.model.model import CrisisModel
 from sim.model.reference import ReferenceModel
 from sim.runner import prepare
+from sim.scenario.batch import batch_fields
 
 
-def model_at(day: int) -> ReferenceModel:
-    model = ReferenceModel(prepare("kosovo_2021"))
+def model_at(day: int, overrides=None) -> ReferenceModel:
+    model = ReferenceModel(prepare("kosovo_2021", overrides=overrides))
     for _ in range(day):
         model.step()
+    model.seen = model.see()
     return model
 
 
-def choice_probs(
-    model: ReferenceModel, actor: str, edit=None, overrides=None
-) -> dict[tuple[str, str], float]:
-    """P(move, target) for one actor on the model's current state.
-
-    `edit(world, index)` changes the state; `overrides` change parameters for
-    this decision only, so two calls compare the same situation.
-    """
-    saved = model.crisis
+def situation(model: ReferenceModel, edit=None, overrides=None) -> ReferenceModel:
+    """The same day with the state edited (`edit(world, ix)`) or parameters changed, situation re-derived."""
     if overrides:
         model._compile(prepare(model.crisis, overrides=overrides))
     if edit is not None:
         edit(model.world, model.spec.actor_ids.index)
     model.seen = model.see()
-    agent = model.actors[model.spec.actor_ids.index(actor)]
-    probs = {
-        (model.spec.moves.ids[m], model.spec.actor_ids[t]): p for m, t, p in agent.choice_probabilities()
-    }
-    model._compile(saved)
-    return probs
+    return model
 
 
-def p_where(probs, model, target=None, hostile=None, moves=None) -> float:
-    mv = model.spec.moves
-    total = 0.0
-    for (move, tgt), p in probs.items():
-        m = mv.index(move)
-        if target is not None and tgt != target:
-            continue
-        if hostile is True and not mv.hostility[m] > 0:
-            continue
-        if hostile is False and not mv.cooperation[m] > 0:
-            continue
-        if moves is not None and move not in moves:
-            continue
-        total += p
-    return total
+def agent(model: ReferenceModel, actor: str):
+    return model.actors[model.spec.actor_ids.index(actor)]
 
 
-def test_choice_is_the_logit_of_the_summed_terms():
+def term(model: ReferenceModel, actor: str, move: str, target: str, name: str) -> float:
+    ix = model.spec.actor_ids.index
+    return agent(model, actor).utility_terms(model.spec.moves.index(move), ix(target))[name]
+
+
+def conditional(model: ReferenceModel, actor: str, keep) -> float:
+    """P(option satisfies keep | the actor acts today)."""
+    probs = agent(model, actor).choice_probabilities()
+    total = sum(p for _, _, p in probs)
+    mv, ids = model.spec.moves, model.spec.actor_ids
+    return sum(p for m, t, p in probs if keep(mv, m, ids[t])) / total
+
+
+def hostile_at(target: str):
+    return lambda mv, m, t: t == target and mv.hostility[m] > 0
+
+
+# ---------------------------------------------------------------- the choice itself
+
+
+def test_choice_probabilities_are_the_product_of_the_stages():
     model = model_at(4)
-    model.seen = model.see()
-    agent = model.actors[0]
-    probs = agent.choice_probabilities()
-    utilities = []
-    for m, t in agent.options():
-        terms = agent.utility_terms(m, t)
-        assert tuple(terms) == TERMS
-        utilities.append(sum(terms.values()) if agent.allowed(m, t) else None)
-    best = max(u for u in utilities if u is not None)
-    weights = [0.0 if u is None else math.exp(model.p["rationality"] * (u - best)) for u in utilities]
-    expected = [w / sum(weights) for w in weights]
-    np.testing.assert_allclose([p for _, _, p in probs], expected, rtol=1e-12)
-    assert sum(p for _, _, p in probs) == pytest.approx(1.0)
+    a = agent(model, "serbia")
+    options = a.options()
+    utility = [a.utility(m, t) if a.allowed(m, t) else None for m, t in options]
+    for m, t in options:
+        if a.allowed(m, t):
+            terms = a.utility_terms(m, t)
+            assert tuple(terms) == TERMS
+            assert math.isclose(sum(terms.values()), a.utility(m, t), rel_tol=0, abs_tol=1e-12)
+    lam = model.p["rationality"]
+    rung = model.spec.moves.rung
+    expected = {}
+    rung_best = {
+        g: max(
+            (u for (m, _), u in zip(options, utility, strict=True) if u is not None and rung[m] == g),
+            default=None,
+        )
+        for g in range(N_RUNGS)
+    }
+    top = max(v for v in rung_best.values() if v is not None)
+    rung_w = {g: math.exp(lam * (v - top)) for g, v in rung_best.items() if v is not None}
+    for g in rung_w:
+        moves = sorted(
+            {m for (m, _), u in zip(options, utility, strict=True) if u is not None and rung[m] == g}
+        )
+        best = {
+            m: max(u for (mm, _), u in zip(options, utility, strict=True) if mm == m and u is not None)
+            for m in moves
+        }
+        mtop = max(best.values())
+        for m in moves:
+            targets = [
+                (t, u) for (mm, t), u in zip(options, utility, strict=True) if mm == m and u is not None
+            ]
+            ttop = max(u for _, u in targets)
+            for t, u in targets:
+                expected[(m, t)] = (
+                    rung_w[g]
+                    / sum(rung_w.values())
+                    * math.exp(lam * (best[m] - mtop))
+                    / sum(math.exp(lam * (b - mtop)) for b in best.values())
+                    * math.exp(lam * (u - ttop))
+                    / sum(math.exp(lam * (v - ttop)) for _, v in targets)
+                )
+    act = a.act_probability()
+    for m, t, p in a.choice_probabilities():
+        assert p == pytest.approx(act * expected.get((m, t), 0.0), rel=1e-9, abs=1e-15)
+    assert sum(p for _, _, p in a.choice_probabilities()) == pytest.approx(act)
 
 
-def test_disposition_hawkish_actors_escalate_more():
-    model = model_at(3)
-    dove = choice_probs(model, "serbia", overrides={"actors.serbia.hawkishness": 0.2})
-    hawk = choice_probs(model, "serbia", overrides={"actors.serbia.hawkishness": 0.9})
-    assert p_where(hawk, model, "kosovo", hostile=True) > p_where(dove, model, "kosovo", hostile=True)
+def test_a_copy_of_a_move_or_one_more_target_does_not_make_an_actor_louder():
+    base = prepare("kosovo_2021")
+    raw = base.model_dump(mode="json")
+    raw["moves"]["criticize_copy"] = raw["moves"]["criticize"]
+    raw["actors"]["albania"]["moves"] = ["criticize_copy"]
+    copied = prepare(raw)
+    models = [ReferenceModel(sc) for sc in (base, copied)]
+    for m in models:
+        for _ in range(4):
+            m.step()
+        m.seen = m.see()
+    a0, a1 = agent(models[0], "albania"), agent(models[1], "albania")
+    assert a0.act_probability() == a1.act_probability()  # stage 1 does not see the options
+    hostile = [
+        sum(p for m, _, p in a.choice_probabilities() if mod.spec.moves.hostility[m] > 0)
+        for a, mod in ((a0, models[0]), (a1, models[1]))
+    ]
+    assert hostile[1] == pytest.approx(hostile[0], rel=1e-9)  # the rung's value is its best move's
+    # control: in the flat logit over (move, target) pairs with `hold` at 0 that the staged choice
+    # replaces, the copy alone made Albania more hostile
+    flat = []
+    lam = models[0].p["rationality"]
+    for a in (a0, a1):
+        allowed = [(m, t) for m, t in a.options() if a.allowed(m, t)]
+        u = np.array([0.0] + [a.utility(m, t) for m, t in allowed])
+        h = np.array([False] + [a.model.spec.moves.hostility[m] > 0 for m, _ in allowed])
+        w = np.exp(lam * (u - u.max()))
+        flat.append(float(w[h].sum() / w.sum()))
+    assert flat[1] > flat[0] + 0.005
 
 
-def test_reciprocity_grievance_invites_hostility():
-    model = model_at(3)
-
-    def aggrieve(world, ix):
-        world.grievance[ix("serbia")][ix("kosovo")] += 2.0
-
-    before = p_where(choice_probs(model, "serbia"), model, "kosovo", hostile=True)
-    after = p_where(choice_probs(model, "serbia", aggrieve), model, "kosovo", hostile=True)
-    assert after > before + 0.05
+# ---------------------------------------------------------------- issues and prospect theory
 
 
-def test_reciprocity_fatigue_drains_hostility():
-    model = model_at(3)
-
-    def tire(world, ix):
-        world.hostility[ix("serbia")] += 3.0
-
-    before = p_where(choice_probs(model, "serbia"), model, "kosovo", hostile=True)
-    after = p_where(choice_probs(model, "serbia", tire), model, "kosovo", hostile=True)
-    assert after < before
+def test_felt_distance_counts_new_losses_lambda_fold():
+    assert mx.felt_distance(0.0, 1.0, 0.0, 2.25) == pytest.approx(2.25)  # a new loss
+    assert mx.felt_distance(0.0, 1.0, 1.0, 2.25) == pytest.approx(1.0)  # the same gap, lived with
+    assert mx.felt_distance(0.0, 1.0, 0.0, 1.0) == pytest.approx(1.0)  # control: no loss aversion
 
 
-def test_deterrence_a_strong_guarantor_makes_escalation_costlier():
-    model = model_at(3)
-    weak = choice_probs(model, "serbia", overrides={"actors.nato.capability": 0.1})
-    strong = choice_probs(model, "serbia", overrides={"actors.nato.capability": 1.0})
-    material = ["raise_alert", "show_of_force", "armed_clash"]
-    assert p_where(strong, model, "kosovo", moves=material) < p_where(weak, model, "kosovo", moves=material)
+def mean_hostility(model: ReferenceModel, actor: str, target: str) -> float:
+    """Expected hostility (e) of the actor's move towards the target, given that it acts today."""
+    probs = agent(model, actor).choice_probabilities()
+    total = sum(p for _, _, p in probs)
+    ids, mv = model.spec.actor_ids, model.spec.moves
+    return sum(p * mv.hostility[m] for m, t, p in probs if ids[t] == target) / total
 
 
-def test_audience_costs_make_backing_down_harder():
-    model = model_at(2)
+@pytest.mark.parametrize("weight, matters", [(3.0, True), (0.0, False)])
+def test_a_trigger_that_moves_the_status_quo_away_drives_hostility(weight, matters):
+    over = {"mechanisms.issues.weight": weight}
 
-    def commit(world, ix):
-        world.commitment[ix("kosovo")] += 3.0
-
-    before = p_where(choice_probs(model, "kosovo"), model, moves=["withdraw_police"])
-    after = p_where(choice_probs(model, "kosovo", commit), model, moves=["withdraw_police"])
-    assert before > 0
-    assert after < before / 2
-
-
-def test_alliance_pull_a_committed_patron_emboldens_its_ally():
-    model = model_at(3)
-    lukewarm = {"actors.russia.resolve": 0.1, "actors.russia.capability": 0.1}
-    committed = {"actors.russia.resolve": 1.0, "actors.russia.capability": 1.0}
-    assert p_where(
-        choice_probs(model, "serbia", overrides=committed), model, "kosovo", hostile=True
-    ) > p_where(choice_probs(model, "serbia", overrides=lukewarm), model, "kosovo", hostile=True)
-
-
-def test_mediation_pulls_towards_de_escalation():
-    model = model_at(3)
-
-    def mediate(world, ix):
-        world.mediation[ix("serbia")] += 2.0
-
-    base = choice_probs(model, "serbia")
-    pressed = choice_probs(model, "serbia", mediate)
-    assert p_where(pressed, model, hostile=True) < p_where(base, model, hostile=True)
-    assert p_where(pressed, model, hostile=False) > p_where(base, model, hostile=False)
-
-
-def test_ripeness_mutual_hurt_with_a_way_out_favours_settlement():
-    model = model_at(2)
-    settle = ["withdraw_police", "ease_restrictions", "negotiate", "sign_agreement"]
-
-    def way_out(world, ix):
-        world.mediation[ix("kosovo")] = 1.0
-
-    def hurting(world, ix):
-        way_out(world, ix)
-        for actor in ("kosovo", "kosovo_serbs", "serbia"):
-            world.costs[ix(actor)] = 30.0
-
-    base = p_where(choice_probs(model, "kosovo", way_out), model, moves=settle)
-    assert p_where(choice_probs(model, "kosovo", hurting), model, moves=settle) > base
-
-
-@pytest.mark.parametrize("weight, changes", [(3.0, True), (0.0, False)])
-def test_accidents_risk_averse_actors_pull_forces_out_of_a_hot_contact(weight, changes):
-    model = model_at(3)
-    params = {"mechanisms.accidents.weight": weight}
-
-    def tension(level):
+    def status_quo(value):
         def edit(world, ix):
-            k, s = ix("kosovo"), ix("kosovo_serbs")
-            world.tension[k][s] = world.tension[s][k] = level
+            world.status_quo[:] = [value] * len(world.status_quo)
 
         return edit
 
-    cool = p_where(choice_probs(model, "kosovo", tension(10.0), params), model, moves=["withdraw_police"])
-    hot = p_where(choice_probs(model, "kosovo", tension(95.0), params), model, moves=["withdraw_police"])
-    assert (hot > cool * 1.05) is changes
+    calm = mean_hostility(situation(model_at(0, over), status_quo(0.0)), "serbia", "kosovo")
+    hurt = mean_hostility(situation(model_at(0, over), status_quo(1.0)), "serbia", "kosovo")
+    if matters:
+        assert hurt > calm + 0.05
+    else:  # control: with the issues term off, where the issues stand does not change the choice
+        assert hurt == pytest.approx(calm, abs=1e-12)
+
+
+def test_moving_the_status_quo_towards_ones_ideal_is_a_gain_and_away_a_loss():
+    model = situation(model_at(0), lambda w, ix: w.status_quo.__setitem__(0, 0.0))
+    assert term(model, "kosovo", "plate_rule", "serbia", "issues") > 0.0  # Kosovo wants reciprocity
+    model = situation(model, lambda w, ix: w.status_quo.__setitem__(1, 1.0))
+    assert term(model, "kosovo", "withdraw_police", "kosovo_serbs", "issues") < 0.0
+
+
+def test_reference_points_adapt_to_the_status_quo():
+    model = ReferenceModel(prepare("kosovo_2021"))
+    for _ in range(20):
+        model.step()
+    k = model.spec.issue_ids.index("plates")
+    ref = [model.world.reference[i][k] for i in range(model.spec.n)]
+    assert all(0.0 < r < 1.0 for r in ref)  # moved towards the imposed rule (status quo 1), not all the way
+    still = ReferenceModel(prepare("kosovo_2021", overrides={"mechanisms.issues.adaptation": 0.0}))
+    for _ in range(20):
+        still.step()
+    assert all(still.world.reference[i][k] == 0.0 for i in range(still.spec.n))  # control
+
+
+# ---------------------------------------------------------------- deterrence and beliefs
+
+
+def deterrence_of(overrides) -> float:
+    model = situation(model_at(3), overrides=overrides)
+    return term(model, "serbia", "show_of_force", "kosovo", "deterrence")
+
+
+def test_deterrence_rises_with_the_defenders_side_and_falls_with_the_attackers_own_strength():
+    base = deterrence_of({})
+    assert base < 0.0
+    assert deterrence_of({"actors.nato.capability": 1.0}) < base  # the defender's allies' commitment
+    assert deterrence_of({"affinities.nato.kosovo": 0.0}) > base  # an uncommitted guarantor deters less
+    assert deterrence_of({"actors.serbia.capability": 1.0}) > base  # the attacker's own capability
+    assert deterrence_of({"mechanisms.deterrence.weight": 0.0}) == 0.0  # control
+
+
+@pytest.mark.parametrize("rate, moves", [(0.2, True), (0.0, False)])
+def test_a_costly_signal_raises_others_belief_in_the_senders_resolve(rate, moves):
+    model = model_at(2, {"mechanisms.audience_costs.signal": rate})
+    ix, mv = model.spec.actor_ids.index, model.spec.moves
+    before = model.world.belief[ix("kosovo")][ix("serbia")]
+    model._apply(ix("serbia"), ix("kosovo"), mv.index("threaten_force"))
+    after = model.world.belief[ix("kosovo")][ix("serbia")]
+    assert (after > before) is moves
+    model._apply(ix("serbia"), ix("kosovo"), mv.index("stand_down"))
+    assert (model.world.belief[ix("kosovo")][ix("serbia")] < after) is moves
+
+
+def test_belief_in_the_opponents_resolve_deters():
+    def believe(value):
+        return lambda w, ix: w.belief[ix("serbia")].__setitem__(ix("kosovo"), value)
+
+    doubt = term(situation(model_at(3), believe(0.1)), "serbia", "show_of_force", "kosovo", "deterrence")
+    trust = term(situation(model_at(3), believe(0.9)), "serbia", "show_of_force", "kosovo", "deterrence")
+    assert trust < doubt < 0.0
+
+
+# ---------------------------------------------------------------- audience costs, alliances, mediation
+
+
+def test_audience_costs_make_backing_down_harder_unless_a_deal_gives_cover():
+    def commit(world, ix):
+        world.commitment[ix("kosovo")] = 3.0
+
+    free = term(model_at(2), "kosovo", "withdraw_police", "kosovo_serbs", "audience_costs")
+    tied = term(situation(model_at(2), commit), "kosovo", "withdraw_police", "kosovo_serbs", "audience_costs")
+    assert tied < free
+    off = situation(model_at(2), commit, {"mechanisms.audience_costs.weight": 0.0})
+    assert term(off, "kosovo", "withdraw_police", "kosovo_serbs", "audience_costs") == 0.0  # control
+
+
+def test_a_committed_patron_emboldens_its_client():
+    lukewarm = {"actors.russia.resolve": 0.1, "actors.russia.capability": 0.1}
+    committed = {"actors.russia.resolve": 1.0, "actors.russia.capability": 1.0}
+    low = term(situation(model_at(3), overrides=lukewarm), "serbia", "threaten_force", "kosovo", "alliance")
+    high = term(situation(model_at(3), overrides=committed), "serbia", "threaten_force", "kosovo", "alliance")
+    assert high > low
+    off = {**committed, "mechanisms.alliance.weight": 0.0}
+    assert (
+        term(situation(model_at(3), overrides=off), "serbia", "threaten_force", "kosovo", "alliance") == 0.0
+    )
+
+
+@pytest.mark.parametrize("restraint, rises", [(1.5, True), (0.0, False)])
+def test_a_patron_that_fears_entrapment_presses_its_client_in_a_hot_crisis(restraint, rises):
+    over = {"mechanisms.alliance.restraint": restraint}
+
+    def heat(level):
+        def edit(world, ix):
+            s, k = ix("serbia"), ix("kosovo")
+            world.tension[s][k] = world.tension[k][s] = level
+
+        return edit
+
+    cool = term(situation(model_at(2, over), heat(10.0)), "russia", "press_ally", "serbia", "alliance")
+    hot = term(situation(model_at(2, over), heat(80.0)), "russia", "press_ally", "serbia", "alliance")
+    assert (hot > cool + 0.1) is rises
+
+
+def test_mediation_pressure_pulls_towards_de_escalation():
+    def press(world, ix):
+        world.mediation[ix("serbia")] += 2.0
+
+    share = [
+        conditional(situation(model_at(3), e), "serbia", lambda mv, m, t: mv.cooperation[m] > 0)
+        for e in (None, press)
+    ]
+    assert share[1] > share[0]
+    off = {"mechanisms.mediation.weight": 0.0}
+    control = [
+        conditional(situation(model_at(3), e, off), "serbia", lambda mv, m, t: mv.cooperation[m] > 0)
+        for e in (None, press)
+    ]
+    assert control[1] == pytest.approx(control[0], abs=1e-12)
+
+
+# ---------------------------------------------------------------- the escalation ladder
+
+
+@pytest.mark.parametrize("jump", [2.5, 0.0])
+def test_coercion_from_calm_pays_for_skipping_the_verbal_rung(jump):
+    over = {"mechanisms.escalation.jump_cost": jump}
+
+    def ladder(level):
+        return lambda w, ix: [w.ladder[ix("serbia")].__setitem__(ix("kosovo"), level)]
+
+    calm = term(situation(model_at(1, over), ladder(0.0)), "serbia", "raise_alert", "kosovo", "escalation")
+    verbal = term(situation(model_at(1, over), ladder(1.0)), "serbia", "raise_alert", "kosovo", "escalation")
+    assert calm == pytest.approx(-jump) and verbal == 0.0
+
+
+def test_graded_alerts_need_the_level_below():
+    model = model_at(1)
+    a, mv, ix = agent(model, "serbia"), model.spec.moves, model.spec.actor_ids.index
+    assert not a.allowed(mv.index("raise_alert_high"), ix("kosovo"))
+    model.world.held[ix("serbia")][model.spec.postures.ids.index("alert_raised")] = True
+    assert a.allowed(mv.index("raise_alert_high"), ix("kosovo"))
+    assert not a.allowed(mv.index("mobilise"), ix("kosovo"))
+
+
+# ---------------------------------------------------------------- bargaining, agreement, reneging
+
+
+def talks(model: ReferenceModel, hurt: float = 0.0, pressure: float = 0.0, commitment: float = 0.0):
+    def edit(world, ix):
+        world.held[ix("eu")][model.spec.postures.ids.index("talks")] = True
+        for a in ("serbia", "kosovo"):
+            world.costs[ix(a)] = hurt
+            world.mediation[ix(a)] = pressure
+            world.commitment[ix(a)] = commitment
+
+    return situation(model, edit)
+
+
+def test_a_principal_accepts_the_offer_more_readily_when_the_crisis_hurts():
+    ix = prepare("kosovo_2021").actors
+    k = list(ix).index("kosovo")
+    calm = talks(model_at(3)).acceptance()[k]
+    hurting = talks(model_at(3), hurt=30.0).acceptance()[k]
+    assert hurting > calm
+    off = {"mechanisms.bargaining.cost_weight": 0.0}
+    control = [talks(situation(model_at(3), overrides=off), hurt=h).acceptance()[k] for h in (0.0, 30.0)]
+    assert control[1] == pytest.approx(control[0], abs=1e-12)  # ripeness off: hurt changes nothing
+
+
+def test_leverage_helps_and_public_commitments_hinder_acceptance():
+    k = list(prepare("kosovo_2021").actors).index("kosovo")
+    base = talks(model_at(3)).acceptance()[k]
+    assert talks(model_at(3), pressure=1.0).acceptance()[k] > base
+    assert talks(model_at(3), commitment=1.0).acceptance()[k] < base
+
+
+def test_no_talks_no_offer_and_an_agreement_needs_both_principals():
+    model = model_at(3)
+    assert model.acceptance() == {}
+    ix, posture = model.spec.actor_ids.index, model.spec.postures.ids.index("signed")
+    model.world.held[ix("kosovo")][posture] = True
+    assert not situation(model).seen.in_force
+    model.world.held[ix("serbia")][posture] = True
+    assert situation(model).seen.in_force
+
+
+def test_moving_an_issue_away_from_the_terms_breaks_the_deal():
+    model = model_at(3)
+    ix, mv = model.spec.actor_ids.index, model.spec.moves
+    signed = model.spec.postures.ids.index("signed")
+    for a in ("serbia", "kosovo"):
+        model.world.held[ix(a)][signed] = True
+    plates = model.spec.issue_ids.index("plates")
+    model.world.status_quo[plates] = 1.0  # the rule in force, far from the terms (the offer)
+    situation(model)
+    assert model.seen.in_force and abs(model.seen.offer[plates] - 0.5) < abs(model.seen.offer[plates] - 1.0)
+    model._apply(ix("kosovo"), ix("serbia"), mv.index("plate_stickers"))  # towards the terms: kept
+    assert model.world.held[ix("kosovo")][signed]
+    model._apply(ix("kosovo"), ix("serbia"), mv.index("plate_rule"))  # away from them: reneged
+    assert not model.world.held[ix("kosovo")][signed]
+    assert not situation(model).seen.in_force
+
+
+# ---------------------------------------------------------------- clashes and accidents
+
+
+@pytest.mark.parametrize("casualties", [2.0, 0.0])
+def test_an_armed_clash_leaves_grievance_and_pressure_at_home(casualties):
+    model = model_at(3, {"mechanisms.accidents.casualties": casualties})
+    ix, mv = model.spec.actor_ids.index, model.spec.moves
+    s, k = ix("serbia"), ix("kosovo")
+    before = (model.world.grievance[k][s], model.world.commitment[k])
+    model._apply(s, k, mv.index("armed_clash"))
+    clash = (model.world.grievance[k][s] - before[0], model.world.commitment[k] - before[1])
+    model2 = model_at(3, {"mechanisms.accidents.casualties": casualties})
+    before = (model2.world.grievance[k][s], model2.world.commitment[k])
+    model2._apply(s, k, mv.index("incident"))
+    incident = (model2.world.grievance[k][s] - before[0], model2.world.commitment[k] - before[1])
+    assert (clash[0] > incident[0] + 1.0 and clash[1] > incident[1]) is (casualties > 0)
+
+
+def test_peacekeepers_in_contact_can_be_party_to_an_incident():
+    def posture(on):
+        def edit(world, ix):
+            k = list(prepare("kosovo_2021").postures).index("peacekeepers_reinforced")
+            world.held[ix("nato")][k] = on
+            world.tension[ix("nato")][ix("kosovo_serbs")] = world.tension[ix("kosovo_serbs")][ix("nato")] = (
+                60.0
+            )
+
+        return edit
+
+    model = situation(model_at(3), posture(True))
+    ix = model.spec.actor_ids.index
+    assert model.seen.risk[ix("nato")][ix("kosovo_serbs")] > 0.0
+    model = situation(model_at(3), posture(False))
+    assert model.seen.risk[ix("nato")][ix("kosovo_serbs")] == 0.0  # control: not in contact
 
 
 def test_accidents_happen_more_often_at_high_tension():
@@ -205,7 +436,49 @@ def test_accidents_happen_more_often_at_high_tension():
     assert counts[1] > 3 * max(counts[0], 1)
 
 
-def test_incident_risk_and_ripeness_formulas():
+def test_small_formulas():
     assert mx.incident_risk(100.0, 0.0) == 1.0 and mx.incident_risk(50.0, 0.5) == 0.125
-    assert mx.ripe(0.9, 0.9, 0.35, 0.08) > 0.99 > 0.02 > mx.ripe(0.9, 0.0, 0.35, 0.08)
     assert mx.hurt(0.0, 6.0) == 0.0 and 0.6 < mx.hurt(6.0, 6.0) < 0.65
+    assert mx.balance(1.0, 1.0) == 0.5 and mx.balance(0.0, 0.0) == 0.5 and mx.balance(1.0, 3.0) == 0.75
+    assert mx.act_probability(1.0, 0.0, 0.0, 1.0, 5.0) == 0.0 < mx.act_probability(1.0, 0.1, 1.0, 1.0, 1.0)
+
+
+# ---------------------------------------------------------------- every parameter reaches the engine
+
+
+def test_every_per_replicate_parameter_changes_the_runs():
+    """A batch path that changes nothing would be a nominal parameter: each must move the output."""
+    scenario = prepare("kosovo_2021")
+    fields = batch_fields(scenario)
+    runs, days = 60, 40
+    reference = CrisisModel(scenario, replicates=runs, days=days)
+    reference.run()
+    base = _outputs(reference)
+    dead = []
+    for path, bounds in fields.items():
+        if path.startswith("roles.") and path.split(".")[1] not in {a.role for a in scenario.actors.values()}:
+            continue  # a role no actor of this scenario plays
+        lo = bounds.lo if bounds.lo is not None else 0.0
+        hi = bounds.hi if bounds.hi is not None else 10.0
+        hi = min(hi, 10.0)
+        current = _current(scenario, path)
+        value = lo if current - lo > hi - current else hi  # the far end of the field's range
+        if value == lo and bounds.lo_open:
+            value = lo + 0.01 * (hi - lo)
+        model = CrisisModel(scenario, replicates=runs, days=days, batch={path: np.full(runs, value)})
+        model.run()
+        if _outputs(model) == base:
+            dead.append(path)
+    assert not dead, f"per-replicate values that change nothing: {dead}"
+
+
+def _outputs(model: CrisisModel) -> tuple:
+    rec = model.recorder
+    return (rec.tension.tobytes(), rec.settled.tobytes(), rec.event_table().tobytes())
+
+
+def _current(scenario, path: str) -> float:
+    node = scenario
+    for part in path.split("."):
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    return float(node)

@@ -504,15 +504,16 @@ class ReferenceModel(mesa.Model):
     def keys(self) -> dict[Purpose, int]:
         return {purpose: stream_key(self.seed, self.day, purpose) for purpose in Purpose}
 
-    def bargain(self) -> list[tuple[int, int, int, int]]:
-        """While talks stand, each principal accepts the offer if it beats fighting on (docs 7.5)."""
+    def acceptance(self) -> dict[int, float]:
+        """Each principal's chance of accepting the offer today (docs/model.md 7.5); empty without talks."""
         spec, s, w, p = self.spec, self.seen, self.world, self.p
         a, b = (int(v) for v in spec.principals)
         if not s.talks or s.in_force or a < 0 or spec.settle_move < 0:
-            return []
-        lam, accepted = p["issues.loss_aversion"], 0
+            return {}
+        lam = p["issues.loss_aversion"]
         x, sal = spec.positions, spec.issue_salience
-        for q, (i, j) in enumerate(((a, b), (b, a))):
+        out = {}
+        for i, j in ((a, b), (b, a)):
             deal, lose = 0.0, 0.0
             for k in range(len(spec.issue_ids)):
                 deal -= float(sal[i, k]) * F["felt_distance"](
@@ -523,7 +524,7 @@ class ReferenceModel(mesa.Model):
                 )
             win = 1.0 - F["balance"](s.strength[i][i], s.strength[i][j])
             fight = (1.0 - win) * lose - p["bargaining.cost_weight"] * s.hurt[i]
-            chance = F["accept_probability"](
+            out[i] = F["accept_probability"](
                 p["bargaining.precision"],
                 deal,
                 fight,
@@ -532,11 +533,20 @@ class ReferenceModel(mesa.Model):
                 w.commitment[i],
                 p["audience_costs.weight"],
             )
-            if uniform_py(self.keys[Purpose.BARGAIN], self.replicate * 2 + q) < chance:
-                accepted += 1
+        return out
+
+    def bargain(self) -> list[tuple[int, int, int, int]]:
+        """While talks stand, both principals sign if each accepts the offer (one draw each)."""
+        chances = self.acceptance()
+        if not chances:
+            return []
+        a, b = (int(v) for v in self.spec.principals)
+        key = self.keys[Purpose.BARGAIN]
+        accepted = sum(uniform_py(key, self.replicate * 2 + q) < chances[i] for q, i in enumerate((a, b)))
         if accepted < 2:
             return []
-        return [(a, b, spec.settle_move, SETTLEMENT), (b, a, spec.settle_move, SETTLEMENT)]
+        settle = self.spec.settle_move
+        return [(a, b, settle, SETTLEMENT), (b, a, settle, SETTLEMENT)]
 
     def step(self) -> None:
         """One day: bargaining, every actor decides on the same situation, then all moves take effect."""
