@@ -143,7 +143,10 @@ def run_abc(
     days = [min(sc.days, g.window[1] + 8) for sc, g in zip(scenarios, goals, strict=True)]
     ranges = free_parameters(scenarios)
     keys = {name.replace(".", "__"): name for name in ranges}
-    prior = pyabc.Distribution(**{k: pyabc.RV("uniform", *_span(ranges[n])) for k, n in keys.items()})
+    # Each parameter is sampled as z on the real line with a standard logistic prior and used as
+    # lo + (hi - lo) sigmoid(z): uniform over its range, and no proposal ever leaves it (in 28
+    # dimensions a transition in the bounded space proposes almost only points outside the box).
+    prior = pyabc.Distribution(**{k: pyabc.RV("logistic", 0.0, 1.0) for k in keys})
     many = len(scenarios) > 1
     observed: dict[str, float] = {}
     for sc, goal, d in zip(scenarios, goals, days, strict=True):
@@ -153,7 +156,7 @@ def run_abc(
 
     def model(parameters):
         count["n"] += 1
-        params = {keys[k]: float(v) for k, v in parameters.items()}
+        params = {keys[k]: _from_z(float(v), ranges[keys[k]]) for k, v in parameters.items()}
         out = {}
         for sc, goal, d in zip(scenarios, goals, days, strict=True):
             for k, v in episode_stats(sc, goal, params, runs=runs, days=d).items():
@@ -205,7 +208,7 @@ def run_abc(
             float(pyabc.weighted_statistics.effective_sample_size(history.get_distribution(m=0, t=t)[1]))
             for t in range(history.max_t + 1)
         ]
-    posterior = frame.rename(columns=keys).reset_index(drop=True)
+    posterior = pd.DataFrame({keys[k]: [_from_z(float(z), ranges[keys[k]]) for z in frame[k]] for k in keys})
     posterior["weight"] = np.asarray(weights) / np.sum(weights)
     return Fit(
         names=list(ranges),
@@ -227,6 +230,7 @@ def run_abc(
     )
 
 
-def _span(bounds: tuple[float, float]) -> tuple[float, float]:
+def _from_z(z: float, bounds: tuple[float, float]) -> float:
+    """A point on the real line to the parameter's range (the logistic prior maps to a uniform one)."""
     lo, hi = bounds
-    return lo, hi - lo
+    return lo + (hi - lo) / (1.0 + np.exp(-z))
