@@ -26,7 +26,7 @@ from sim.scenario.schema import Scenario
 
 ROLE_ACTIVITY = (0.05, 3.0)  # prior range of a role's activity multiplier
 CALM_DAYS = 60
-TRANSITION_SCALING = 2.0
+TRANSITION_SCALING = 1.0
 RUNGS_OF_ROOT = np.array([0] * 10 + [1] * 4 + [2] * 4 + [3] * 3)  # index = CAMEO root 0..20
 
 
@@ -172,42 +172,44 @@ def run_abc(
         transitions=pyabc.MultivariateNormalTransition(scaling=TRANSITION_SCALING),
         sampler=pyabc.SingleCoreSampler(),
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        abc.new(f"sqlite:///{tmp}/abc.db", observed)
-        start = time.perf_counter()
-        history = None
-        done_generations = 0
-        reason = "reached the generation limit"
-        stopped_early = True
-        for g in range(generations):
-            left = max_seconds - (time.perf_counter() - start)
-            if left <= 0:
-                reason = f"hit the time limit ({max_seconds:.0f} s) after {g} generations"
-                break
-            history = abc.run(max_nr_populations=1, max_walltime=pd.Timedelta(seconds=left))
-            done_generations = history.max_t + 1
+    handler = _Progress(progress, count, time.perf_counter())
+    logger = logging.getLogger("ABC")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            abc.new(f"sqlite:///{tmp}/abc.db", observed)
+            start = time.perf_counter()
+            # one call, so that the threshold shrinks from generation to generation
+            history = abc.run(
+                max_nr_populations=generations,
+                min_acceptance_rate=min_acceptance,
+                max_walltime=pd.Timedelta(seconds=max_seconds),
+            )
+            seconds = time.perf_counter() - start
+            frame, weights = history.get_distribution(m=0, t=history.max_t)
             pops = history.get_all_populations()
-            rate = float(pops["particles"].iloc[-1] / max(pops["samples"].iloc[-1], 1))
-            eps = float(pops["epsilon"].iloc[-1])
-            if progress:
-                progress(
-                    f"generation {done_generations}: epsilon {eps:.3g}, acceptance {rate:.1%}, "
-                    f"{count['n']:,} evaluations, {time.perf_counter() - start:.0f} s"
-                )
-            if rate < min_acceptance:
-                reason = (
-                    f"acceptance fell to {rate:.1%} (below {min_acceptance:.0%}): converged as far as it can"
-                )
-                stopped_early = False
-                break
-        seconds = time.perf_counter() - start
-        assert history is not None
-        frame, weights = history.get_distribution(m=0, t=history.max_t)
-        pops = history.get_all_populations()
-        ess = [
-            float(pyabc.weighted_statistics.effective_sample_size(history.get_distribution(m=0, t=t)[1]))
-            for t in range(history.max_t + 1)
-        ]
+            ess = [
+                float(pyabc.weighted_statistics.effective_sample_size(history.get_distribution(m=0, t=t)[1]))
+                for t in range(history.max_t + 1)
+            ]
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.WARNING)
+    done_generations = history.max_t + 1
+    rates = [
+        float(a / max(s, 1))
+        for a, s in zip(pops["particles"].iloc[1:], pops["samples"].iloc[1:], strict=True)
+    ]
+    if done_generations >= generations:
+        stopped_early, reason = False, f"ran all {generations} generations"
+    elif rates and rates[-1] < min_acceptance:
+        stopped_early, reason = False, f"acceptance fell to {rates[-1]:.1%}, below {min_acceptance:.0%}"
+    else:
+        stopped_early = True
+        reason = (
+            f"hit the time limit ({max_seconds:.0f} s) after {done_generations} of {generations} generations"
+        )
     posterior = pd.DataFrame({keys[k]: [_from_z(float(z), ranges[keys[k]]) for z in frame[k]] for k in keys})
     posterior["weight"] = np.asarray(weights) / np.sum(weights)
     return Fit(
@@ -220,14 +222,26 @@ def run_abc(
         seconds=seconds,
         ess=ess,
         epsilons=[float(e) for e in pops["epsilon"].iloc[1:]],
-        acceptance=[
-            float(a / max(s, 1))
-            for a, s in zip(pops["particles"].iloc[1:], pops["samples"].iloc[1:], strict=True)
-        ],
+        acceptance=rates,
         stopped_early=stopped_early,
         reason=reason,
         episodes=[sc.name for sc in scenarios],
     )
+
+
+class _Progress(logging.Handler):
+    """Turns pyabc's per-generation log lines into progress lines (generation, threshold, evaluations)."""
+
+    def __init__(self, progress: Callable[[str], None] | None, count: dict, start: float):
+        super().__init__(logging.INFO)
+        self.progress, self.count, self.start = progress, count, start
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if self.progress and (text.startswith("t:") or text.startswith("Accepted")):
+            self.progress(
+                f"{text} ({self.count['n']:,} evaluations, {time.perf_counter() - self.start:.0f} s)"
+            )
 
 
 def _from_z(z: float, bounds: tuple[float, float]) -> float:
