@@ -51,11 +51,11 @@ def episode_stats(
 ) -> dict[str, float]:
     """One episode's summaries under `params` (the record's, minus CAMEO roots folded to ladder rungs)."""
     batch = {k: np.full(runs, v) for k, v in params.items() if _applies(scenario, k)}
-    stats = summary(simulate(scenario, runs, days=days, batch=batch), goal)
+    stats = summary(simulate(scenario, runs, days=days, batch=batch, posterior=False), goal)
     out = {k: v for k, v in stats.items() if not k.startswith("root.")}
     out.update(_rung_shares(stats))
     calm = scenario.model_copy(update={"events": []})
-    quiet = simulate(calm, runs, days=CALM_DAYS, batch=batch)
+    quiet = simulate(calm, runs, days=CALM_DAYS, batch=batch, posterior=False)
     ev = quiet.events
     roots = np.array([int(c[:2]) if c else 0 for c in quiet.cameo])
     material = ev[roots[ev[:, 4]] >= 15]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.ensemble.posterior import scenario_draws
 from sim.model.model import CrisisModel
 from sim.results.outcomes import classify
 from sim.scenario.record import ROOTS, Targets
@@ -53,10 +54,17 @@ def simulate(
     seed: int | None = None,
     batch: Mapping[str, np.ndarray] | None = None,
     first: int = 0,
+    posterior: bool = True,
 ) -> Simulated:
-    """Run `runs` replicates (first, first + 1, ...) in this process and keep what the summaries need."""
+    """Run `runs` replicates (first, first + 1, ...) in this process and keep what the summaries need.
+
+    Like `sim.run`, each replicate draws its parameters from the scenario's posterior unless
+    `posterior=False` (point values); values in `batch` win over the draws.
+    """
+    replicates = np.arange(first, first + runs)
+    drawn = scenario_draws(scenario, replicates) if posterior else {}
     model = CrisisModel(
-        scenario, replicates=np.arange(first, first + runs), days=days, seed=seed, batch=batch
+        scenario, replicates=replicates, days=days, seed=seed, batch={**drawn, **(batch or {})}
     )
     model.run()
     rec, spec = model.recorder, model.spec

@@ -28,3 +28,13 @@ def draw_posterior(path: str | Path, replicates: np.ndarray, seed: int) -> dict[
     u = uniforms(seed, 0, Purpose.PARAMETER, replicates, 1)[:, 0]
     rows = np.minimum(np.searchsorted(cdf, u, side="right"), len(posterior) - 1)
     return {name: posterior[name].to_numpy(float)[rows] for name in names}
+
+
+def scenario_draws(scenario, replicates: np.ndarray) -> dict[str, np.ndarray]:
+    """The draws from the posterior the scenario names (none if it names none): what `run` uses by default."""
+    if not scenario.posterior:
+        return {}
+    from sim.scenario.record import locate
+
+    path = locate(scenario, scenario.posterior, field="posterior")
+    return draw_posterior(path, np.asarray(replicates), scenario.seed)

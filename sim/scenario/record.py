@@ -24,20 +24,22 @@ REQUIRED = ("actor", "cameo", "goldstein")
 ROOTS = tuple(f"{k:02d}" for k in range(1, 21))
 
 
-def locate(scenario: Scenario) -> Path:
-    """The record's event file: as given if absolute, else next to the scenario file, else bundled."""
-    if scenario.record is None:
-        raise UserError("the scenario names no record (add a `record:` section)", source=scenario.name)
-    given = Path(scenario.record.events)
+def locate(scenario: Scenario, name: str | None = None, field: str = "record.events") -> Path:
+    """A file a scenario names: as given if absolute, else next to the scenario file, else bundled."""
+    if name is None:
+        if scenario.record is None:
+            raise UserError("the scenario names no record (add a `record:` section)", source=scenario.name)
+        name = scenario.record.events
+    given = Path(name)
     folders = [Path(scenario._folder)] if scenario._folder else []
     candidates = [given] if given.is_absolute() else [f / given for f in (*folders, BUNDLED)]
     for path in candidates:
         if path.is_file():
             return path
     raise UserError(
-        f"record file '{given}' not found next to the scenario or among the bundled records",
+        f"file '{given}' not found next to the scenario or among the bundled scenarios",
         source=scenario.name,
-        field="record.events",
+        field=field,
     )
 
 

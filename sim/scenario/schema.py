@@ -692,6 +692,13 @@ class Scenario(Strict):
     record: Record | None = Field(
         default=None, description="The coded record of the real crisis, if there is one (for calibration)."
     )
+    posterior: str | None = Field(
+        default=None,
+        max_length=400,
+        description="Posterior from `sim calibrate` (relative to this file; bundled ones are found by name): "
+        "each replicate draws the calibrated parameters from it, unless point values are asked for "
+        "(`sim run --point-values`); the values under `mechanisms:` are its medians.",
+    )
     _folder: str | None = PrivateAttr(default=None)  # where the file was read from (finds its record)
 
     @model_validator(mode="after")
