@@ -358,7 +358,6 @@ class Issues(Strict):
         "from moving the status quo.",
     )
     loss_aversion: Annotated[float, Field(ge=1.0, le=10.0)] = Field(
-        json_schema_extra=_calibratable(1.0, 4.0),
         default=2.25,
         description="How much more a loss against one's reference point weighs than an equal shortfall "
         "one has lived with (Kahneman and Tversky's lambda, 2.25).",
@@ -380,7 +379,6 @@ class Reciprocity(Strict):
     )
     memory: Rate = Field(default=0.2, description="Daily decay of grievance stocks.")
     fatigue: Weight = Field(
-        json_schema_extra=_calibratable(0.2, 1.5),
         default=0.8,
         description="How strongly one's own past hostility drains the urge.",
     )
@@ -400,7 +398,6 @@ class Deterrence(Strict):
         description="Utility cost of hostility against a side that holds the whole balance.",
     )
     verbal_share: Prob = Field(
-        json_schema_extra=_calibratable(0.05, 1.0),
         default=0.3,
         description="Share of the cost borne by verbal hostility (threats are cheaper than force, not free).",
     )
@@ -416,7 +413,6 @@ class AudienceCosts(Strict):
     )
     decay: Rate = Field(default=0.08, description="Daily decay of the commitment stock.")
     signal: Prob = Field(
-        json_schema_extra=_calibratable(0.0, 0.5),
         default=0.2,
         description="How far one costly signal moves observers' belief in the sender's resolve towards 1 "
         "(and a concession towards 0).",
@@ -433,7 +429,6 @@ class Alliance(Strict):
     )
     memory: Rate = Field(default=0.2, description="Daily decay of recent backing.")
     restraint: Weight = Field(
-        json_schema_extra=_calibratable(0.0, 4.0),
         default=1.5,
         description="A risk-averse patron's urge, per unit of its client's crisis, to press the client.",
     )
@@ -497,7 +492,6 @@ class Accidents(Strict):
         description="Daily incident hazard between forces in contact at tension 100.",
     )
     escalation: Prob = Field(
-        json_schema_extra=_calibratable(0.01, 0.3),
         default=0.08,
         description="Chance that an incident at tension 100 becomes an armed clash.",
     )
@@ -511,7 +505,6 @@ class TensionParams(Strict):
     """Dyadic tension: fed by events and standing postures, decaying towards zero."""
 
     decay: Rate = Field(
-        json_schema_extra=_calibratable(0.05, 0.3),
         default=0.15,
         description="Daily relative decay of dyadic tension.",
     )
@@ -536,11 +529,14 @@ class Mechanisms(Strict):
     """Parameters of the decision rule and of the state dynamics.
 
     Fields marked `calibratable` (with a plausible range) are the free
-    parameters that calibration and sensitivity analysis vary.
+    parameters that calibration and sensitivity analysis vary. The others keep
+    their documented values: `rationality` sets the scale of utility (every
+    weight is calibrated in its units, so it would only rescale them), loss
+    aversion is Tversky and Kahneman's (1992) estimate, and the rest are
+    structural rates a single record cannot pin down (docs/model.md, 8).
     """
 
     rationality: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
-        json_schema_extra=_calibratable(0.5, 3.0),
         default=1.5,
         description="Logit precision: near 0 choices are random, large values pick the best move.",
     )
