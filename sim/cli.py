@@ -224,9 +224,13 @@ def explain(
     import matplotlib.pyplot as plt
 
     from sim.analysis import explain as ex
+    from sim.analysis.runfolder import write_files
     from sim.model.spec import compile_spec
     from sim.plots import figures as plots
+    from sim.results.files import save_figure
 
+    if all_runs and runs < 1:
+        raise UserError(f"expected a whole number of runs of at least 1, found {runs}", field="--runs")
     result = ex.explain(run_dir, run=run, actor=actor, day=day)
     for line in result.lines():
         out.print(line, highlight=False, soft_wrap=True)
@@ -234,11 +238,10 @@ def explain(
     spec = compile_spec(scenario)
     what = f"mean of the first {runs} runs" if all_runs else f"run {run}"
     fig = plots.drivers_figure(scenario, parts, spec.names, spec.pairs(), spec.salience[0], what)
-    target = Path(run_dir) / "drivers.png"
-    partial = target.with_suffix(".png.partial")
-    fig.savefig(partial, dpi=150, metadata={"Software": None}, format="png")
-    plt.close(fig)
-    os.replace(partial, target)
+    try:
+        (target,) = write_files(run_dir, {"drivers.png": lambda p: save_figure(fig, p, format="png")})
+    finally:
+        plt.close(fig)
     out.print(f"drivers: {target}", highlight=False)
 
 
@@ -274,10 +277,15 @@ def sensitivity(
                     field=f"--param {path}",
                 )
             try:
-                chosen[path] = tuple(float(v) for v in bounds.split(":")) if bounds else ranges[path]
+                low, high = (float(v) for v in bounds.split(":")) if bounds else ranges[path]
             except ValueError:
                 raise UserError(f"expected PATH=LOW:HIGH, found '{text}'", field="--param") from None
+            chosen[path] = (low, high)
         ranges = chosen
+    # sizes and ranges checked before any work (or a cluster) starts
+    ranges = sa.check_design(
+        loaded, method=method, samples=samples, runs=runs, parameters=ranges, workers=workers
+    )
     client = _client(scheduler, workers)
     try:
         result = sa.analyse(
@@ -322,7 +330,7 @@ def sweep(
     from sim.analysis import sweep as sw
 
     loaded = load_scenario(scenario, set_ or None)
-    grid = dict(sw.parse_vary(text) for text in vary or [])
+    grid = sw.parse_grid(vary or [], loaded, runs=runs, workers=workers)  # checked before any work
     client = _client(scheduler, workers)
     try:
         result = sw.sweep(loaded, grid, runs=runs, workers=workers, client=client)
@@ -345,23 +353,13 @@ def compare_events(
     ] = None,
 ) -> None:
     """Simulated events against real event data: counts, daily Goldstein band, CRPS and band coverage."""
-    import matplotlib.pyplot as plt
-
     from sim.analysis.eventdata import compare_events as compare_api
 
     result = compare_api(run_dir, data)
+    folder = out_dir or Path(run_dir)
+    result.save(folder)  # both files or neither, before anything is printed as done
     for line in result.lines():
         out.print(line, highlight=False, soft_wrap=True)
-    folder = out_dir or Path(run_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    table = result.daily.assign(**{k: v for k, v in result.scores.items()})
-    partial = folder / "events_vs_data.csv.partial"
-    table.to_csv(partial, index=False, float_format="%.4f")
-    os.replace(partial, folder / "events_vs_data.csv")
-    fig = result.plot()
-    fig.savefig(folder / "events_vs_data.png.partial", dpi=150, format="png", metadata={"Software": None})
-    plt.close(fig)
-    os.replace(folder / "events_vs_data.png.partial", folder / "events_vs_data.png")
     out.print(f"files: {folder}/events_vs_data.csv, events_vs_data.png", highlight=False)
 
 
@@ -374,7 +372,9 @@ def calibrate(
     population: Annotated[int, typer.Option(help="Particles per ABC-SMC generation.")] = 200,
     generations: Annotated[int, typer.Option(help="ABC-SMC generations at most.")] = 6,
     runs: Annotated[int, typer.Option("--runs", "-n", help="Replicates per model evaluation.")] = 40,
-    max_minutes: Annotated[float, typer.Option(help="Stop after this long.")] = 8.0,
+    max_minutes: Annotated[
+        float, typer.Option(help="Start no new generation after this long (the one running finishes).")
+    ] = 8.0,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
 ) -> None:
     """Fit the calibratable parameters to the dated record by ABC-SMC (pyabc); write the posterior."""
@@ -383,6 +383,8 @@ def calibrate(
     from sim.analysis import calibrate as cal
     from sim.scenario.loader import resolve_path
 
+    if not max_minutes > 0:  # NaN too
+        raise UserError(f"expected minutes above 0, found {max_minutes:g}", field="--max-minutes")
     loaded = load_scenario(scenario)
     data_path = data or Path(str(resources.files("sim.data").joinpath("kosovo_2021_events.csv")))
     result = cal.calibrate(
@@ -393,14 +395,24 @@ def calibrate(
         generations=generations,
         runs=runs,
         max_seconds=max_minutes * 60,
+        progress=lambda line: err.print(f"calibrate: {line}", highlight=False, soft_wrap=True),
     )
     out.print(result.summary().to_string(index=False, float_format=lambda v: f"{v:.3f}"), highlight=False)
     out.print(
-        f"{result.generations} generations, {result.evaluations} evaluations, {result.seconds:.0f} s",
+        f"{result.generations} of {generations} generations, {result.evaluations} evaluations, "
+        f"{result.seconds:.0f} s; {result.stop_reason}",
         highlight=False,
+        soft_wrap=True,
     )
     folder = result.save(out_dir or default_run_dir(f"calibrate-{loaded.name}"))
     out.print(f"files: {folder}/", highlight=False)
+    if result.stopped_early:
+        err.print(
+            f"sim: warning: the calibration STOPPED EARLY: {result.stop_reason}; the posterior may be "
+            "wider and less settled than a full calibration's (see manifest.json)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()

@@ -279,23 +279,26 @@ def events_vs_data_figure(cmp) -> Figure:
     ax.fill_between(dates, d["q05"], d["q95"], color=BLUE, alpha=0.15, lw=0, label="90% of runs")
     ax.fill_between(dates, d["q25"], d["q75"], color=BLUE, alpha=0.3, lw=0, label="50% of runs")
     ax.plot(dates, d["q50"], color=BLUE, lw=1.5, label="median run")
-    seen = d["observed"] != 0
+    seen = d["recorded_events"] > 0 if "recorded_events" in d else d["observed"] != 0
     ax.scatter(
         [x for x, s in zip(dates, seen, strict=True) if s],
         d.loc[seen, "observed"],
         color=EVENT,
         s=18,
         zorder=3,
-        label="observed (days with events)",
+        label="observed (days with recorded events)",
     )
     ax.axhline(0, color="0.3", lw=0.8)
     ax.set_ylabel("daily sum of Goldstein weights\n(negative = hostile)")
     s = cmp.scores
     ax.set_title(
-        f"Simulated vs observed events: {sc.name} ({cmp.runs} runs); CRPS {s['crps']:.1f}, "
-        f"coverage 50% band {s['coverage_50']:.0%}, 90% band {s['coverage_90']:.0%}",
+        f"Simulated vs observed events: {sc.name} ({cmp.runs} runs); CRPS {s['crps']:.1f}\n"
+        f"observed inside the 50% / 90% band: {s['coverage_50']:.0%} / {s['coverage_90']:.0%} of all "
+        f"{s['days']:.0f} days (no recorded event = 0), {s.get('coverage_50_event_days', np.nan):.0%} / "
+        f"{s.get('coverage_90_event_days', np.nan):.0%} of the {s.get('event_days', np.nan):.0f} days "
+        "with recorded events",
         loc="left",
-        fontsize=11,
+        fontsize=10,
     )
     _date_axis(ax, sc.days)
     ax.grid(alpha=0.3)
