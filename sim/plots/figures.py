@@ -54,6 +54,23 @@ def _runs_text(result: Result) -> str:
     return f"replicate {result.runs[0]}" if n == 1 else f"{n:,} runs"
 
 
+def _peaks_text(result: Result, dates) -> str:
+    """Two different peaks, each named: the median of the runs' own peaks, and the drawn median line's.
+
+    Runs peak on different days, so the median of their peaks is higher than
+    the peak of the day-by-day median line drawn in the chart.
+    """
+    s = result.summary()
+    if len(result.runs) == 1:
+        return f"peak {s.median_peak_tension:.1f} on {s.median_peak_date:%d %b %Y}"
+    line = np.median(result._tension, axis=0)
+    k = int(np.argmax(line))
+    return (
+        f"runs' own peaks: median {s.median_peak_tension:.1f}, median day {s.median_peak_date:%d %b %Y}; "
+        f"the median line peaks at {line[k]:.1f} on {dates[k]:%d %b %Y}"
+    )
+
+
 def tension_figure(result: Result) -> Figure:
     """Global tension against dates, with bands, scripted events and the resolution line."""
     fig, ax = plt.subplots(figsize=(10, 5.2), layout="constrained")
@@ -82,9 +99,8 @@ def tension_figure(result: Result) -> Figure:
     s = result.summary()
     clash = s.shares["armed clash"][0]
     ax.set_title(
-        f"Global tension: {result.scenario.name} ({_runs_text(result)})\n"
-        f"median peak {s.median_peak_tension:.0f} on {s.median_peak_date:%d %b %Y}; "
-        f"armed clash in {clash:.0%} of runs",
+        f"Global tension: {result.scenario.name} ({_runs_text(result)}; armed clash in {clash:.0%} of runs)\n"
+        + _peaks_text(result, dates),
         loc="left",
         fontsize=11,
     )
