@@ -14,12 +14,7 @@ stages before it. The names below are imported on first use, so `sim --help`
 and `sim validate` do not pay for the engine.
 """
 
-from importlib import import_module, metadata
-
-try:
-    __version__ = metadata.version("crisis-sim")
-except metadata.PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0+source"
+from importlib import import_module
 
 _LAZY = {
     "ScenarioError": "sim.errors",
@@ -44,6 +39,13 @@ __all__ = [
 
 
 def __getattr__(name: str):
+    if name == "__version__":  # importlib.metadata is slow to import; `sim` starts before it
+        from importlib import metadata
+
+        try:
+            return metadata.version("crisis-sim")
+        except metadata.PackageNotFoundError:  # running from a source tree
+            return "0.0.0+source"
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name]), name)
         globals()[name] = value

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import signal
 import sys
 import textwrap
 from enum import StrEnum
@@ -15,9 +14,18 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from typer.exceptions import TyperException
 
-from sim.errors import UserError, one_line
+from sim.errors import (
+    INTERRUPTED,
+    Interrupted,
+    UserError,
+    check_interrupted,
+    one_line,
+    report_stage,
+    signals_handled,
+)
 from sim.results.result import default_run_dir
 from sim.runner import run as run_api
 from sim.scenario.loader import DEFAULT_SCENARIO, bundled_scenarios, load_scenario, normalize_overrides
@@ -31,10 +39,12 @@ app = typer.Typer(
     help="Crisis-escalation simulator: run scenarios of the 2021 Kosovo licence-plate crisis.",
 )
 # Piped output gets room for the tables (rich assumes 80 columns without a terminal).
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
+# Neither reads markup or emoji codes: names and paths are printed exactly as given ("[/z]", ":x:").
+out = Console(width=None if sys.stdout.isatty() else 160, markup=False, emoji=False, highlight=False)
+err = Console(stderr=True, markup=False, emoji=False, highlight=False)
 
 PROGRESS_WORK = 30_000  # replicate-days above which a progress bar is worth showing
+DEFAULT_RUNS = 1000  # enough for outcome shares with intervals of about +-1.5 points
 
 
 class Fmt(StrEnum):
@@ -79,10 +89,9 @@ def _client(scheduler: str | None, workers: int):
 
 
 def _close(client, scheduler: str | None) -> None:
-    if client is not None:
-        client.close()
-        if scheduler == "local":
-            client.cluster.close()
+    from sim.ensemble.executors import disconnect
+
+    disconnect(client)
 
 
 WorkersOpt = Annotated[int, typer.Option(help="Local worker processes for batches of runs.")]
@@ -94,8 +103,11 @@ SchedulerOpt = Annotated[
 @app.command()
 def run(
     scenario: ScenarioArg = DEFAULT_SCENARIO,
-    runs: Annotated[int, typer.Option("--runs", "-n", help="Number of replicates (0..N-1).")] = 1,
-    replicate: Annotated[int | None, typer.Option(help="Run replicate K alone.")] = None,
+    runs: Annotated[
+        int | None,
+        typer.Option("--runs", "-n", help=f"Number of replicates (0..N-1) [default: {DEFAULT_RUNS}]."),
+    ] = None,
+    replicate: Annotated[int | None, typer.Option(help="Run replicate K alone (instead of --runs).")] = None,
     days: Annotated[int | None, typer.Option(help="Days to simulate.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the random streams.")] = None,
     set_: Annotated[
@@ -103,7 +115,8 @@ def run(
         typer.Option("--set", help="Override a scenario value, e.g. actors.russia.resolve=0.9 (repeatable)."),
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Run folder to write (default: runs/<scenario>-<time>).")
+        str | None,
+        typer.Option("--out", help="Run folder to write (default: runs/<scenario>-<time>-<process id>)."),
     ] = None,
     fmt: Annotated[Fmt, typer.Option("--format", help="Figure format.")] = Fmt.png,
     data: Annotated[
@@ -130,9 +143,33 @@ def run(
     ] = None,
 ) -> None:
     """Run a scenario's ensemble and write tables, figures and a manifest."""
+    from sim.ensemble.executors import check_size, cpu_count, usable_workers
+    from sim.results.files import check_out
+
     loaded = load_scenario(scenario, set_ or None)
     n_days = days if days is not None else loaded.days
+    if runs is not None and replicate is not None:
+        raise UserError("expected --runs N or --replicate K, not both", field="--replicate")
+    if replicate is not None and not 0 <= replicate < 2**63:
+        raise UserError(
+            f"expected a replicate index from 0 to 2**63-1, found {replicate}", field="--replicate"
+        )
+    runs = DEFAULT_RUNS if runs is None else runs
     total = runs if replicate is None else 1
+    # everything that can be refused is refused before the simulation: the folder, the size, the workers
+    if out_dir is not None:
+        check_out(out_dir)
+    if workers > 1 and scheduler is None:
+        usable = usable_workers(workers, total, n_days)
+        if usable < workers:
+            err.print(
+                f"sim: note: {usable} worker process{'es' if usable > 1 else ''}, not {workers}: no more "
+                f"than this machine's {cpu_count()} CPUs, nor than the blocks of runs there are to share",
+                soft_wrap=True,
+            )
+            workers = usable
+    if total >= 1 and n_days >= 1:
+        check_size(len(loaded.actors), total, n_days, events.value, max(1, workers))
     progress = None
     bar = None
     if total * max(n_days, 1) >= PROGRESS_WORK and err.is_terminal:
@@ -155,6 +192,7 @@ def run(
     client = None
     try:
         client = _client(scheduler, workers)
+        report_stage("running")
         result = run_api(
             loaded,
             runs=runs,
@@ -174,10 +212,15 @@ def run(
         _close(client, scheduler)
     result.overrides = normalize_overrides(set_)
     result.command = ["sim", *sys.argv[1:]]
-    folder = result.save(out_dir or default_run_dir(loaded.name), formats=(fmt.value,), data=data.value)
+    check_interrupted()
+    report_stage("saving")
+    try:
+        folder = result.save(out_dir or default_run_dir(loaded.name), formats=(fmt.value,), data=data.value)
+    finally:
+        result.close()  # the spilled table, if any, goes now
     for line in result.summary().lines():
-        out.print(line, highlight=False)
-    out.print(f"  files        {folder}/", highlight=False)
+        out.print(line)
+    out.print(f"  files        {folder}/")
 
 
 @app.command()
@@ -224,9 +267,13 @@ def explain(
     import matplotlib.pyplot as plt
 
     from sim.analysis import explain as ex
+    from sim.analysis.runfolder import write_files
     from sim.model.spec import compile_spec
     from sim.plots import figures as plots
+    from sim.results.files import save_figure
 
+    if all_runs and runs < 1:
+        raise UserError(f"expected a whole number of runs of at least 1, found {runs}", field="--runs")
     result = ex.explain(run_dir, run=run, actor=actor, day=day)
     for line in result.lines():
         out.print(line, highlight=False, soft_wrap=True)
@@ -234,11 +281,10 @@ def explain(
     spec = compile_spec(scenario)
     what = f"mean of the first {runs} runs" if all_runs else f"run {run}"
     fig = plots.drivers_figure(scenario, parts, spec.names, spec.pairs(), spec.salience[0], what)
-    target = Path(run_dir) / "drivers.png"
-    partial = target.with_suffix(".png.partial")
-    fig.savefig(partial, dpi=150, metadata={"Software": None}, format="png")
-    plt.close(fig)
-    os.replace(partial, target)
+    try:
+        (target,) = write_files(run_dir, {"drivers.png": lambda p: save_figure(fig, p, format="png")})
+    finally:
+        plt.close(fig)
     out.print(f"drivers: {target}", highlight=False)
 
 
@@ -274,10 +320,15 @@ def sensitivity(
                     field=f"--param {path}",
                 )
             try:
-                chosen[path] = tuple(float(v) for v in bounds.split(":")) if bounds else ranges[path]
+                low, high = (float(v) for v in bounds.split(":")) if bounds else ranges[path]
             except ValueError:
                 raise UserError(f"expected PATH=LOW:HIGH, found '{text}'", field="--param") from None
+            chosen[path] = (low, high)
         ranges = chosen
+    # sizes and ranges checked before any work (or a cluster) starts
+    ranges = sa.check_design(
+        loaded, method=method, samples=samples, runs=runs, parameters=ranges, workers=workers
+    )
     client = _client(scheduler, workers)
     try:
         result = sa.analyse(
@@ -322,7 +373,7 @@ def sweep(
     from sim.analysis import sweep as sw
 
     loaded = load_scenario(scenario, set_ or None)
-    grid = dict(sw.parse_vary(text) for text in vary or [])
+    grid = sw.parse_grid(vary or [], loaded, runs=runs, workers=workers)  # checked before any work
     client = _client(scheduler, workers)
     try:
         result = sw.sweep(loaded, grid, runs=runs, workers=workers, client=client)
@@ -345,23 +396,13 @@ def compare_events(
     ] = None,
 ) -> None:
     """Simulated events against real event data: counts, daily Goldstein band, CRPS and band coverage."""
-    import matplotlib.pyplot as plt
-
     from sim.analysis.eventdata import compare_events as compare_api
 
     result = compare_api(run_dir, data)
+    folder = out_dir or Path(run_dir)
+    result.save(folder)  # both files or neither, before anything is printed as done
     for line in result.lines():
         out.print(line, highlight=False, soft_wrap=True)
-    folder = out_dir or Path(run_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    table = result.daily.assign(**{k: v for k, v in result.scores.items()})
-    partial = folder / "events_vs_data.csv.partial"
-    table.to_csv(partial, index=False, float_format="%.4f")
-    os.replace(partial, folder / "events_vs_data.csv")
-    fig = result.plot()
-    fig.savefig(folder / "events_vs_data.png.partial", dpi=150, format="png", metadata={"Software": None})
-    plt.close(fig)
-    os.replace(folder / "events_vs_data.png.partial", folder / "events_vs_data.png")
     out.print(f"files: {folder}/events_vs_data.csv, events_vs_data.png", highlight=False)
 
 
@@ -374,7 +415,9 @@ def calibrate(
     population: Annotated[int, typer.Option(help="Particles per ABC-SMC generation.")] = 200,
     generations: Annotated[int, typer.Option(help="ABC-SMC generations at most.")] = 6,
     runs: Annotated[int, typer.Option("--runs", "-n", help="Replicates per model evaluation.")] = 40,
-    max_minutes: Annotated[float, typer.Option(help="Stop after this long.")] = 8.0,
+    max_minutes: Annotated[
+        float, typer.Option(help="Start no new generation after this long (the one running finishes).")
+    ] = 8.0,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
 ) -> None:
     """Fit the calibratable parameters to the dated record by ABC-SMC (pyabc); write the posterior."""
@@ -383,6 +426,8 @@ def calibrate(
     from sim.analysis import calibrate as cal
     from sim.scenario.loader import resolve_path
 
+    if not max_minutes > 0:  # NaN too
+        raise UserError(f"expected minutes above 0, found {max_minutes:g}", field="--max-minutes")
     loaded = load_scenario(scenario)
     data_path = data or Path(str(resources.files("sim.data").joinpath("kosovo_2021_events.csv")))
     result = cal.calibrate(
@@ -393,14 +438,24 @@ def calibrate(
         generations=generations,
         runs=runs,
         max_seconds=max_minutes * 60,
+        progress=lambda line: err.print(f"calibrate: {line}", highlight=False, soft_wrap=True),
     )
     out.print(result.summary().to_string(index=False, float_format=lambda v: f"{v:.3f}"), highlight=False)
     out.print(
-        f"{result.generations} generations, {result.evaluations} evaluations, {result.seconds:.0f} s",
+        f"{result.generations} of {generations} generations, {result.evaluations} evaluations, "
+        f"{result.seconds:.0f} s; {result.stop_reason}",
         highlight=False,
+        soft_wrap=True,
     )
     folder = result.save(out_dir or default_run_dir(f"calibrate-{loaded.name}"))
     out.print(f"files: {folder}/", highlight=False)
+    if result.stopped_early:
+        err.print(
+            f"sim: warning: the calibration STOPPED EARLY: {result.stop_reason}; the posterior may be "
+            "wider and less settled than a full calibration's (see manifest.json)",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()
@@ -456,7 +511,7 @@ def show(
 ) -> None:
     """Show a scenario's actors, stances and effective parameters (after extends and --set)."""
     sc = load_scenario(scenario, set_ or None)
-    out.print(f"[bold]{sc.name}[/bold]: {sc.description}")
+    out.print(Text.assemble((sc.name, "bold"), f": {sc.description}"))
     out.print(f"{sc.start_date} to {sc.end_date} ({sc.days} days), seed {sc.seed}")
     table = Table(title="Actors")
     for col in (
@@ -521,11 +576,13 @@ def schema(
     out_file: Annotated[Path | None, typer.Option("--out", help="Write to a file.")] = None,
 ) -> None:
     """Print the JSON Schema of scenario files (for editors)."""
+    from sim.results.files import write_text_atomic
+
     text = json.dumps(Scenario.model_json_schema(), indent=2) + "\n"
     if out_file is None:
         sys.stdout.write(text)
     else:
-        out_file.write_text(text)
+        write_text_atomic(out_file, text)  # whole or not at all, even on a full disk
 
 
 @app.command(name="list")
@@ -538,25 +595,28 @@ def list_scenarios() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line and exit 2, Ctrl-C exits 130."""
+    """Entry point: user errors become one line and exit 2; Ctrl-C exits 130, SIGTERM 143."""
     # Ctrl-C must interrupt even when the shell started us with SIGINT ignored.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    with signals_handled():
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         code = app(args=argv, prog_name="sim", standalone_mode=False)
     except UserError as exc:
-        err.print(f"sim: error: {one_line(exc)}", highlight=False, soft_wrap=True)
+        err.print(f"sim: error: {one_line(exc)}", soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except Interrupted as exc:
+        err.print(INTERRUPTED)
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        err.print("sim: interrupted; nothing written", highlight=False)
+        err.print(INTERRUPTED)
         sys.exit(130)
     except typer.Exit as exc:
         code = exc.exit_code
     except TyperException as exc:
-        err.print(
-            f"sim: error: {one_line(exc.format_message())} (see 'sim --help')",
-            highlight=False,
-            soft_wrap=True,
-        )
+        err.print(f"sim: error: {one_line(exc.format_message())} (see 'sim --help')", soft_wrap=True)
         sys.exit(exc.exit_code)
     except Exception as exc:
         if os.environ.get("SIM_DEBUG"):
@@ -564,11 +624,10 @@ def main(argv: list[str] | None = None) -> None:
         err.print(
             f"sim: internal error: {type(exc).__name__}: {one_line(exc)} "
             "(set SIM_DEBUG=1 for a traceback; please report it)",
-            highlight=False,
             soft_wrap=True,
         )
         sys.exit(1)
     code = code if isinstance(code, int) else 0
     if code == 130:  # typer turns Ctrl-C into exit code 130
-        err.print("sim: interrupted; nothing written", highlight=False)
+        err.print(INTERRUPTED)
     sys.exit(code)

@@ -87,7 +87,7 @@ def run(
     if posterior is not None:
         from sim.ensemble.posterior import draw_posterior
 
-        drawn = draw_posterior(posterior, replicates, loaded.seed)
+        drawn = draw_posterior(posterior, replicates, loaded.seed, loaded)  # every row checked
         batch = {**batch, **validate_batch(loaded, drawn, str(posterior), size=len(replicates))}
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise UserError(

@@ -124,3 +124,137 @@ def test_explain_replays_a_run_that_drew_from_a_posterior(calibration, tmp_path)
     column = "tension_kosovo-kosovo_serbs"
     k = [c for c in traj.columns if c.startswith("tension_")].index(column)
     np.testing.assert_allclose(parts[:, :, k].sum(axis=1), traj.loc[traj["run"] == 4, column], atol=1e-4)
+
+
+# ------------------------------------------------------------- issue 9
+
+BAD_SIZES = {
+    "population 0": (["--population", "0"], "--population: expected a whole number of at least 2, found 0"),
+    "population 1": (["--population", "1"], "--population: expected a whole number of at least 2"),
+    "negative population": (["--population", "-5"], "--population: expected a whole number"),
+    "generations 0": (["--generations", "0"], "--generations: expected a whole number of at least 1"),
+    "runs 0": (["--runs", "0"], "--runs: expected a whole number of at least 1, found 0"),
+    "no time": (["--max-minutes", "0"], "--max-minutes: expected minutes above 0, found 0"),
+    "negative time": (["--max-minutes", "-1"], "--max-minutes: expected minutes above 0, found -1"),
+    "NaN time": (["--max-minutes", "nan"], "--max-minutes: expected minutes above 0, found nan"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SIZES))
+def test_calibrate_refuses_nonsense_sizes_before_any_work(case, cli, tmp_path):
+    options, expected = BAD_SIZES[case]
+    code, out, err = cli("calibrate", *options, "--out", tmp_path / "cal")
+    assert code == 2 and expected in err and err.startswith("sim: error: ") and err.count("\n") == 1, err
+    assert code == 2 and out == "" and not (tmp_path / "cal").exists()
+
+
+def _posterior(path, text):
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+BAD_POSTERIORS = {
+    "empty": (b"", "empty file"),
+    "binary": (bytes(range(256)) * 4, "cannot read as CSV"),
+    "header only": ("mechanisms.rationality,weight\n", "expected at least one row"),
+    "NaN": (
+        "mechanisms.rationality,weight\nnan,1\n",
+        "mechanisms.rationality: expected finite numbers, found",
+    ),
+    "text": ("mechanisms.rationality,weight\nhigh,1\n", "found 'high' in row 1"),
+    "rationality -100": (
+        "mechanisms.rationality,weight\n-100,1\n",
+        "mechanisms.rationality: expected finite",
+    ),
+    "negative decay": (
+        "mechanisms.tension.decay,weight\n-0.5,1\n",
+        "mechanisms.tension.decay: expected finite",
+    ),
+    "negative weight": (
+        "mechanisms.rationality,weight\n1,2\n1.5,-1\n",
+        "weight: expected weights of 0 or more",
+    ),
+    "weights all zero": ("mechanisms.rationality,weight\n1,0\n", "weight: expected weights of 0 or more"),
+    "NaN weight": ("mechanisms.rationality,weight\n1,nan\n", "weight: expected finite numbers"),
+    # a row no replicate would draw (weight 0) is still a bad file
+    "a bad row never drawn": ("mechanisms.rationality,weight\n1,1\n-100,0\n", "found -100 at position 1"),
+    "unknown parameter": ("mechanisms.rationalty,weight\n1,1\n", "mechanisms.rationalty: not a parameter"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_POSTERIORS))
+def test_run_refuses_a_bad_posterior_file_naming_it(case, cli, tmp_path):
+    content, expected = BAD_POSTERIORS[case]
+    path = _posterior(tmp_path / "post.csv", content)
+    code, _, err = cli("run", "--runs", "5", "--days", "10", "--posterior", path, "--out", tmp_path / "r")
+    assert code == 2 and err.startswith(f"sim: error: {path}: ") and expected in err, err
+    assert err.count("\n") == 1 and not (tmp_path / "r").exists()
+
+
+def test_a_posterior_that_is_not_a_regular_file_is_refused_without_blocking(cli, tmp_path):
+    import os
+
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)  # reading it would block for ever
+    for path in (fifo, tmp_path):
+        code, _, err = cli("run", "--runs", "2", "--days", "5", "--posterior", path, "--out", tmp_path / "r")
+        assert code == 2 and "expected a regular file" in err, err
+    good = _posterior(tmp_path / "good.csv", "mechanisms.rationality,weight\n1,1\n2,1\n")  # control
+    code, _, err = cli("run", "--runs", "2", "--days", "5", "--posterior", good, "--out", tmp_path / "r")
+    assert code == 0, err
+
+
+def test_calibration_shows_progress_and_says_loudly_when_the_time_cap_stopped_it(cli, tmp_path):
+    import json
+
+    code, _, err = cli(
+        "calibrate",
+        "--population",
+        "6",
+        "--generations",
+        "3",
+        "--runs",
+        "2",
+        "--max-minutes",
+        "0.0001",
+        "--out",
+        tmp_path / "cal",
+    )
+    assert code == 0, err
+    lines = err.splitlines()
+    assert "calibrate: generation 1 of 3: sampling 6 particles" in lines
+    assert any(line.startswith("calibrate: generation 1 of 3 done: 6 accepted of") for line in lines)
+    assert "generation 2 of 3" not in err  # the cap stopped it between generations
+    warning = [line for line in lines if line.startswith("sim: warning: the calibration STOPPED EARLY")]
+    assert len(warning) == 1 and "time cap of 0.006 s was reached after 1 of 3 generations" in warning[0]
+    manifest = json.loads((tmp_path / "cal" / "manifest.json").read_text())
+    assert manifest["stopped_early"] is True and manifest["generations"] == 1
+    assert manifest["generations_asked"] == 3 and "time cap" in manifest["reason"]
+    text = (tmp_path / "cal" / "kosovo_2021_calibrated.yaml").read_text()
+    assert "\n# STOPPED EARLY: the time cap of 0.006 s was reached after 1 of 3 generations." in text
+    load_scenario(tmp_path / "cal" / "kosovo_2021_calibrated.yaml")  # still a valid scenario
+
+
+def test_a_calibration_that_ran_its_generations_says_why_it_stopped(calibration):
+    # Control for the time cap: the module's calibration ran both of its generations.
+    import json
+
+    _, out = calibration
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["generations"] == manifest["generations_asked"] == 2
+    assert "time cap" not in manifest["reason"] and manifest["reason"]
+    header = (out / "kosovo_2021_calibrated.yaml").read_text().split("\nname:")[0]
+    assert ("STOPPED EARLY" in header) == manifest["stopped_early"]
+
+
+def test_why_it_stopped():
+    from sim.analysis.calibrate import SETTLED, _why_it_stopped
+
+    early, why = _why_it_stopped(["Maximum walltime"], 3, 6, 480.0, None)
+    assert early and why == "the time cap of 8 min was reached after 3 of 6 generations"
+    early, why = _why_it_stopped(["Maximum number of generations"], 6, 6, 480.0, {"a": 0.5, "b": 0.01})
+    assert early and "still changing (a's 90% interval changed 50%" in why
+    early, why = _why_it_stopped(["Maximum number of generations"], 6, 6, 480.0, {"a": SETTLED / 2})
+    assert not early and "the posterior has settled" in why
+    early, why = _why_it_stopped(["Minimum epsilon"], 2, 6, 480.0, {"a": 0.0})
+    assert early and why == "pyabc stopped after 2 of 6 generations (Minimum epsilon)"

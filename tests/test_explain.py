@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from sim import run
+from sim import UserError, run
 from sim.analysis.explain import drivers, explain
 from sim.model.mechanisms import TERMS
 
@@ -59,3 +62,156 @@ def test_cli_explain_prints_terms_and_writes_drivers(cli, folder):
     assert code == 2 and "ruritania" in err
     code, _, err = cli("explain", folder.parent / "nowhere")
     assert code == 2 and "not a run folder" in err
+
+
+# ------------------------------------------------------------- tampered run folders (issue 9)
+
+
+def test_explain_refuses_a_run_the_folder_does_not_hold(cli, folder):
+    code, _, err = cli("explain", folder, "--run", "999999")
+    assert code == 2 and "--run: expected a run from 0 to 7" in err and "999999" in err
+    code, _, err = cli("explain", folder, "--run", "-1")
+    assert code == 2 and "expected a run from 0 to 7" in err
+    with pytest.raises(UserError, match="expected a run from 0 to 7"):
+        drivers(folder, run=8)
+    code, out, err = cli("explain", folder, "--run", "7")  # control: the last run is there
+    assert code == 0 and "run 7" in out, err
+
+
+def _copy(folder, tmp_path):
+    target = tmp_path / "copy"
+    shutil.copytree(folder, target)
+    (target / "drivers.png").unlink(missing_ok=True)
+    return target
+
+
+def _manifest(path, **changes):
+    data = json.loads((path / "manifest.json").read_text())
+    data.update(changes)
+    (path / "manifest.json").write_text(json.dumps(data))
+
+
+TAMPERED = {
+    # case: (tamper(folder), what the one-line error must name)
+    "no manifest": (lambda f: (f / "manifest.json").unlink(), "not a run folder"),
+    "garbled manifest": (
+        lambda f: (f / "manifest.json").write_text('{"runs": 8,'),
+        "manifest.json: not valid JSON",
+    ),
+    "binary manifest": (
+        lambda f: (f / "manifest.json").write_bytes(b"\x00\xff\xfe" * 50),
+        "manifest.json: not valid",
+    ),
+    "manifest is a list": (
+        lambda f: (f / "manifest.json").write_text("[1, 2]"),
+        "manifest.json: expected a JSON object",
+    ),
+    "runs not a number": (
+        lambda f: _manifest(f, runs="many"),
+        "manifest.json: runs: expected a whole number",
+    ),
+    "runs zero": (lambda f: _manifest(f, runs=0), "manifest.json: runs: expected a whole number"),
+    "days differ": (lambda f: _manifest(f, days=5), "manifest.json: days: expected the 60 days"),
+    "posterior elsewhere": (
+        lambda f: _manifest(f, posterior="/etc/passwd"),
+        "manifest.json: posterior: expected",
+    ),
+    "posterior copy missing": (
+        lambda f: _manifest(f, posterior="posterior.csv"),
+        "posterior.csv: the runs drew",
+    ),
+    "garbled scenario": (lambda f: (f / "scenario.yaml").write_text("name: [x"), "scenario.yaml"),
+    "empty scenario": (lambda f: (f / "scenario.yaml").write_text(""), "scenario.yaml"),
+    "no outcomes": (lambda f: (f / "outcomes.csv").unlink(), "expected outcomes.csv or outcomes.parquet"),
+    "empty outcomes": (lambda f: (f / "outcomes.csv").write_text(""), "outcomes.csv: empty file"),
+    "binary outcomes": (lambda f: (f / "outcomes.csv").write_bytes(b"\xff\xfe\x00" * 99), "outcomes.csv: "),
+    "outcomes without peak_day": (
+        lambda f: (f / "outcomes.csv").write_text("run,outcome\n0,resolved\n"),
+        "outcomes.csv: expected columns run, peak_day; missing peak_day",
+    ),
+    "peak day not a number": (
+        lambda f: (f / "outcomes.csv").write_text("run,peak_day\n0,soon\n"),
+        "outcomes.csv: peak_day: expected whole numbers, found 'soon' in row 1",
+    ),
+    "peak day beyond the horizon": (
+        lambda f: (f / "outcomes.csv").write_text("run,peak_day\n0,999\n"),
+        "--day: expected a day from 0 to 59",
+    ),
+    "run missing from outcomes": (
+        lambda f: (f / "outcomes.csv").write_text("run,peak_day\n1,3\n"),
+        "outcomes.csv: run: no row for run 0",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERED))
+def test_explain_on_a_tampered_folder_is_one_line_naming_the_file(case, cli, folder, tmp_path):
+    copy = _copy(folder, tmp_path)
+    tamper, expected = TAMPERED[case]
+    tamper(copy)
+    before = sorted(p.name for p in copy.iterdir())
+    code, _, err = cli("explain", copy)
+    assert code == 2, (code, err)
+    assert expected in err and err.startswith("sim: error: ") and err.count("\n") == 1, err
+    assert sorted(p.name for p in copy.iterdir()) == before  # nothing written, no .partial left
+
+
+def test_an_untouched_copy_explains(cli, folder, tmp_path):
+    # Control for the tampered cases: the same copy, untouched, explains and gets its drivers.png.
+    copy = _copy(folder, tmp_path)
+    code, out, err = cli("explain", copy)
+    assert code == 0 and "reciprocity" in out, err
+    assert (copy / "drivers.png").read_bytes()[:4] == b"\x89PNG"
+    assert not list(copy.glob("*.partial")) and not list(copy.glob(".*partial"))
+
+
+@pytest.fixture(scope="module")
+def posterior_folder(tmp_path_factory):
+    """A run whose replicates drew their parameters from a (hand-made) posterior."""
+    base = tmp_path_factory.mktemp("post")
+    pd.DataFrame(
+        {
+            "mechanisms.rationality": [0.8, 1.2, 2.0],
+            "mechanisms.mediation.weight": [1.0, 2.0, 3.0],
+            "weight": [0.2, 0.3, 0.5],
+        }
+    ).to_csv(base / "posterior.csv", index=False)
+    out = base / "run"
+    run("kosovo_2021", runs=4, days=20, posterior=base / "posterior.csv").save(out)
+    return base, out
+
+
+BAD_POSTERIORS = {
+    "empty": (b"", "empty file"),
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe" * 20, "cannot read as CSV"),
+    "no parameter columns": (b"a,b\n1,2\n", "expected columns named mechanisms."),
+    "NaN": (b"mechanisms.rationality,weight\nnan,1\n", "mechanisms.rationality: expected finite numbers"),
+    "text": (b"mechanisms.rationality,weight\nhigh,1\n", "found 'high' in row 1"),
+    "out of bounds": (b"mechanisms.rationality,weight\n-100,1\n", "mechanisms.rationality: expected finite"),
+    "negative weight": (
+        b"mechanisms.rationality,weight\n1,-1\n1,2\n",
+        "weight: expected weights of 0 or more",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_POSTERIORS))
+def test_explain_of_a_run_with_a_bad_posterior_copy_names_it(case, cli, posterior_folder, tmp_path):
+    _, folder = posterior_folder
+    copy = _copy(folder, tmp_path)
+    content, expected = BAD_POSTERIORS[case]
+    (copy / "posterior.csv").write_bytes(content)
+    code, _, err = cli("explain", copy, "--run", "1", "--day", "3")
+    assert code == 2 and f"{copy / 'posterior.csv'}: " in err and expected in err, err
+    assert err.count("\n") == 1
+
+
+def test_explain_reads_only_the_posterior_copy_inside_the_folder(cli, posterior_folder, tmp_path):
+    base, folder = posterior_folder
+    code, _, err = cli("explain", folder, "--run", "1", "--day", "3")  # control: the folder's own copy
+    assert code == 0, err
+    for elsewhere in (str(base / "posterior.csv"), "../posterior.csv", "/etc/passwd"):
+        copy = _copy(folder, tmp_path / elsewhere.replace("/", "_"))
+        _manifest(copy, posterior=elsewhere)
+        code, _, err = cli("explain", copy, "--run", "1", "--day", "3")
+        assert code == 2 and "posterior: expected posterior.csv (the copy kept in the run folder)" in err

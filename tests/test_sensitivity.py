@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import load_scenario
+from sim import UserError, load_scenario
 from sim.analysis.sensitivity import OUTPUTS, analyse, calibratable, evaluate
 
 
@@ -76,3 +76,51 @@ def test_morris_and_the_cli(cli, tmp_path):
     assert set(table["parameter"]) == {"mechanisms.mediation.weight", "mechanisms.rationality"}
     code, _, err = cli("sensitivity", "--param", "mechanisms.tension.event_scale", "--out", tmp_path / "x")
     assert code == 2 and "not a calibratable parameter" in err
+
+
+# ------------------------------------------------------------- issue 9: sizes and ranges up front
+
+BAD_DESIGNS = {
+    "zero samples": (["--samples", "0"], "--samples: expected a whole number of at least 1, found 0"),
+    "negative samples": (["--samples", "-4"], "--samples: expected a whole number"),
+    "zero runs": (["--runs", "0"], "--runs: expected a whole number of at least 1, found 0"),
+    "reversed range": (
+        ["--param", "mechanisms.rationality=2:1"],
+        "rationality: expected LOW < HIGH, found 2:1",
+    ),
+    "empty range": (["--param", "mechanisms.rationality=1:1"], "expected LOW < HIGH"),
+    "NaN range": (["--param", "mechanisms.rationality=nan:2"], "expected LOW < HIGH"),
+    "three numbers": (["--param", "mechanisms.rationality=1:2:3"], "--param: expected PATH=LOW:HIGH"),
+    "rationality -100": (["--param", "mechanisms.rationality=-100:1"], "--param: mechanisms.rationality:"),
+    "negative decay": (["--param", "mechanisms.tension.decay=-1:0.5"], "decay: expected finite numbers >= 0"),
+    "capability 50": (["--param", "actors.serbia.capability=0:50"], "found 50"),
+    "unknown method": (["--method", "fast99"], "--method: expected sobol or morris"),
+    "huge samples": (["--samples", "1000000000"], "of memory, more than the"),
+    "huge runs": (["--runs", "1000000000000"], "use fewer --samples, --runs or --param"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_DESIGNS))
+def test_a_bad_design_is_refused_up_front_in_one_line(case, cli, tmp_path):
+    import tracemalloc
+
+    options, expected = BAD_DESIGNS[case]
+    tracemalloc.start()
+    try:
+        code, out, err = cli("sensitivity", *options, "--out", tmp_path / "s")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 2 and expected in err and err.startswith("sim: error: ") and err.count("\n") == 1, err
+    assert not (tmp_path / "s").exists() and out == ""
+    assert peak < 200 * 2**20  # refused before SALib drew the design
+
+
+def test_the_api_refuses_zero_sizes_before_dividing_by_them():
+    sc = load_scenario("kosovo_2021", {"days": 10})
+    with pytest.raises(UserError, match="--runs: expected a whole number of at least 1, found 0"):
+        evaluate(sc, ["mechanisms.rationality"], np.array([[1.0]]), runs=0)
+    with pytest.raises(UserError, match="--samples"):
+        analyse(sc, samples=0, runs=5)
+    with pytest.raises(UserError, match=r"mechanisms.rationality: .*found -100"):
+        evaluate(sc, ["mechanisms.rationality"], np.array([[1.0], [-100.0]]), runs=2)

@@ -86,3 +86,75 @@ def test_sensitivity_evaluate_on_a_dask_cluster_gives_the_same_outcomes():
     with cluster, Client(cluster) as client:
         there = evaluate(sc, names, points, runs=50, client=client)
     np.testing.assert_array_equal(here, there)
+
+
+# ------------------------------------------------------------- issue 9: sizes and values up front
+
+BAD_SWEEPS = {
+    # case: (options, what the one-line error says)
+    "zero runs": (["--vary", "mechanisms.mediation.weight=1:3:3", "--runs", "0"], "--runs: expected a whole"),
+    "negative runs": (
+        ["--vary", "mechanisms.mediation.weight=1:3:3", "--runs", "-5"],
+        "at least 1, found -5",
+    ),
+    "one step": (["--vary", "mechanisms.mediation.weight=1:3:1"], "--vary: expected STEPS >= 2"),
+    "zero steps": (["--vary", "mechanisms.mediation.weight=1:3:0"], "--vary: expected STEPS >= 2"),
+    "an empty range": (["--vary", "mechanisms.mediation.weight=2:2:3"], "LOW and HIGH that differ"),
+    "NaN": (["--vary", "mechanisms.rationality=nan:1:2"], "expected finite LOW and HIGH"),
+    "rationality -100": (
+        ["--vary", "mechanisms.rationality=-100:1:2"],
+        "rationality: expected finite numbers > 0",
+    ),
+    "negative decay": (
+        ["--vary", "mechanisms.tension.decay=-0.5:0.5:3"],
+        "decay: expected finite numbers >= 0",
+    ),
+    "capability 50": (["--vary", "actors.serbia.capability=0.5:50:2"], "capability: expected finite numbers"),
+    "resolution window": (
+        ["--vary", "mechanisms.outcome.resolution_window=2:9:2"],
+        "cannot vary per replicate",
+    ),
+    "the same parameter twice": (
+        ["--vary", "mechanisms.rationality=1:2:2", "--vary", "mechanisms.rationality=1:3:2"],
+        "expected two different parameters",
+    ),
+    "huge steps": (["--vary", "mechanisms.rationality=1:2:100000000000"], "of memory, more than the"),
+    "huge grid": (
+        ["--vary", "mechanisms.rationality=1:2:1000000", "--vary", "mechanisms.mediation.weight=1:3:1000000"],
+        "1,000,000,000,000 parameter points x 200 runs",
+    ),
+    "huge runs": (
+        ["--vary", "mechanisms.rationality=1:2:2", "--runs", "1000000000000"],
+        "use fewer STEPS or --runs",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SWEEPS))
+def test_a_bad_sweep_is_refused_up_front_in_one_line(case, cli, tmp_path):
+    import tracemalloc
+
+    options, expected = BAD_SWEEPS[case]
+    tracemalloc.start()
+    try:
+        code, out, err = cli("sweep", *options, "--out", tmp_path / "s")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 2 and expected in err and err.startswith("sim: error: ") and err.count("\n") == 1, err
+    assert "--vary" in err or "--runs" in err
+    assert not (tmp_path / "s").exists() and out == ""  # refused before any simulation
+    assert peak < 200 * 2**20  # before allocating anything big
+
+
+def test_the_sweep_api_checks_sizes_and_values_too():
+    sc = load_scenario("kosovo_2021", {"days": 10})
+    with pytest.raises(UserError, match="--runs: expected a whole number of at least 1, found 0"):
+        sweep(sc, {"mechanisms.rationality": np.array([1.0, 2.0])}, runs=0)
+    with pytest.raises(UserError, match=r"--vary: mechanisms.rationality: .* found nan"):
+        sweep(sc, {"mechanisms.rationality": np.array([1.0, np.nan])}, runs=5)
+    with pytest.raises(UserError, match="of memory"):
+        parse_vary("mechanisms.rationality=1:2:100000000000")
+    # control: a reversed range is a valid (descending) grid
+    result = sweep(sc, dict([parse_vary("mechanisms.rationality=2:1:2")]), runs=5)
+    assert sorted(result.table["mechanisms.rationality"].unique()) == [1.0, 2.0]

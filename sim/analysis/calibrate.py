@@ -11,9 +11,12 @@ uniform priors over their ranges; the result is a posterior, not one point.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
+import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +25,8 @@ import pandas as pd
 import yaml
 
 from sim.analysis.eventdata import read_event_data
-from sim.analysis.sensitivity import calibratable
+from sim.analysis.sensitivity import calibratable, whole
+from sim.errors import UserError
 from sim.model.model import CrisisModel
 from sim.results.files import atomic_folder, save_figure, write_json
 from sim.results.outcomes import classify
@@ -120,6 +124,9 @@ class Calibration:
     data_path: str = ""
     days: int = 33
     ess: list[float] | None = None  # effective sample size of each generation
+    generations_asked: int | None = None  # the --generations it was allowed
+    stop_reason: str = ""  # why it stopped, in words
+    stopped_early: bool = False  # before the generations asked, or before the posterior stopped narrowing
 
     def summary(self) -> pd.DataFrame:
         """Median and 90% credible interval of each parameter, next to its prior range."""
@@ -154,10 +161,16 @@ class Calibration:
             for key in keys[:-1]:
                 node = node.setdefault(key, {})
             node[keys[-1]] = round(float(value), 4)
+        text = (
+            f"STOPPED EARLY: {self.stop_reason}. The posterior may be wider and less settled than a "
+            "full calibration's; rerun with more --max-minutes or --generations."
+        )
+        warning = "".join(f"# {line}\n" for line in textwrap.wrap(text, 100)) if self.stopped_early else ""
         header = (
             f"# Calibrated by ABC-SMC (pyabc) against the 2021 record: posterior medians of the\n"
             f"# calibratable parameters ({self.generations} generations, population {self.population}, "
             f"{self.evaluations} model evaluations, {self.seconds:.0f} s).\n"
+            f"{warning}"
             f"# Target: {json.dumps({k: round(v, 2) for k, v in self.observed.items()})}\n"
             f"# The full posterior is posterior.csv beside this file; `sim run --posterior posterior.csv`\n"
             f"# draws each replicate's parameters from it.\n"
@@ -187,6 +200,9 @@ class Calibration:
                 "scenario": self.scenario.name,
                 "seconds": round(self.seconds, 1),
                 "generations": self.generations,
+                "generations_asked": self.generations_asked or self.generations,
+                "stopped_early": self.stopped_early,
+                "reason": self.stop_reason,
                 "population": self.population,
                 "evaluations": self.evaluations,
                 "effective_sample_size": [round(e, 1) for e in self.ess or []],
@@ -247,14 +263,25 @@ def calibrate(
     days: int = 33,
     seed: int | None = None,
     max_seconds: float = 480.0,
+    progress: Callable[[str], None] | None = None,
 ) -> Calibration:
-    """ABC-SMC over the calibratable parameters; stops after `generations` or `max_seconds`."""
-    import logging
+    """ABC-SMC over the calibratable parameters; stops after `generations` or `max_seconds`.
 
+    `max_seconds` is checked between generations (pyabc finishes the generation
+    it is in). `progress` gets one line of text as each generation starts and ends.
+    """
     import pyabc
 
-    logging.getLogger("ABC").setLevel(logging.WARNING)
+    population = whole(population, "--population", low=2)
+    generations = whole(generations, "--generations")
+    runs = whole(runs, "--runs")
+    days = whole(days, "--days")
+    if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not max_seconds > 0:
+        raise UserError(f"expected a time above 0, found {max_seconds!r}", field="--max-minutes")
+    max_seconds = min(float(max_seconds), 1e9)  # 30 years: no cap, and still a valid Timedelta
+    say = progress or (lambda _line: None)
     logging.getLogger("Sampler").setLevel(logging.WARNING)
+    stops = _StopReasons()  # pyabc's "Stop: ..." line (INFO) says why it stopped
     ranges = calibratable(scenario)
     data = read_event_data(data_path, scenario.model_copy(update={"days": max(days, scenario.days)}))
     observed = observed_summary(data, RECORD_2021)
@@ -282,17 +309,23 @@ def calibrate(
         transitions=pyabc.MultivariateNormalTransition(scaling=TRANSITION_SCALING),
         sampler=pyabc.SingleCoreSampler(),
     )
-    with tempfile.TemporaryDirectory() as tmp:
+    start = time.perf_counter()
+    _report_generations(abc, say, generations, population, count, start)
+    say(f"sampling {population} particles from the prior to scale the distance ({runs} runs each)")
+    with stops, tempfile.TemporaryDirectory() as tmp:
         abc.new(f"sqlite:///{tmp}/abc.db", observed)
-        start = time.perf_counter()
         history = abc.run(max_nr_populations=generations, max_walltime=pd.Timedelta(seconds=max_seconds))
         seconds = time.perf_counter() - start
+        if history.max_t < 0:
+            raise UserError("no generation finished; try a larger --population", field="--population")
         frame, weights = history.get_distribution(m=0, t=history.max_t)
         ess = [
             float(pyabc.weighted_statistics.effective_sample_size(history.get_distribution(m=0, t=t)[1]))
             for t in range(history.max_t + 1)
         ]
         done = history.max_t + 1
+        narrowing = _last_narrowing(history, ranges, names) if done >= 2 else None
+    stopped_early, reason = _why_it_stopped(stops.reasons, done, generations, max_seconds, narrowing)
     posterior = frame.rename(columns=names).reset_index(drop=True)
     posterior["weight"] = np.asarray(weights)
     return Calibration(
@@ -307,6 +340,109 @@ def calibrate(
         str(data_path),
         days,
         ess,
+        generations,
+        reason,
+        stopped_early,
+    )
+
+
+SETTLED = 0.10  # the posterior has settled when no 90% interval changed by more than this in a generation
+
+
+class _StopReasons(logging.Handler):
+    """Collects pyabc's "Stop: ..." log lines (why the run ended)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.reasons: list[str] = []
+        self.logger = logging.getLogger("ABC")
+        self.saved: list[tuple[logging.Handler, int]] = []
+
+    def __enter__(self) -> _StopReasons:
+        # pyabc prints its INFO lines through its own handler: keep those to warnings while we listen
+        self.saved = [(h, h.level) for h in self.logger.handlers]
+        for handler, level in self.saved:
+            handler.setLevel(max(level, logging.WARNING))
+        self.saved_level = self.logger.level
+        self.logger.setLevel(logging.INFO)
+        self.logger.addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.logger.removeHandler(self)
+        self.logger.setLevel(self.saved_level)
+        for handler, level in self.saved:
+            handler.setLevel(level)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Stop"):
+            self.reasons.append(message.split(":", 1)[-1].strip().rstrip("."))
+
+
+def _report_generations(abc, say: Callable[[str], None], total: int, population: int, count, start) -> None:
+    """Wrap the run's generation step so each generation says when it starts and how it went."""
+    step = abc.run_generation
+
+    def run_generation(t: int) -> dict:
+        say(f"generation {t + 1} of {total}: sampling {population} particles")
+        before = count["n"]
+        result = step(t=t)
+        elapsed = time.perf_counter() - start
+        if result.get("successful"):
+            evaluations = count["n"] - before
+            say(
+                f"generation {t + 1} of {total} done: {population} accepted of {evaluations:,} "
+                f"evaluations ({result['acceptance_rate']:.0%}), {elapsed:.0f} s in all"
+            )
+        else:
+            say(f"generation {t + 1} of {total} failed to fill its population; stopping")
+        return result
+
+    abc.run_generation = run_generation
+
+
+def _last_narrowing(
+    history, ranges: dict[str, tuple[float, float]], names: dict[str, str]
+) -> dict[str, float]:
+    """Each parameter's relative change of its 90% interval between the last two generations."""
+    last, before = (history.get_distribution(m=0, t=t) for t in (history.max_t, history.max_t - 1))
+    out = {}
+    for key, name in names.items():
+        widths = [_interval_width(frame[key].to_numpy(), np.asarray(w)) for frame, w in (before, last)]
+        out[name] = abs(widths[1] - widths[0]) / max(widths[0], 1e-12)
+    return out
+
+
+def _interval_width(x: np.ndarray, w: np.ndarray) -> float:
+    order = np.argsort(x)
+    cdf = np.cumsum(w[order]) / w.sum()
+    low, high = (x[order][min(np.searchsorted(cdf, p), len(x) - 1)] for p in (0.05, 0.95))
+    return float(high - low)
+
+
+def _why_it_stopped(
+    reasons: list[str], done: int, asked: int, max_seconds: float, narrowing: dict[str, float] | None
+) -> tuple[bool, str]:
+    """(stopped early?, why), in words a reader can act on."""
+    said = reasons[-1] if reasons else ""
+    if done < asked:
+        if "walltime" in said.lower():
+            cap = f"{max_seconds / 60:g} min" if max_seconds >= 60 else f"{max_seconds:g} s"
+            return True, f"the time cap of {cap} was reached after {done} of {asked} generations"
+        return True, f"pyabc stopped after {done} of {asked} generations ({said or 'no reason given'})"
+    if narrowing is None:
+        return True, f"it ran {done} generation, too few to tell whether the posterior has settled"
+    name, change = max(narrowing.items(), key=lambda kv: kv[1])
+    if change > SETTLED:
+        return True, (
+            f"it reached the maximum of {asked} generations while the posterior was still changing "
+            f"({name}'s 90% interval changed {change:.0%} in the last generation; settled means "
+            f"under {SETTLED:.0%})"
+        )
+    return False, (
+        f"all {asked} generations ran and the posterior has settled (no 90% interval changed more "
+        f"than {SETTLED:.0%} in the last generation)"
     )
 
 

@@ -8,28 +8,18 @@ and inspected day by day.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sim.analysis.runfolder import open_run_folder
 from sim.errors import UserError
 from sim.model.mechanisms import TERMS
 from sim.model.reference import ReferenceModel
 from sim.scenario.loader import load_scenario
 from sim.scenario.schema import Scenario
-
-
-def _load(run_dir: str | Path) -> tuple[Scenario, dict]:
-    folder = Path(run_dir)
-    manifest_path, scenario_path = folder / "manifest.json", folder / "scenario.yaml"
-    if not manifest_path.exists() or not scenario_path.exists():
-        raise UserError("not a run folder (expected manifest.json and scenario.yaml)", source=str(folder))
-    manifest = json.loads(manifest_path.read_text())
-    manifest["posterior_path"] = folder / manifest["posterior"] if manifest.get("posterior") else None
-    return load_scenario(scenario_path), manifest
 
 
 def replay(
@@ -42,7 +32,7 @@ def replay(
     if posterior is not None:
         from sim.ensemble.posterior import draw_posterior
 
-        drawn = draw_posterior(posterior, np.array([replicate]), scenario.seed)
+        drawn = draw_posterior(posterior, np.array([replicate]), scenario.seed, scenario)
         scenario = load_scenario(scenario.model_dump(mode="json"), {k: float(v[0]) for k, v in drawn.items()})
     model = ReferenceModel(scenario, replicate=replicate)
     if drivers:
@@ -84,12 +74,15 @@ def explain(
     Defaults: the run's day of peak tension, and the actor whose most likely
     option that day is the most hostile.
     """
-    scenario, manifest = _load(run_dir)
+    folder = open_run_folder(run_dir)
+    run = folder.check_run(run)
     if day is None:
-        outcomes = pd.read_csv(Path(run_dir) / "outcomes.csv")
+        outcomes = folder.table("outcomes", {"run": "int", "peak_day": "int"})
         row = outcomes[outcomes["run"] == run]
-        day = int(row["peak_day"].iloc[0]) if len(row) else 0
-    return explain_scenario(scenario, run=run, actor=actor, day=day, posterior=manifest["posterior_path"])
+        if not len(row):
+            raise UserError(f"no row for run {run}", source=str(folder.path / "outcomes.csv"), field="run")
+        day = int(row["peak_day"].iloc[0])
+    return explain_scenario(folder.scenario, run=run, actor=actor, day=day, posterior=folder.posterior)
 
 
 def explain_scenario(
@@ -146,17 +139,15 @@ def drivers(run_dir: str | Path, *, run: int | None = None, runs: int = 100) -> 
     For one run, or the mean over the first `runs` runs of the folder. The last
     "actor" is what clipping to 0..100 removed; the parts add up to the tension.
     """
-    scenario, manifest = _load(run_dir)
-    replicates = [run] if run is not None else list(range(min(runs, int(manifest["runs"]))))
-    first = manifest.get("first_replicate", 0)
+    folder = open_run_folder(run_dir)
+    if run is not None:
+        replicates = [folder.check_run(run)]
+    else:
+        if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
+            raise UserError(f"expected a whole number of runs of at least 1, found {runs!r}", field="--runs")
+        replicates = list(folder.replicates)[:runs]
     logs = []
     for k in replicates:
-        model = replay(
-            scenario,
-            first + k if run is None else k,
-            scenario.days,
-            drivers=True,
-            posterior=manifest["posterior_path"],
-        )
+        model = replay(folder.scenario, k, folder.scenario.days, drivers=True, posterior=folder.posterior)
         logs.append(np.array(model.driver_log))
-    return scenario, np.mean(logs, axis=0)
+    return folder.scenario, np.mean(logs, axis=0)

@@ -9,6 +9,7 @@ as per-replicate parameter batches, many points per batch.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -20,6 +21,7 @@ from sim.errors import UserError
 from sim.model.model import CrisisModel
 from sim.results.files import atomic_folder, save_figure, write_json
 from sim.results.outcomes import classify
+from sim.scenario.batch import validate_batch
 from sim.scenario.schema import Mechanisms, Scenario
 
 OUTPUTS = ("p_clash", "peak_tension", "days_to_resolution")
@@ -29,6 +31,9 @@ LABELS = {
     "days_to_resolution": "mean days to resolution",
 }
 REPLICATES_PER_BATCH = 10_000  # replicates per engine batch (memory: ~10 MB per 1,000 at 60 days)
+BYTES_PER_REPLICATE_DAY = 200  # the engine's working memory per replicate and day (see above, rounded up)
+BYTES_PER_POINT_RUN = len(OUTPUTS) * 8  # one run's outcomes at one parameter point, kept to the end
+BYTES_PER_POINT_DIM = 16  # the design matrix and the per-replicate values built from it
 
 
 def calibratable(scenario: Scenario | None = None) -> dict[str, tuple[float, float]]:
@@ -47,6 +52,56 @@ def calibratable(scenario: Scenario | None = None) -> dict[str, tuple[float, flo
     return out
 
 
+def whole(value: object, field: str, low: int = 1) -> int:
+    """A whole number of at least `low` (not a bool), or a one-line error naming the option."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise UserError(f"expected a whole number of at least {low}, found {value!r}", field=field)
+    return int(value)
+
+
+def memory_needed(points: int, runs: int, days: int, dims: int, workers: int = 1) -> int:
+    """Bytes an analysis of `points` parameter points x `runs` runs needs at its peak (an estimate).
+
+    The per-run outcomes of every point are kept until the end; each engine batch
+    (one per worker at a time) needs working memory for its replicate-days.
+    """
+    batch = min(points * runs, max(runs, (REPLICATES_PER_BATCH // runs) * runs))
+    working = batch * days * BYTES_PER_REPLICATE_DAY * max(1, workers)
+    return points * runs * BYTES_PER_POINT_RUN + points * dims * BYTES_PER_POINT_DIM + working
+
+
+def available_memory() -> int:
+    """Bytes of memory this machine can give now (psutil, which Dask installs)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:  # pragma: no cover - psutil comes with dask.distributed
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_size(
+    points: int, runs: int, days: int, dims: int, *, workers: int = 1, field: str, hint: str
+) -> None:
+    """Refuse, before anything is allocated, an analysis that cannot fit in memory."""
+    needed = memory_needed(points, runs, days, dims, workers)
+    free = available_memory()
+    if needed > free:
+        raise UserError(
+            f"{points:,} parameter points x {runs:,} runs x {days} days need about {_bytes(needed)} "
+            f"of memory, more than the {_bytes(free)} available; {hint}",
+            field=field,
+        )
+
+
+def _bytes(n: float) -> str:
+    for unit in ("bytes", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1000
+    raise AssertionError  # pragma: no cover
+
+
 def outcomes_per_run(
     scenario: Scenario,
     names: list[str],
@@ -63,7 +118,11 @@ def outcomes_per_run(
     batches run in parallel, with the same numbers.
     """
     points = np.atleast_2d(np.asarray(points, dtype=float))
-    days = scenario.days if days is None else days
+    runs = whole(runs, "--runs")
+    days = scenario.days if days is None else whole(days, "--days")
+    workers = whole(workers, "--workers")
+    check_size(len(points), runs, days, len(names), workers=workers, field="--runs", hint="use fewer --runs")
+    validate_batch(scenario, {name: points[:, d] for d, name in enumerate(names)}, "parameter points")
     per_batch = max(1, REPLICATES_PER_BATCH // runs)
     jobs = [
         (scenario, names, points[lo : lo + per_batch], runs, days) for lo in range(0, len(points), per_batch)
@@ -146,6 +205,52 @@ class Sensitivity:
         return out
 
 
+def check_ranges(
+    scenario: Scenario, parameters: dict[str, tuple[float, float]]
+) -> dict[str, tuple[float, float]]:
+    """Each parameter's (LOW, HIGH): finite, LOW < HIGH, both ends inside the schema's bounds."""
+    out = {}
+    for name, bounds in parameters.items():
+        try:
+            low, high = (float(v) for v in bounds)
+        except (TypeError, ValueError):
+            raise UserError(f"expected (LOW, HIGH), found {bounds!r}", field=f"--param {name}") from None
+        if not low < high:  # also catches NaN
+            raise UserError(f"expected LOW < HIGH, found {low:g}:{high:g}", field=f"--param {name}")
+        validate_batch(scenario, {name: [low, high]}, "--param")
+        out[name] = (low, high)
+    return out
+
+
+def check_design(
+    scenario: Scenario,
+    *,
+    method: str,
+    samples: int,
+    runs: int,
+    parameters: dict[str, tuple[float, float]] | None = None,
+    days: int | None = None,
+    workers: int = 1,
+) -> dict[str, tuple[float, float]]:
+    """Check a design before any work: method, sizes, ranges, and that it fits in memory."""
+    if method not in ("sobol", "morris"):
+        raise UserError(f"expected sobol or morris, found {method!r}", field="--method")
+    samples = whole(samples, "--samples")
+    runs = whole(runs, "--runs")
+    parameters = check_ranges(scenario, parameters or calibratable(scenario))
+    points = samples * (len(parameters) + (2 if method == "sobol" else 1))
+    check_size(
+        points,
+        runs,
+        scenario.days if days is None else whole(days, "--days"),
+        len(parameters),
+        workers=whole(workers, "--workers"),
+        field="--samples",
+        hint="use fewer --samples, --runs or --param",
+    )
+    return parameters
+
+
 def analyse(
     scenario: Scenario,
     *,
@@ -159,7 +264,9 @@ def analyse(
     client=None,
 ) -> Sensitivity:
     """Sobol' (S1, ST) or Morris (mu*, sigma) indices of the outcomes over the parameters' ranges."""
-    parameters = parameters or calibratable(scenario)
+    parameters = check_design(
+        scenario, method=method, samples=samples, runs=runs, parameters=parameters, days=days, workers=workers
+    )
     names = list(parameters)
     problem = {"num_vars": len(names), "names": names, "bounds": [list(parameters[n]) for n in names]}
     seed = scenario.seed if seed is None else seed

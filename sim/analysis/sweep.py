@@ -11,26 +11,71 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from sim.analysis.sensitivity import LABELS, OUTPUTS, outcomes_per_run
+from sim.analysis.sensitivity import LABELS, OUTPUTS, check_size, outcomes_per_run, whole
 from sim.errors import UserError
 from sim.results.files import atomic_folder, save_figure
 from sim.results.outcomes import wilson
+from sim.scenario.batch import validate_batch
 from sim.scenario.schema import Scenario
+
+
+def parse_vary_spec(text: str) -> tuple[str, float, float, int]:
+    """`PATH=LOW:HIGH:STEPS` -> (path, low, high, steps), nothing allocated yet."""
+    path, _, spec = text.partition("=")
+    parts = spec.split(":")
+    try:
+        if len(parts) != 3:
+            raise ValueError
+        low, high, steps = float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        raise UserError(
+            f"expected PATH=LOW:HIGH:STEPS with STEPS >= 2, found '{text}'", field="--vary"
+        ) from None
+    if steps < 2:
+        raise UserError(f"expected STEPS >= 2, found {steps} in '{text}'", field="--vary")
+    if not (np.isfinite(low) and np.isfinite(high)) or low == high:
+        raise UserError(f"expected finite LOW and HIGH that differ, found '{text}'", field="--vary")
+    return path.strip(), low, high, steps
 
 
 def parse_vary(text: str) -> tuple[str, np.ndarray]:
     """`PATH=LOW:HIGH:STEPS` -> (path, evenly spaced values)."""
-    path, _, spec = text.partition("=")
-    parts = spec.split(":")
-    try:
-        low, high, steps = float(parts[0]), float(parts[1]), int(parts[2])
-        if steps < 2 or len(parts) != 3:
-            raise ValueError
-    except (ValueError, IndexError):
-        raise UserError(
-            f"expected PATH=LOW:HIGH:STEPS with STEPS >= 2, found '{text}'", field="--vary"
-        ) from None
-    return path.strip(), np.linspace(low, high, steps)
+    path, low, high, steps = parse_vary_spec(text)
+    _check_grid(steps, runs=1, days=1, dims=1)
+    return path, np.linspace(low, high, steps)
+
+
+def parse_grid(
+    texts: list[str], scenario: Scenario, *, runs: int, days: int | None = None, workers: int = 1
+) -> dict[str, np.ndarray]:
+    """The --vary options as a grid, refused before anything is allocated if it cannot fit in memory."""
+    specs = [parse_vary_spec(text) for text in texts]
+    _check_axes([path for path, *_ in specs])
+    points = int(np.prod([float(steps) for *_, steps in specs]))
+    days = scenario.days if days is None else days
+    _check_grid(points, runs=whole(runs, "--runs"), days=days, dims=len(specs), workers=workers)
+    grid = {path: np.linspace(low, high, steps) for path, low, high, steps in specs}
+    validate_batch(scenario, grid, "--vary")
+    return grid
+
+
+def _check_axes(names: list[str]) -> None:
+    if not 1 <= len(names) <= 2:
+        raise UserError("expected one or two --vary parameters", field="--vary")
+    if len(set(names)) != len(names):
+        raise UserError(f"expected two different parameters, found {names[0]} twice", field="--vary")
+
+
+def _check_grid(points: int, *, runs: int, days: int, dims: int, workers: int = 1) -> None:
+    check_size(
+        points,
+        runs,
+        days,
+        dims,
+        workers=workers,
+        field="--vary",
+        hint="use fewer STEPS or --runs",
+    )
 
 
 @dataclass
@@ -74,16 +119,14 @@ def sweep(
     client=None,
 ) -> Sweep:
     """Run every grid point on the same replicates; estimate each metric with a 95% interval."""
-    if not 1 <= len(vary) <= 2:
-        raise UserError("expected one or two --vary parameters", field="--vary")
     names = list(vary)
+    _check_axes(names)
+    runs = whole(runs, "--runs")
+    days_run = scenario.days if days is None else whole(days, "--days")
+    points = int(np.prod([float(len(np.atleast_1d(v))) for v in vary.values()]))
+    _check_grid(points, runs=runs, days=days_run, dims=len(names), workers=whole(workers, "--workers"))
+    vary = validate_batch(scenario, vary, "--vary")  # every value inside its field's bounds
     grid = np.array(list(itertools.product(*vary.values())))
-    from sim.model.spec import compile_spec
-
-    try:
-        compile_spec(scenario, {name: grid[:1, d] for d, name in enumerate(names)})
-    except Exception as exc:  # an unknown path reads as a user error, with the field
-        raise UserError(str(exc), field="--vary") from None
     per_run = outcomes_per_run(scenario, names, grid, runs=runs, days=days, workers=workers, client=client)
     rows = []
     for g, point in enumerate(grid):

@@ -176,9 +176,8 @@ def compare_to_base(name: str, scenario: Scenario, n: int) -> Comparison:
 def difference_table(comp: Comparison):
     """The what-if's rows of a comparison: each metric, its value and its difference to the base."""
     table = comp.table
-    return table[table["scenario"] == comp.names[-1]][
-        ["label", "value", "difference", "ci_low", "ci_high"]
-    ].round(3)
+    rows = table[table["scenario"] == comp.names[-1]][["label", "value", "difference", "ci_low", "ci_high"]]
+    return rows.round(3).reset_index(drop=True)
 
 
 @solara.lab.task

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+import shutil
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
@@ -20,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from sim.ensemble.tables import RUNS_PER_CHUNK, Layout, TrajectoryStore
+from sim.errors import UserError, check_interrupted
 from sim.model.model import CrisisModel
 from sim.model.rng import Purpose, uniforms
 from sim.model.spec import Spec, compile_spec
@@ -121,6 +126,7 @@ class Ensemble:
         self._filled = 0
 
     def add(self, block: Block) -> None:
+        check_interrupted()  # a checkpoint per block: a signal whose exception got lost stops here
         lo = self._filled
         n = len(block.replicates)
         self.tension[lo : lo + n] = block.tension
@@ -179,6 +185,8 @@ def run_distributed(
     progress: Callable[[int, int], None] | None = None,
 ) -> Ensemble:
     """Run blocks of replicates in this process, on local processes (`workers`) or a Dask `client`."""
+    if client is None:
+        workers = usable_workers(workers, len(replicates), days)
     blocks_idx = split(replicates, days, workers if client is None else _cluster_size(client))
     jobs, start = [], 0
     for block in blocks_idx:
@@ -186,26 +194,215 @@ def run_distributed(
         jobs.append((scenario, block, days, seed, _batch_slice(batch, part), keep[part]))
         start += len(block)
     ensemble = Ensemble(scenario, compile_spec(scenario), replicates, days, seed)
-    if client is not None:
-        futures = [client.submit(run_block, *job, 1, pure=False) for job in jobs]
-        for k, future in enumerate(futures):
-            ensemble.add(future.result())
-            if progress:
-                progress(k + 1, len(futures))
-    elif workers > 1:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(run_block, *job, threads) for job in jobs]
-            for k, future in enumerate(futures):
-                ensemble.add(future.result())
+    try:
+        if client is not None:
+            futures = [client.submit(run_block, *job, 1, pure=False) for job in jobs]
+            try:
+                for k, future in enumerate(futures):
+                    ensemble.add(future.result())
+                    if progress:
+                        progress(k + 1, len(futures))
+            except BaseException:
+                client.cancel(futures)
+                raise
+        elif workers > 1:
+            threads = max(1, cpu_count() // workers)
+            with worker_pool(workers) as pool:
+                futures = [pool.submit(run_block, *job, threads) for job in jobs]
+                for k, future in enumerate(futures):
+                    ensemble.add(future.result())
+                    if progress:
+                        progress(k + 1, len(futures))
+        else:
+            for k, job in enumerate(jobs):
+                ensemble.add(run_block(*job))
                 if progress:
-                    progress(k + 1, len(futures))
-    else:
-        for k, job in enumerate(jobs):
-            ensemble.add(run_block(*job))
-            if progress:
-                progress(k + 1, len(jobs))
-    return ensemble.finish()
+                    progress(k + 1, len(jobs))
+        return ensemble.finish()
+    except BaseException:  # an error or a signal: the spilled table goes too
+        ensemble.store.close()
+        raise
+
+
+# What an ensemble costs, measured with `/usr/bin/time -v sim run` on the project's 2-core machine
+# (10,000 and 100,000 runs of 180 days): a fixed part, plus bytes per replicate-day.
+BASE_MEMORY = 550 * 2**20  # Python, numpy, numba, pyarrow, matplotlib loaded; one block; the figures
+WORKER_MEMORY = 400 * 2**20  # each extra worker process
+KEPT_BYTES = 17  # per replicate-day for every run: tension, settled days, the fan chart's quantiles
+EVENT_BYTES = 48  # per replicate-day of a kept event log (about 1.5 events a day)
+RATE = 500_000  # replicate-days a second on a quiet 2-core machine
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Rough peak memory, temporary disk (the spill) and time of an ensemble."""
+
+    memory: int
+    spill: int
+    seconds: float
+
+
+def estimate(actors: int, runs: int, days: int, events: str = "all", workers: int = 1) -> Estimate:
+    """What `runs` replicates of `days` days of an `actors`-actor scenario will roughly need."""
+    work = runs * days
+    columns = 1 + actors * (actors - 1) // 2 + actors  # global tension, each dyad, each posture
+    kept = work * (KEPT_BYTES + (EVENT_BYTES if events == "all" else 0))
+    if events == "sample":
+        kept += min(runs, EVENT_SAMPLE) * days * EVENT_BYTES
+    spilled = work > SPILL_WORK
+    in_memory = 0 if spilled else work * columns * 8 * 2  # the arrays and one chunk's table
+    spill = work * (30 + 8 * columns) if spilled else 0  # run, day, date and the float columns
+    memory = BASE_MEMORY + (workers - 1) * WORKER_MEMORY + kept + in_memory
+    return Estimate(memory=memory, spill=spill, seconds=work / RATE)
+
+
+def available_memory() -> int | None:
+    """Bytes this process could still use: MemAvailable, or less under a cgroup limit."""
+    found = []
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as fh:
+            limit = fh.read().strip()
+        if limit.isdigit():
+            found.append(int(limit))
+    except OSError:
+        pass
+    if not found:
+        try:
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+        except (ValueError, OSError, AttributeError):
+            return None
+    return min(found)
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1024 or unit == "PB":
+            return f"{n:,.0f} {unit}" if unit == "bytes" else f"{n:,.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} hours"
+    return f"{seconds / 86400:,.0f} days"
+
+
+def check_size(actors: int, runs: int, days: int, events: str = "all", workers: int = 1) -> Estimate:
+    """Refuse, before anything is allocated, an ensemble this machine cannot hold in memory or spill."""
+    import tempfile
+
+    need = estimate(actors, runs, days, events, workers)
+    memory = available_memory()
+    what = f"{runs:,} runs of {days:,} days"
+    hint = "use fewer runs or fewer days" + (
+        f", or --events none (it saves about {_size(runs * days * EVENT_BYTES)})" if events == "all" else ""
+    )
+    if memory is not None and need.memory > memory:
+        raise UserError(
+            f"{what} need about {_size(need.memory)} of memory and about {_duration(need.seconds)} "
+            f"(at {RATE:,} replicate-days a second); this machine has {_size(memory)} available; {hint}",
+            field="--runs",
+        )
+    if need.spill:
+        folder = tempfile.gettempdir()
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            free = None
+        if free is not None and need.spill > free:
+            raise UserError(
+                f"{what} spill about {_size(need.spill)} of trajectories to {folder} while they run, "
+                f"which has {_size(free)} free; use fewer runs or fewer days, or point TMPDIR at a "
+                "larger disk",
+                field="--runs",
+            )
+    return need
+
+
+def cpu_count() -> int:
+    """CPUs this process may run on (its affinity mask, not the machine's total)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def usable_workers(requested: int, runs: int, days: int) -> int:
+    """Worker processes worth starting: no more than the CPUs, nor than the blocks of runs to share."""
+    workers = max(1, min(int(requested), cpu_count()))
+    if workers > 1:
+        workers = min(workers, len(split(np.arange(runs), days, workers)))
+    return workers
+
+
+@contextmanager
+def sigint_held() -> Iterator[None]:
+    """Processes started inside the block never see Ctrl-C; a Ctrl-C meanwhile is handled after it.
+
+    A terminal's Ctrl-C goes to every process in the foreground group, so
+    workers would each print a KeyboardInterrupt traceback. A blocked signal
+    stays blocked across fork and exec, so workers started here never receive
+    it; the parent handles it once the block ends, and stops them.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    # Started on first use by multiprocessing, the tracker *unblocks* SIGINT in the thread that
+    # starts it (the Dask event loop's, for one), undoing the block below: start it now.
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class _Pool(ProcessPoolExecutor):
+    """Spawned worker processes that ignore Ctrl-C and are stopped at once when the parent is interrupted."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        with sigint_held():  # workers are started by submit()
+            return super().submit(fn, *args, **kwargs)
+
+    def stop(self) -> None:
+        """Cancel what has not started and end the workers now (SIGKILL: they hold no files).
+
+        The manager thread then finds the pool broken and ends, so nothing waits
+        at exit for blocks nobody will read.
+        """
+        processes = list((getattr(self, "_processes", None) or {}).values())  # shutdown() forgets them
+        self.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.kill()
+        for process in processes:
+            process.join()
+
+
+@contextmanager
+def worker_pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """A pool of `workers` spawned processes; an error or a signal in the block stops them at once."""
+    pool = _Pool(max_workers=workers, mp_context=get_context("spawn"))
+    try:
+        yield pool
+    except BaseException:
+        pool.stop()
+        raise
+    pool.shutdown(wait=True)
 
 
 def _cluster_size(client: Any) -> int:
@@ -215,19 +412,100 @@ def _cluster_size(client: Any) -> int:
         return 1
 
 
-def connect(scheduler: str, workers: int | None = None):
-    """A Dask client: `local` starts a LocalCluster on this machine, anything else is an address."""
+def connect(scheduler: str, workers: int | None = None, timeout: float | None = None):
+    """A Dask client: `local` starts a LocalCluster on this machine, anything else is an address.
+
+    Connecting to an address is bounded as a whole (TCP connect, handshake and
+    registration) by `timeout` seconds, by default Dask's own connect timeout
+    (`distributed.comm.timeouts.connect`): a server that accepts and never
+    answers, or answers in another protocol, is an error, not a hang or an
+    attempt to allocate exabytes. Raises ConnectionError or TimeoutError.
+    """
     from dask.distributed import Client, LocalCluster
 
     if scheduler == "local":
-        cluster = LocalCluster(
-            n_workers=workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-        )
-        return Client(cluster)
-    return Client(scheduler)
+        import logging
+        import tempfile
+
+        import dask.config
+
+        # the workers' scratch space is ours to delete; Dask's own warnings are not the user's business
+        logging.getLogger("distributed").setLevel(logging.ERROR)
+        scratch = tempfile.mkdtemp(prefix="sim-dask-")
+        quiet = {"temporary-directory": scratch, "logging.distributed": "error"}
+        env = {"DASK_LOGGING__DISTRIBUTED": "error"}  # read by the worker processes as they start
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            with sigint_held(), dask.config.set(quiet):  # processes start from threads created now
+                cluster = LocalCluster(
+                    n_workers=max(1, min(workers or cpu_count(), cpu_count())),
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    local_directory=scratch,
+                )
+                client = Client(cluster)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        client.sim_scratch = scratch
+        return client
+    seconds = timeout if timeout is not None else _connect_timeout()
+    outcome: dict[str, Any] = {}
+
+    def attempt() -> None:
+        try:
+            outcome["client"] = Client(scheduler, timeout=seconds)
+        except BaseException as exc:  # reported below, in the calling thread
+            outcome["error"] = exc
+
+    # a daemon thread: if the server never answers, nothing waits for it at exit
+    thread = threading.Thread(target=attempt, name="sim-dask-connect", daemon=True)
+    with sigint_held():  # the client's event-loop thread is created in there
+        thread.start()
+    thread.join(seconds + 2)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer from {scheduler} within {seconds:g} s (is it a Dask scheduler?)")
+    error = outcome.get("error")
+    if isinstance(error, OSError | TimeoutError):
+        raise error
+    if error is not None:  # e.g. MemoryError or ValueError from reading another protocol's bytes as Dask's
+        raise ConnectionError(
+            f"{scheduler} did not answer as a Dask scheduler ({type(error).__name__})"
+        ) from None
+    return outcome["client"]
+
+
+def disconnect(client: Any) -> None:
+    """Close a client from `connect`; a LocalCluster it started goes too, quietly, with its scratch space."""
+    if client is None:
+        return
+    import logging
+
+    scratch = getattr(client, "sim_scratch", None)
+    if scratch is None:
+        client.close()
+        return
+    logging.getLogger("distributed").setLevel(logging.CRITICAL + 1)  # workers stopped mid-task complain
+    try:
+        client.close()
+        client.cluster.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _connect_timeout() -> float:
+    import dask.config
+    from dask.utils import parse_timedelta
+
+    return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="s"))
 
 
 def run_reference(scenario: Scenario, replicates: np.ndarray, keep: np.ndarray | None = None):

@@ -1,4 +1,10 @@
-"""Posterior files in: each replicate draws its parameters from a weighted posterior (`sim calibrate`)."""
+"""Posterior files in: each replicate draws its parameters from a weighted posterior (`sim calibrate`).
+
+A posterior file comes from outside the program (a calibration, a colleague, an
+edited copy), so every cell is checked before a replicate draws from it: a bad
+file is a one-line error naming the file, the column and the row, never a run
+with NaN parameters.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +13,74 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.errors import UserError
+from sim.errors import UserError, one_line
+from sim.scenario.batch import validate_batch
+from sim.scenario.schema import Scenario
+
+MAX_POSTERIOR_BYTES = 64 * 2**20  # a calibration writes a few hundred rows; refuse anything absurd
 
 
-def draw_posterior(path: str | Path, replicates: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+def read_posterior(path: str | Path, scenario: Scenario | None = None) -> pd.DataFrame:
+    """The posterior's mechanisms.* columns and `weight` (1 when absent), every value checked.
+
+    With `scenario`, every row is also held to the schema's bounds (`validate_batch`),
+    so a bad row is refused even when no replicate would draw it.
+    """
+    shown = str(path)
+    path = Path(path)
+    if not path.exists():
+        raise UserError("file not found", source=shown)
+    if not path.is_file():  # a folder, or a FIFO that would block the read
+        raise UserError("expected a regular file (a posterior.csv from `sim calibrate`)", source=shown)
+    if path.stat().st_size > MAX_POSTERIOR_BYTES:
+        raise UserError(
+            f"expected a posterior file of at most {MAX_POSTERIOR_BYTES // 2**20} MB, "
+            f"found {path.stat().st_size / 2**20:.0f} MB",
+            source=shown,
+        )
+    try:
+        table = pd.read_csv(path, encoding="utf-8")
+    except pd.errors.EmptyDataError:
+        raise UserError("empty file; expected a posterior.csv from `sim calibrate`", source=shown) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise UserError(f"cannot read as CSV: {one_line(exc)}", source=shown) from None
+    names = [c for c in table.columns if str(c).startswith("mechanisms.")]
+    if not names:
+        raise UserError(
+            "expected columns named mechanisms.* (a posterior.csv from `sim calibrate`)", source=shown
+        )
+    if table.empty:
+        raise UserError("expected at least one row (one particle of the posterior)", source=shown)
+    columns = [*names, "weight"] if "weight" in table.columns else names
+    numbers = {}
+    for name in columns:
+        values = pd.to_numeric(table[name], errors="coerce").to_numpy(float)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if len(bad):
+            row = int(bad[0])
+            raise UserError(
+                f"expected finite numbers, found {table[name].iloc[row]!r} in row {row + 1}",
+                source=shown,
+                field=name,
+            )
+        numbers[name] = values
+    weight = numbers.pop("weight", np.ones(len(table)))
+    if (weight < 0).any() or weight.sum() <= 0:
+        raise UserError("expected weights of 0 or more that do not all vanish", source=shown, field="weight")
+    if scenario is not None:
+        numbers = validate_batch(scenario, numbers, shown)
+    return pd.DataFrame({**numbers, "weight": weight})
+
+
+def draw_posterior(
+    path: str | Path, replicates: np.ndarray, seed: int, scenario: Scenario | None = None
+) -> dict[str, np.ndarray]:
     """Per-replicate parameter values drawn from a posterior file (weighted), batch-invariantly."""
     from sim.model.rng import Purpose, uniforms
 
-    try:
-        posterior = pd.read_csv(path)
-    except FileNotFoundError:
-        raise UserError("file not found", source=str(path)) from None
-    names = [c for c in posterior.columns if c.startswith("mechanisms.")]
-    if not names:
-        raise UserError(
-            "expected columns named mechanisms.* (a posterior.csv from `sim calibrate`)", source=str(path)
-        )
-    w = posterior["weight"].to_numpy(float) if "weight" in posterior else np.ones(len(posterior))
+    posterior = read_posterior(path, scenario)
+    names = [c for c in posterior.columns if c != "weight"]
+    w = posterior["weight"].to_numpy(float)
     cdf = np.cumsum(w) / w.sum()
     u = uniforms(seed, 0, Purpose.PARAMETER, replicates, 1)[:, 0]
     rows = np.minimum(np.searchsorted(cdf, u, side="right"), len(posterior) - 1)

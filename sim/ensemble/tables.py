@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.errors import check_interrupted
 from sim.model.spec import Spec
 
 RUNS_PER_CHUNK = 500  # runs per row group / per block of CSV rows
@@ -132,13 +133,25 @@ class TrajectoryStore:
         self._pending = [(runs[rest], tension[rest], dyads[rest], posture[rest])] if cut < len(runs) else []
         self._pending_runs = len(runs) - cut
 
+    def close(self) -> None:
+        """Delete the spilled table now (it cannot be read afterwards) rather than at exit."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None
+            self.path = None
+
     def _spilled_tables(self):
         import pyarrow as pa
 
         if self.path is None:
             return
-        with pa.memory_map(str(self.path)) as source:
-            reader = pa.ipc.open_file(source)
+        # Read one record batch at a time into the system allocator, which hands it back as soon as
+        # the batch is written; a memory map would keep every page read resident until the end.
+        with pa.OSFile(str(self.path), "rb") as source:
+            reader = pa.ipc.open_file(source, memory_pool=_pool())
             for k in range(reader.num_record_batches):
                 yield pa.Table.from_batches([reader.get_batch(k)])
 
@@ -148,14 +161,27 @@ class TrajectoryStore:
             for table in self._spilled_tables():
                 yield table.to_pandas()
             return
-        if not self._arrays:
-            return
-        # one array per quantity, so the chunks fall on the same runs however the blocks were cut
-        runs, tension, dyads, posture = (np.concatenate(parts) for parts in zip(*self._arrays, strict=True))
-        self._arrays = [(runs, tension, dyads, posture)]
-        for lo in range(0, len(runs), RUNS_PER_CHUNK):
-            part = slice(lo, lo + RUNS_PER_CHUNK)
-            yield self.layout.trajectories(runs[part], tension[part], dyads[part], posture[part])
+        # chunks of RUNS_PER_CHUNK runs however the blocks were cut, each assembled from the blocks'
+        # slices, so the table is never copied whole
+        pending: list[tuple[np.ndarray, ...]] = []
+        count = 0
+        for block in self._arrays:
+            lo, n = 0, len(block[0])
+            while lo < n:
+                take = min(RUNS_PER_CHUNK - count, n - lo)
+                pending.append(tuple(a[lo : lo + take] for a in block))
+                lo += take
+                count += take
+                if count == RUNS_PER_CHUNK:
+                    yield self._chunk(pending)
+                    pending, count = [], 0
+        if pending:
+            yield self._chunk(pending)
+
+    def _chunk(self, parts: list[tuple[np.ndarray, ...]]) -> pd.DataFrame:
+        if len(parts) == 1:
+            return self.layout.trajectories(*parts[0])
+        return self.layout.trajectories(*(np.concatenate(p) for p in zip(*parts, strict=True)))
 
     def frame(self) -> pd.DataFrame:
         """The whole table at once (for notebooks; large ensembles are better read in chunks)."""
@@ -202,6 +228,7 @@ def write_csv(path: Path, chunks, decimals: int) -> None:
     with open(path, "wb") as fh:
         try:
             for chunk in chunks:
+                check_interrupted()
                 table = arrow_table(chunk)
                 columns = [
                     pc.round(c, decimals) if pa.types.is_floating(c.type) else c for c in table.columns
@@ -228,6 +255,7 @@ def write_chunks(stem: Path, chunks, data: str, float_format: str) -> None:
     writer = None
     try:
         for chunk in chunks:
+            check_interrupted()
             table = arrow_table(chunk)
             if writer is None:
                 writer = pq.ParquetWriter(stem.with_suffix(".parquet"), table.schema, memory_pool=_pool())

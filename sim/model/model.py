@@ -10,15 +10,18 @@ once; `sim/reference.py` is the same model written the plain way.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 import mesa
 import numba
 import numpy as np
+from numba.core.caching import Cache
 
 from sim.errors import ScenarioError
-from sim.model import kernel
+from sim.model import kernel, mechanisms, rng
 from sim.model.agents import CrisisActor
 from sim.model.rng import Purpose, stream_key
 from sim.model.spec import Spec, compile_spec
@@ -28,6 +31,46 @@ from sim.scenario.schema import Scenario
 
 CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT = kernel.CHOSEN, kernel.SCRIPTED, kernel.ACCIDENT, kernel.SETTLEMENT
 EVENT_KINDS = ("chosen", "scripted", "accident", "settlement")
+_log = logging.getLogger("sim")
+
+
+def _recovering_cache(cache, warned: list[bool]):
+    """`cache.load_overload`, except that an unreadable cache entry is discarded and recompiled.
+
+    numba's on-disk cache is pickles; a truncated or corrupted file (a full disk,
+    a crash mid-write, a stray edit) would otherwise fail every run until
+    someone deletes it by hand.
+    """
+    load = cache.load_overload
+
+    def load_overload(sig, target_context):
+        try:
+            return load(sig, target_context)
+        except Exception as exc:
+            if not warned:
+                warned.append(True)
+                _log.warning(
+                    "sim: note: the compiled engine's cache in %s was unreadable (%s); recompiling it, once",
+                    cache.cache_path,
+                    type(exc).__name__,
+                )
+            with contextlib.suppress(OSError):
+                cache.flush()  # an empty index: the fresh compilation is saved over the broken entries
+            return None  # numba compiles, as if nothing were cached
+
+    return load_overload
+
+
+def _guard_caches(*modules) -> None:
+    warned: list[bool] = []
+    for module in modules:
+        for value in vars(module).values():
+            cache = getattr(value, "_cache", None)
+            if isinstance(cache, Cache):
+                cache.load_overload = _recovering_cache(cache, warned)
+
+
+_guard_caches(kernel, mechanisms, rng)
 
 
 class CrisisModel(mesa.Model):

@@ -54,6 +54,23 @@ def _runs_text(result: Result) -> str:
     return f"replicate {result.runs[0]}" if n == 1 else f"{n:,} runs"
 
 
+def _peaks_text(result: Result, dates) -> str:
+    """Two different peaks, each named: the median of the runs' own peaks, and the drawn median line's.
+
+    Runs peak on different days, so the median of their peaks is higher than
+    the peak of the day-by-day median line drawn in the chart.
+    """
+    s = result.summary()
+    if len(result.runs) == 1:
+        return f"peak {s.median_peak_tension:.1f} on {s.median_peak_date:%d %b %Y}"
+    line = np.median(result._tension, axis=0)
+    k = int(np.argmax(line))
+    return (
+        f"runs' own peaks: median {s.median_peak_tension:.1f}, median day {s.median_peak_date:%d %b %Y}; "
+        f"the median line peaks at {line[k]:.1f} on {dates[k]:%d %b %Y}"
+    )
+
+
 def tension_figure(result: Result) -> Figure:
     """Global tension against dates, with bands, scripted events and the resolution line."""
     fig, ax = plt.subplots(figsize=(10, 5.2), layout="constrained")
@@ -82,9 +99,8 @@ def tension_figure(result: Result) -> Figure:
     s = result.summary()
     clash = s.shares["armed clash"][0]
     ax.set_title(
-        f"Global tension: {result.scenario.name} ({_runs_text(result)})\n"
-        f"median peak {s.median_peak_tension:.0f} on {s.median_peak_date:%d %b %Y}; "
-        f"armed clash in {clash:.0%} of runs",
+        f"Global tension: {result.scenario.name} ({_runs_text(result)}; armed clash in {clash:.0%} of runs)\n"
+        + _peaks_text(result, dates),
         loc="left",
         fontsize=11,
     )
@@ -279,23 +295,26 @@ def events_vs_data_figure(cmp) -> Figure:
     ax.fill_between(dates, d["q05"], d["q95"], color=BLUE, alpha=0.15, lw=0, label="90% of runs")
     ax.fill_between(dates, d["q25"], d["q75"], color=BLUE, alpha=0.3, lw=0, label="50% of runs")
     ax.plot(dates, d["q50"], color=BLUE, lw=1.5, label="median run")
-    seen = d["observed"] != 0
+    seen = d["recorded_events"] > 0 if "recorded_events" in d else d["observed"] != 0
     ax.scatter(
         [x for x, s in zip(dates, seen, strict=True) if s],
         d.loc[seen, "observed"],
         color=EVENT,
         s=18,
         zorder=3,
-        label="observed (days with events)",
+        label="observed (days with recorded events)",
     )
     ax.axhline(0, color="0.3", lw=0.8)
     ax.set_ylabel("daily sum of Goldstein weights\n(negative = hostile)")
     s = cmp.scores
     ax.set_title(
-        f"Simulated vs observed events: {sc.name} ({cmp.runs} runs); CRPS {s['crps']:.1f}, "
-        f"coverage 50% band {s['coverage_50']:.0%}, 90% band {s['coverage_90']:.0%}",
+        f"Simulated vs observed events: {sc.name} ({cmp.runs} runs); CRPS {s['crps']:.1f}\n"
+        f"observed inside the 50% / 90% band: {s['coverage_50']:.0%} / {s['coverage_90']:.0%} of all "
+        f"{s['days']:.0f} days (no recorded event = 0), {s.get('coverage_50_event_days', np.nan):.0%} / "
+        f"{s.get('coverage_90_event_days', np.nan):.0%} of the {s.get('event_days', np.nan):.0f} days "
+        "with recorded events",
         loc="left",
-        fontsize=11,
+        fontsize=10,
     )
     _date_axis(ax, sc.days)
     ax.grid(alpha=0.3)

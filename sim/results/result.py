@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import shutil
 import sys
+import warnings
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
@@ -18,7 +20,7 @@ import pandas as pd
 from sim.ensemble.executors import Ensemble
 from sim.ensemble.tables import RUNS_PER_CHUNK, write_chunks
 from sim.errors import UserError
-from sim.results.files import atomic_folder
+from sim.results.files import SVG_SALT, atomic_folder, figure_metadata
 from sim.results.outcomes import OUTCOMES, Summary, classify
 
 FLOAT_FORMAT = "%.4f"
@@ -208,32 +210,37 @@ class Result:
         return out
 
     def _save_figures(self, folder: Path, formats: tuple[str, ...]) -> None:
+        for kind in ("tension", "dyads"):
+            with warnings.catch_warnings():
+                # matplotlib's remarks on very short runs' date axes are not the user's to act on
+                warnings.simplefilter("ignore", UserWarning)
+                self._save_figure(kind, folder, formats)
+
+    def _save_figure(self, kind: str, folder: Path, formats: tuple[str, ...]) -> None:
+        import matplotlib
         import matplotlib.pyplot as plt
 
-        for kind in ("tension", "dyads"):
-            fig = self.plot(kind)
-            for fmt in formats:
-                fig.savefig(folder / f"{kind}.{fmt}", dpi=150, metadata=_figure_metadata(fmt))
+        fig = self.plot(kind)
+        try:
+            with matplotlib.rc_context({"svg.hashsalt": SVG_SALT}):
+                for fmt in formats:
+                    fig.savefig(folder / f"{kind}.{fmt}", dpi=150, metadata=figure_metadata(fmt))
+        finally:
             plt.close(fig)
 
-
-def _figure_metadata(fmt: str) -> dict[str, Any]:
-    # No creation dates in the files, so identical runs write identical figures where possible.
-    match fmt:
-        case "png":
-            return {"Software": None}
-        case "svg":
-            return {"Date": None}
-        case "pdf":
-            return {"CreationDate": None}
-        case _:
-            return {}
+    def close(self) -> None:
+        """Delete a large ensemble's spilled trajectory table now instead of at exit."""
+        self.model.store.close()
 
 
 def default_run_dir(scenario: str, root: str | Path = "runs") -> Path:
-    """`runs/<scenario>-<YYYYmmdd-HHMMSS>`, made unique if several runs start in one second."""
+    """`runs/<scenario>-<YYYYmmdd-HHMMSS>-<pid>`: no two running commands pick the same folder.
+
+    The process id keeps concurrent commands apart (they all start in the same
+    second); a counter keeps one process's successive folders apart.
+    """
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(root) / f"{scenario}-{stamp}"
+    base = Path(root) / f"{scenario}-{stamp}-{os.getpid()}"
     path, n = base, 1
     while path.exists():
         n += 1
