@@ -44,10 +44,11 @@ def read_posterior(path: str | Path, scenario: Scenario | None = None) -> pd.Dat
         raise UserError("empty file; expected a posterior.csv from `sim calibrate`", source=shown) from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
         raise UserError(f"cannot read as CSV: {one_line(exc)}", source=shown) from None
-    names = [c for c in table.columns if str(c).startswith("mechanisms.")]
+    names = [c for c in table.columns if str(c).startswith(("mechanisms.", "roles."))]
     if not names:
         raise UserError(
-            "expected columns named mechanisms.* (a posterior.csv from `sim calibrate`)", source=shown
+            "expected columns named mechanisms.* or roles.* (a posterior.csv from `sim calibrate`)",
+            source=shown,
         )
     if table.empty:
         raise UserError("expected at least one row (one particle of the posterior)", source=shown)
@@ -94,4 +95,4 @@ def scenario_draws(scenario, replicates: np.ndarray) -> dict[str, np.ndarray]:
     from sim.scenario.record import locate
 
     path = locate(scenario, scenario.posterior, field="posterior")
-    return draw_posterior(path, np.asarray(replicates), scenario.seed)
+    return draw_posterior(path, np.asarray(replicates), scenario.seed, scenario)
