@@ -139,10 +139,23 @@ def run(
     ] = None,
     posterior: Annotated[
         Path | None,
-        typer.Option(help="posterior.csv from `sim calibrate`: each replicate draws its parameters from it."),
+        typer.Option(
+            help="posterior.csv from `sim calibrate`: each replicate draws its parameters from it "
+            "(default: the scenario's own posterior, if it names one)."
+        ),
     ] = None,
+    point_values: Annotated[
+        bool,
+        typer.Option(
+            "--point-values",
+            help="Run the scenario's point values (its posterior medians) for every replicate instead of "
+            "drawing them from its posterior.",
+        ),
+    ] = False,
 ) -> None:
     """Run a scenario's ensemble and write tables, figures and a manifest."""
+    if point_values and posterior is not None:
+        raise UserError("give either --posterior FILE or --point-values, not both", field="--point-values")
     from sim.ensemble.executors import check_size, cpu_count, usable_workers
     from sim.results.files import check_out
 
@@ -204,7 +217,7 @@ def run(
             workers=workers,
             client=client,
             events=events.value,
-            posterior=posterior,
+            posterior=False if point_values else posterior,
         )
     finally:
         if bar is not None:

@@ -51,7 +51,7 @@ def run(
     workers: int = 1,
     client: Any = None,
     events: str = "all",
-    posterior: str | Path | None = None,
+    posterior: str | Path | bool | None = None,
 ) -> Result:
     """Run replicates 0..runs-1 (or replicate `replicate` alone) of a scenario.
 
@@ -70,6 +70,8 @@ def run(
         client: a `dask.distributed.Client`: run the blocks on its cluster.
         events: keep the event log of "all" runs, a seeded "sample" of about 100, or "none".
         posterior: a posterior.csv from calibration: each replicate draws its parameters from it.
+            By default (None) the scenario's own posterior, if it names one; False runs the
+            point values (the posterior medians the scenario carries). Values in `batch` win.
 
     The numbers do not depend on `workers` or `client`: every draw is a function
     of (seed, replicate, day, purpose).
@@ -84,11 +86,12 @@ def run(
     replicates = np.array([replicate]) if replicate is not None else np.arange(runs)
     # Per-replicate values never pass through pydantic: hold them to the schema's bounds here.
     batch = validate_batch(loaded, batch, "batch", size=len(replicates))
+    posterior = _posterior_path(loaded, posterior)
     if posterior is not None:
         from sim.ensemble.posterior import draw_posterior
 
         drawn = draw_posterior(posterior, replicates, loaded.seed, loaded)  # every row checked
-        batch = {**batch, **validate_batch(loaded, drawn, str(posterior), size=len(replicates))}
+        batch = {**validate_batch(loaded, drawn, str(posterior), size=len(replicates)), **batch}
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise UserError(
             f"expected a whole number of workers of at least 1, found {workers!r}", field="workers"
@@ -121,13 +124,26 @@ def run(
             model.add(block_of(single))
             model.finish()
         case "reference":
-            if batch:
-                raise UserError("per-replicate parameter batches need the fast engine", field="engine")
             from sim.ensemble.executors import run_reference
 
-            model = run_reference(loaded, replicates, keep=keep)
+            model = run_reference(loaded, replicates, keep=keep, batch=batch)
         case _:
             raise UserError(f"expected 'fast' or 'reference', found {engine!r}", field="engine")
     result = Result(model, overrides=normalize_overrides(overrides))
     result.posterior = Path(posterior) if posterior is not None else None
     return result
+
+
+def _posterior_path(scenario: Scenario, posterior: str | Path | bool | None) -> Path | None:
+    """The posterior file a run draws from: the one given, the scenario's own, or none."""
+    if posterior is False:
+        return None
+    if posterior is None or posterior is True:
+        if not scenario.posterior:
+            if posterior is True:
+                raise UserError("the scenario names no posterior", source=scenario.name, field="posterior")
+            return None
+        from sim.scenario.record import locate
+
+        return locate(scenario, scenario.posterior, field="posterior")
+    return Path(posterior)

@@ -508,14 +508,27 @@ def _connect_timeout() -> float:
     return float(parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"), default="s"))
 
 
-def run_reference(scenario: Scenario, replicates: np.ndarray, keep: np.ndarray | None = None):
-    """Run replicates one after another, the way a Mesa user writes a batch loop."""
+def run_reference(
+    scenario: Scenario,
+    replicates: np.ndarray,
+    keep: np.ndarray | None = None,
+    batch: Mapping[str, np.ndarray] | None = None,
+):
+    """Run replicates one after another, the way a Mesa user writes a batch loop.
+
+    A replicate with its own parameter values (`batch`) runs the scenario with those values set.
+    """
     from sim.model.reference import ReferenceModel
+    from sim.scenario.loader import load_scenario
 
     replicates = np.asarray(replicates, dtype=np.int64)
     ensemble = Ensemble(scenario, compile_spec(scenario), replicates, scenario.days, scenario.seed)
+    raw = scenario.model_dump(mode="json") if batch else None
     for r, replicate in enumerate(replicates):
-        model = ReferenceModel(scenario, replicate=int(replicate))
+        own = scenario
+        if batch:
+            own = load_scenario(raw, {path: float(values[r]) for path, values in batch.items()})
+        model = ReferenceModel(own, replicate=int(replicate))
         while model.running:
             model.step()
         kept = keep is None or keep[r]
