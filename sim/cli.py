@@ -535,7 +535,7 @@ def show(
         "resolve",
         "risk tol.",
         "hawkish",
-        "recognises Kosovo",
+        "positions (salience)",
         "postures at start",
     ):
         table.add_column(col)
@@ -548,10 +548,20 @@ def show(
             f"{a.resolve:.2f}",
             f"{a.risk_tolerance:.2f}",
             f"{a.hawkishness:.2f}",
-            "yes" if a.recognises_kosovo else "no",
+            ", ".join(f"{k} {a.positions.get(k, 0):.1f} ({a.salience.get(k, 0):.2f})" for k in sc.issues)
+            or "-",
             ", ".join(f"{p.posture}->{p.target}" for p in a.postures) or "-",
         )
     out.print(table)
+    if sc.issues:
+        issues = Table(title="Issues (0 ... 1)")
+        for col in ("id", "what", "0 means", "1 means", "status quo"):
+            issues.add_column(col)
+        for k, issue in sc.issues.items():
+            issues.add_row(k, issue.label, issue.low, issue.high, f"{issue.status_quo:.2f}")
+        out.print(issues)
+        if sc.principals:
+            out.print(f"principal parties (both must sign a deal): {', '.join(sc.principals)}")
     aff = Table(title="Affinities (-1 adversaries ... +1 allies)")
     ids = list(sc.actors)
     aff.add_column("")
