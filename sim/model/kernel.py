@@ -135,7 +135,10 @@ def _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):
 
 @njit(cache=True, inline="always")
 def _logit_pick(util, avail, lo, hi, precision, u):
-    """Logit draw over avail[lo:hi]: the first option whose cumulative weight passes u times the total."""
+    """Logit draw over avail[lo:hi]: the first option whose cumulative weight passes u times the total.
+
+    Overwrites util[lo:hi] with the weights (each exp computed once).
+    """
     best = -np.inf
     for o in range(lo, hi):
         if avail[o] and util[o] > best:
@@ -143,13 +146,14 @@ def _logit_pick(util, avail, lo, hi, precision, u):
     total = 0.0
     for o in range(lo, hi):
         if avail[o]:
-            total += math.exp(precision * (util[o] - best))
+            util[o] = math.exp(precision * (util[o] - best))
+            total += util[o]
     threshold = u * total
     acc = 0.0
     last = -1
     for o in range(lo, hi):
         if avail[o]:
-            acc += math.exp(precision * (util[o] - best))
+            acc += util[o]
             last = o
             if acc > threshold:
                 return o
