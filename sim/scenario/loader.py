@@ -532,6 +532,24 @@ def _fixed(raw: dict) -> dict[str, Any]:
     return out
 
 
+_FIXED_PATTERNS = [
+    *((key,) for key in _FIXED_TOP),
+    *(("actors", "*", key) for key in _FIXED_ACTOR),
+    ("moves", "*", "label"),
+    ("postures", "*", "label"),
+    ("mechanisms", "outcome", "resolution_window"),
+]
+
+
+def _fixed_path(path: str) -> str | None:
+    """The fixed field a dotted path names or lies under (even to set it to its own value)."""
+    keys = path.split(".")
+    for pattern in _FIXED_PATTERNS:
+        if len(keys) >= len(pattern) and all(p in ("*", k) for p, k in zip(pattern, keys, strict=False)):
+            return ".".join(keys[: len(pattern)])
+    return None
+
+
 def _event_issues(scenario: Scenario, *, horizon: bool) -> list[Issue]:
     """Scripted events, in the order the run meets them: parameter changes first on their
     day, then moves, each checked against the scenario as changed so far."""
@@ -571,7 +589,7 @@ def _event_issues(scenario: Scenario, *, horizon: bool) -> list[Issue]:
                 failed = True
                 continue
             after = _fixed(attempt)
-            changed = next((k for k in before if before[k] != after[k]), None)
+            changed = _fixed_path(str(path)) or next((k for k in before if before[k] != after[k]), None)
             if changed is not None:
                 issues.append((field, f"cannot change during a run ({changed} is fixed when the run starts)"))
                 failed = True
