@@ -569,3 +569,27 @@ def test_property_a_mutated_scenario_runs_or_is_one_clean_error(changes, extra):
     result = run(sc, runs=1, days=days, events="none")
     assert len(result.outcomes) == 1
     result.summary()
+
+
+def test_yaml_aliases_cannot_expand_without_bound(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # Seven levels of ten aliases each are ten million values from a 1 kB file.
+    body = (
+        "events:\n  - day: 1\n    set:\n      mechanisms.rationality:\n        - &a0 [1,1,1,1,1,1,1,1,1,1]\n"
+    )
+    for i in range(1, 7):
+        body += f"        - &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]\n"
+    assert "once YAML aliases are expanded" in one_error(cli, "validate", variant(tmp_path, body))
+    bomb = "&a0 [1,1,1,1,1,1,1,1,1,1]"
+    line = one_error(
+        cli, "run", "kosovo_2021", "--set", f"description=[{bomb}, " + ", ".join(["*a0"] * 3) + "]"
+    )
+    assert "description: Input should be a valid string" in line  # control: a small alias is fine
+    big = (
+        "[&a0 [1,1,1,1,1,1,1,1,1,1], "
+        + ", ".join(f"&a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 7))
+        + "]"
+    )
+    assert "--set: more than 200,000 values" in one_error(
+        cli, "run", "kosovo_2021", "--set", f"description={big}"
+    )

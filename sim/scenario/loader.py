@@ -61,6 +61,7 @@ def resolve_path(spec: str | Path) -> Path:
 MAX_FILE_BYTES = 1 << 20
 MAX_NESTING = 64
 MAX_EXTENDS = 32
+MAX_VALUES = 200_000  # after aliases are expanded: `*a` repeated is a "billion laughs"
 
 
 class _DataLoader(yaml.SafeLoader):
@@ -182,10 +183,29 @@ def _parse_yaml(text: str, shown: str, *, quiet: bool = False) -> Any:
         raise ScenarioError(f"nested more than {MAX_NESTING} levels deep", source=shown) from None
 
 
+def _check_expanded_size(data: Any, shown: str) -> None:
+    """Refuse data that expands (through YAML aliases) to more than MAX_VALUES values."""
+    stack, count = [data], 0
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ScenarioError(
+                f"more than {MAX_VALUES:,} values once YAML aliases are expanded; expected a scenario",
+                source=shown,
+            )
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def _read_yaml(path: Path, shown: str, *, base: bool = False) -> dict[str, Any]:
     """A scenario file's mapping. A file reached by `extends:` (`base`) is reported
     without quoting its content: it may be any file on the disk."""
     data = _parse_yaml(_read_text(path, shown), shown, quiet=base)
+    _check_expanded_size(data, shown)
     if data is None:
         raise ScenarioError("the file is empty, expected a scenario mapping", source=shown)
     if not isinstance(data, dict):
@@ -284,6 +304,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         parsed = yaml.load(value, Loader=_DataLoader) if value.strip() else ""
     except (yaml.YAMLError, ValueError, RecursionError):
         parsed = value  # not YAML: the schema reports the text as the wrong type
+    _check_expanded_size(parsed, "--set")
     return path, parsed
 
 
