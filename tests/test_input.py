@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sim import ScenarioError, load_scenario, run
 from sim.model.mechanisms import PARAMS
@@ -440,3 +443,153 @@ def test_every_event_error_is_reported(cli, tmp_path):
 def test_a_misspelt_key_is_reported_once(cli, tmp_path):
     line = one_error(cli, "validate", variant(tmp_path, "actors:\n  eu:\n    resolv: 0.7\n"))
     assert "did you mean 'resolve'" in line and "required field is missing" not in line
+
+
+# ------------------------------------------------------------- property: a scenario that runs, or an error
+
+BASE_DOC = load_scenario(BASE).model_dump(mode="json")
+
+
+def _leaves(node, prefix=()):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*prefix, str(key)))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _leaves(value, (*prefix, str(i)))
+    if prefix:
+        yield prefix
+
+
+LEAVES = sorted(set(_leaves(BASE_DOC)))
+IDS = sorted({*BASE_DOC["actors"], *BASE_DOC["moves"], *BASE_DOC["postures"], *BASE_DOC["roles"]})
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**4), 10**4)
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from(IDS)
+    | st.sampled_from(["2021-02-30", "9999-12-31", "0001-01-01", "", "self:army_alert", "target:contact"])
+    | st.text(max_size=12)
+)
+values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.sampled_from(IDS) | st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def _at(path: tuple[str, ...]):
+    node = BASE_DOC
+    for key in path:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    return node
+
+
+def _plausible(path: tuple[str, ...]) -> st.SearchStrategy:
+    """Values of the leaf's own kind, mostly in range, so that many mutants are valid."""
+    value = _at(path)
+    if isinstance(value, bool):
+        return st.booleans()
+    if isinstance(value, int):
+        return st.integers(-1, 120)
+    if isinstance(value, float):
+        return st.floats(-0.5, 1.5) | st.floats(0, 12)
+    if isinstance(value, str):
+        return st.sampled_from(IDS) | st.just(value)
+    if isinstance(value, list):
+        return st.lists(st.sampled_from(IDS), max_size=4)
+    return values
+
+
+change = st.sampled_from(LEAVES).flatmap(lambda p: st.tuples(st.just(p), _plausible(p) | values))
+actors = st.sampled_from(sorted(BASE_DOC["actors"]))
+moves = st.builds(
+    lambda day, actor, move, target: (
+        {"day": day, "actor": actor, "move": move} | ({"target": target} if target else {})
+    ),
+    st.integers(-1, 65),
+    actors,
+    st.sampled_from(sorted(BASE_DOC["moves"])),
+    st.none() | actors,
+)
+events = (
+    moves
+    | st.builds(
+        lambda day, sets: {"day": day, "set": {".".join(p): v for p, v in sets}},
+        st.integers(0, 65),
+        st.lists(change, min_size=1, max_size=2),
+    )
+    | st.dictionaries(st.sampled_from(["day", "actor", "move", "target", "set", "label"]), values, max_size=4)
+)
+
+
+def _mutated(changes: list[tuple[tuple[str, ...], object]], extra: list[dict]) -> dict:
+    """The base document with each leaf changed (a change under a replaced node is skipped)."""
+    doc = copy.deepcopy(BASE_DOC)
+    for path, value in changes:
+        node = doc
+        for key in path[:-1]:
+            node = _child(node, key)
+        last = path[-1]
+        if isinstance(node, dict):
+            node[last] = value
+        elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+            node[int(last)] = value
+    doc["events"] = [*doc["events"], *extra] if isinstance(doc.get("events"), list) else extra
+    return doc
+
+
+def _child(node, key: str):
+    if isinstance(node, dict):
+        return node.get(key)
+    if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+        return node[int(key)]
+    return None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    changes=st.lists(change, max_size=3),
+    extra=st.lists(events, max_size=2),
+)
+def test_property_a_mutated_scenario_runs_or_is_one_clean_error(changes, extra):
+    doc = _mutated(changes, extra)
+    try:
+        sc = load_scenario(doc)
+    except ScenarioError as exc:
+        assert str(exc) and "\n" not in str(exc)
+        return
+    # What validates must run: one replicate through every scripted day.
+    days = min(sc.days, max([e.day for e in sc.events] + [0]) + 2, 40)
+    result = run(sc, runs=1, days=days, events="none")
+    assert len(result.outcomes) == 1
+    result.summary()
+
+
+def test_yaml_aliases_cannot_expand_without_bound(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    # Seven levels of ten aliases each are ten million values from a 1 kB file.
+    body = (
+        "events:\n  - day: 1\n    set:\n      mechanisms.rationality:\n        - &a0 [1,1,1,1,1,1,1,1,1,1]\n"
+    )
+    for i in range(1, 7):
+        body += f"        - &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]\n"
+    assert "once YAML aliases are expanded" in one_error(cli, "validate", variant(tmp_path, body))
+    bomb = "&a0 [1,1,1,1,1,1,1,1,1,1]"
+    line = one_error(
+        cli, "run", "kosovo_2021", "--set", f"description=[{bomb}, " + ", ".join(["*a0"] * 3) + "]"
+    )
+    assert "description: Input should be a valid string" in line  # control: a small alias is fine
+    big = (
+        "[&a0 [1,1,1,1,1,1,1,1,1,1], "
+        + ", ".join(f"&a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 7))
+        + "]"
+    )
+    assert "--set: more than 200,000 values" in one_error(
+        cli, "run", "kosovo_2021", "--set", f"description={big}"
+    )

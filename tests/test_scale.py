@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -121,5 +125,44 @@ def test_workers_flag_and_events_flag_on_the_cli(cli, tmp_path):
     assert (tmp_path / "w" / "trajectories.parquet").exists() and (tmp_path / "w" / "events.parquet").exists()
     code, _, err = cli("run", "--runs", "5", "--workers", "0", "--out", tmp_path / "bad")
     assert code == 2 and "workers" in err and not (tmp_path / "bad").exists()
-    code, _, err = cli("run", "--runs", "5", "--scheduler", "tcp://127.0.0.1:1", "--out", tmp_path / "bad2")
+    import dask.config
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):  # nothing listens there
+        code, _, err = cli("run", "-n", "5", "--scheduler", "tcp://127.0.0.1:1", "--out", tmp_path / "bad2")
     assert code == 2 and "scheduler" in err and not (tmp_path / "bad2").exists()
+
+
+SAVE_PEAK = """
+import sys
+from sim import run
+
+def peak():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:")) * 1024
+
+result = run("kosovo_2021", runs=int(sys.argv[1]), days=400, events="none")
+spill = result.model.store.path.stat().st_size
+with open("/proc/self/clear_refs", "w") as fh:
+    fh.write("5")  # the peak resident size starts again from the current one
+before = peak()
+result.save(sys.argv[2], data="parquet")
+print(spill, peak() - before)
+"""
+
+
+@pytest.mark.skipif(not os.access("/proc/self/clear_refs", os.W_OK), reason="needs Linux's clear_refs")
+def test_saving_a_spilled_ensemble_takes_the_same_memory_however_large_it_is(tmp_path):
+    """The spill is read a row group at a time: saving 3x the runs must not take more memory."""
+    growth = {}
+    for runs in (1500, 4500):  # 0.6 and 1.8 million trajectory rows, both spilled
+        proc = subprocess.run(
+            [sys.executable, "-c", SAVE_PEAK, str(runs), str(tmp_path / str(runs))],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert proc.returncode == 0, proc.stderr
+        growth[runs] = tuple(int(v) for v in proc.stdout.split())
+    (small_spill, small), (big_spill, big) = growth[1500], growth[4500]
+    assert big_spill > 2.5 * small_spill  # control: three times the table on disk
+    assert big - small < (big_spill - small_spill) / 4, growth  # memory does not follow it

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from sim.ensemble.tables import RUNS_PER_CHUNK, Layout, TrajectoryStore
-from sim.errors import UserError, check_interrupted
+from sim.errors import UserError, check_interrupted, report_stage
 from sim.model.model import CrisisModel
 from sim.model.rng import Purpose, uniforms
 from sim.model.spec import Spec, compile_spec
@@ -209,6 +209,7 @@ def run_distributed(
             threads = max(1, cpu_count() // workers)
             with worker_pool(workers) as pool:
                 futures = [pool.submit(run_block, *job, threads) for job in jobs]
+                report_stage("workers")  # the worker processes are starting
                 for k, future in enumerate(futures):
                     ensemble.add(future.result())
                     if progress:

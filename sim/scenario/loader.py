@@ -61,6 +61,7 @@ def resolve_path(spec: str | Path) -> Path:
 MAX_FILE_BYTES = 1 << 20
 MAX_NESTING = 64
 MAX_EXTENDS = 32
+MAX_VALUES = 200_000  # after aliases are expanded: `*a` repeated is a "billion laughs"
 
 
 class _DataLoader(yaml.SafeLoader):
@@ -182,10 +183,29 @@ def _parse_yaml(text: str, shown: str, *, quiet: bool = False) -> Any:
         raise ScenarioError(f"nested more than {MAX_NESTING} levels deep", source=shown) from None
 
 
+def _check_expanded_size(data: Any, shown: str) -> None:
+    """Refuse data that expands (through YAML aliases) to more than MAX_VALUES values."""
+    stack, count = [data], 0
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ScenarioError(
+                f"more than {MAX_VALUES:,} values once YAML aliases are expanded; expected a scenario",
+                source=shown,
+            )
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+
+
 def _read_yaml(path: Path, shown: str, *, base: bool = False) -> dict[str, Any]:
     """A scenario file's mapping. A file reached by `extends:` (`base`) is reported
     without quoting its content: it may be any file on the disk."""
     data = _parse_yaml(_read_text(path, shown), shown, quiet=base)
+    _check_expanded_size(data, shown)
     if data is None:
         raise ScenarioError("the file is empty, expected a scenario mapping", source=shown)
     if not isinstance(data, dict):
@@ -284,6 +304,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         parsed = yaml.load(value, Loader=_DataLoader) if value.strip() else ""
     except (yaml.YAMLError, ValueError, RecursionError):
         parsed = value  # not YAML: the schema reports the text as the wrong type
+    _check_expanded_size(parsed, "--set")
     return path, parsed
 
 
@@ -532,6 +553,24 @@ def _fixed(raw: dict) -> dict[str, Any]:
     return out
 
 
+_FIXED_PATTERNS = [
+    *((key,) for key in _FIXED_TOP),
+    *(("actors", "*", key) for key in _FIXED_ACTOR),
+    ("moves", "*", "label"),
+    ("postures", "*", "label"),
+    ("mechanisms", "outcome", "resolution_window"),
+]
+
+
+def _fixed_path(path: str) -> str | None:
+    """The fixed field a dotted path names or lies under (even to set it to its own value)."""
+    keys = path.split(".")
+    for pattern in _FIXED_PATTERNS:
+        if len(keys) >= len(pattern) and all(p in ("*", k) for p, k in zip(pattern, keys, strict=False)):
+            return ".".join(keys[: len(pattern)])
+    return None
+
+
 def _event_issues(scenario: Scenario, *, horizon: bool) -> list[Issue]:
     """Scripted events, in the order the run meets them: parameter changes first on their
     day, then moves, each checked against the scenario as changed so far."""
@@ -571,7 +610,7 @@ def _event_issues(scenario: Scenario, *, horizon: bool) -> list[Issue]:
                 failed = True
                 continue
             after = _fixed(attempt)
-            changed = next((k for k in before if before[k] != after[k]), None)
+            changed = _fixed_path(str(path)) or next((k for k in before if before[k] != after[k]), None)
             if changed is not None:
                 issues.append((field, f"cannot change during a run ({changed} is fixed when the run starts)"))
                 failed = True
