@@ -26,7 +26,7 @@ from sim.scenario.schema import Scenario
 
 ROLE_ACTIVITY = (0.05, 3.0)  # prior range of a role's activity multiplier
 CALM_DAYS = 60
-TRANSITION_SCALING = 2.0
+TRANSITION_SCALING = 1.0
 RUNGS_OF_ROOT = np.array([0] * 10 + [1] * 4 + [2] * 4 + [3] * 3)  # index = CAMEO root 0..20
 
 
@@ -169,7 +169,11 @@ def run_abc(
         prior,
         pyabc.AdaptivePNormDistance(p=2),
         population_size=population,
-        transitions=pyabc.MultivariateNormalTransition(scaling=TRANSITION_SCALING),
+        # One kernel per parameter, so that the proposal density factorises: with a joint kernel in
+        # twenty-odd dimensions the importance weights collapsed onto two or three particles.
+        transitions=pyabc.AggregatedTransition(
+            {k: pyabc.MultivariateNormalTransition(scaling=TRANSITION_SCALING) for k in keys}
+        ),
         sampler=pyabc.SingleCoreSampler(),
     )
     handler = _Progress(progress, count, time.perf_counter())
@@ -193,10 +197,10 @@ def run_abc(
                 float(pyabc.weighted_statistics.effective_sample_size(history.get_distribution(m=0, t=t)[1]))
                 for t in range(history.max_t + 1)
             ]
+            done_generations = history.max_t + 1  # read now: the database goes with the folder
     finally:
         logger.removeHandler(handler)
         logger.setLevel(logging.WARNING)
-    done_generations = history.max_t + 1
     rates = [
         float(a / max(s, 1))
         for a, s in zip(pops["particles"].iloc[1:], pops["samples"].iloc[1:], strict=True)
