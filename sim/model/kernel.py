@@ -29,6 +29,7 @@ from sim.model.mechanisms import (
     BARGAIN_PRECISION,
     CAP_DISCOUNT,
     CASUALTIES,
+    CHRONIC,
     COST_WEIGHT,
     DETER_W,
     DRIVE,
@@ -232,7 +233,7 @@ def situation(r, b, n, state, tables, p, seen):
         d = 0.0
         s = 0.0
         for k in range(ni):
-            d += issues[1, i, k] * mx.felt_distance(issues[0, i, k], Q[r, k], REF[r, i, k], lam)
+            d += issues[1, i, k] * mx.felt_distance(issues[0, i, k], Q[r, k], REF[r, i, k], lam, p[CHRONIC])
             s += issues[1, i, k]
         dissat[i] = d
         stake[i] = s
@@ -280,7 +281,7 @@ def actor_rows(r, b, i, n, state, tables, p, seen):
         for k in range(ni):
             total += (
                 issues[1, i, k]
-                * mx.felt_distance(issues[0, i, k], Q[r, k], REF[r, i, k], lam)
+                * mx.felt_distance(issues[0, i, k], Q[r, k], REF[r, i, k], lam, p[CHRONIC])
                 * abs(issues[0, i, k] - issues[0, t, k])
             )
         drive[i, t] = total
@@ -326,8 +327,8 @@ def option_utility(r, b, i, m, t, state, tables, p, seen, terms):
             if to >= 0.0:
                 x = issues[0, i, k]
                 gain += issues[1, i, k] * (
-                    mx.felt_distance(x, Q[r, k], REF[r, i, k], lam)
-                    - mx.felt_distance(x, to, REF[r, i, k], lam)
+                    mx.felt_distance(x, Q[r, k], REF[r, i, k], lam, p[CHRONIC])
+                    - mx.felt_distance(x, to, REF[r, i, k], lam, p[CHRONIC])
                 )
                 keeps += abs(Q[r, k] - offer[k]) - abs(to - offer[k])
     terms[0] = mx.disposition(p[HAWK_W], hawk, net, cost, p[CAP_DISCOUNT], cap, material)
@@ -377,10 +378,10 @@ def option_utility(r, b, i, m, t, state, tables, p, seen, terms):
 
 
 @njit(cache=True, inline="always")
-def arousal(i, seen, stake_world):
+def arousal(i, seen, world):
     """What raises an actor's activity above its calm rate: dissatisfaction, its own crisis, the world's."""
     vec = seen[2]
-    return vec[7][i] + vec[4][i] + stake_world
+    return vec[7][i] + vec[4][i] + world
 
 
 @njit(cache=True, inline="always")
@@ -608,9 +609,11 @@ def _one_day(
             deal = 0.0
             lose = 0.0
             for k in range(ni):
-                deal -= issues[1, i, k] * mx.felt_distance(issues[0, i, k], offer[k], REF[r, i, k], lam)
+                deal -= issues[1, i, k] * mx.felt_distance(
+                    issues[0, i, k], offer[k], REF[r, i, k], lam, p[CHRONIC]
+                )
                 lose -= issues[1, i, k] * mx.felt_distance(
-                    issues[0, i, k], issues[0, j, k], REF[r, i, k], lam
+                    issues[0, i, k], issues[0, j, k], REF[r, i, k], lam, p[CHRONIC]
                 )
             win = 1.0 - mx.balance(strength[i, i], strength[i, j])
             fight = (1.0 - win) * lose - p[COST_WEIGHT] * vec[6][i]
@@ -637,7 +640,7 @@ def _one_day(
             continue
         base = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(STAGES)
         chance = mx.act_probability(
-            act[b, 4, i], p[ACT_BASE], p[ACT_AROUSAL], stake[i], arousal(i, seen, stake[i] * world)
+            act[b, 4, i], p[ACT_BASE], p[ACT_AROUSAL], stake[i], arousal(i, seen, world)
         )
         if uniform(key_choice, base) >= chance:
             continue

@@ -38,6 +38,7 @@ PARAMS = (
     "issues.weight",
     "issues.loss_aversion",
     "issues.adaptation",
+    "issues.chronic",
     "reciprocity.weight",
     "reciprocity.memory",
     "reciprocity.fatigue",
@@ -73,7 +74,7 @@ PARAMS = (
 (
     RATIONALITY, ACT_BASE, ACT_AROUSAL,
     HAWK_W, VERBAL_COST, MATERIAL_COST, CAP_DISCOUNT,
-    ISSUE_W, LOSS_AVERSION, ADAPTATION,
+    ISSUE_W, LOSS_AVERSION, ADAPTATION, CHRONIC,
     RECIP_W, RECIP_MEMORY, FATIGUE, MIRROR,
     DETER_W, VERBAL_SHARE,
     AUDIENCE_W, AUDIENCE_DECAY, SIGNAL,
@@ -97,8 +98,12 @@ N_RUNGS = len(RUNGS)
 
 @njit(cache=True, inline="always")
 def act_probability(role_rate: float, base: float, arousal_w: float, stake: float, arousal: float) -> float:
-    """Chance of making a reportable move today: a Poisson rate from stake at rest plus arousal."""
-    rate = role_rate * (base * stake + arousal_w * arousal)
+    """Chance of making a reportable move today: a Poisson rate, in proportion to the actor's stake.
+
+    An actor that cares about the issues (stake) speaks now and then at rest, and more the more
+    aroused it is; one with no stake stays quiet whatever happens.
+    """
+    rate = role_rate * stake * (base + arousal_w * arousal)
     return -math.expm1(-rate)
 
 
@@ -106,17 +111,22 @@ def act_probability(role_rate: float, base: float, arousal_w: float, stake: floa
 
 
 @njit(cache=True, inline="always")
-def felt_distance(ideal: float, point: float, reference: float, loss_aversion: float) -> float:
-    """How far a point on an issue is from an ideal, losses against the reference point counted lambda-fold.
+def felt_distance(
+    ideal: float, point: float, reference: float, loss_aversion: float, chronic: float
+) -> float:
+    """How far a point on an issue is from an ideal, as felt: new losses lambda-fold, old gaps discounted.
 
-    Prospect theory (Kahneman and Tversky 1979; Levy 1996): the part of the
-    distance that is new since the reference point weighs `loss_aversion` times.
+    Prospect theory (Kahneman and Tversky 1979; Levy 1996): value is judged
+    against the reference point. The part of the gap that is new since the
+    reference point weighs `loss_aversion`; the part one has lived with weighs
+    `chronic` (0: a long-standing status quo is accepted; 1: it hurts as much as
+    a new loss without the aversion).
     """
     gap = abs(ideal - point)
     loss = gap - abs(ideal - reference)
     if loss > 0.0:
-        return gap + (loss_aversion - 1.0) * loss
-    return gap
+        return chronic * (gap - loss) + loss_aversion * loss
+    return chronic * gap
 
 
 # ---------------------------------------------------------------- utility terms

@@ -130,13 +130,14 @@ class ReferenceActor(mesa.Agent):
             cost = p["disposition.material_cost"] if mv.physical[move] > 0.0 else p["disposition.verbal_cost"]
         gain, keeps = 0.0, 0.0
         if mv.shifts_any[move] > 0.0:
-            lam = p["issues.loss_aversion"]
+            lam, chronic = p["issues.loss_aversion"], p["issues.chronic"]
             for k in range(len(spec.issue_ids)):
                 to = float(mv.shifts[move, k])
                 if to >= 0.0:
                     x, ref, q = float(spec.positions[i, k]), w.reference[i][k], w.status_quo[k]
                     gain += float(spec.issue_salience[i, k]) * (
-                        F["felt_distance"](x, q, ref, lam) - F["felt_distance"](x, to, ref, lam)
+                        F["felt_distance"](x, q, ref, lam, chronic)
+                        - F["felt_distance"](x, to, ref, lam, chronic)
                     )
                     keeps += abs(q - s.offer[k]) - abs(to - s.offer[k])
         in_force = s.agreement[i] * (1.0 if s.in_force else 0.0)
@@ -217,7 +218,7 @@ class ReferenceActor(mesa.Agent):
     def act_probability(self) -> float:
         """Stage 1: the chance of making a reportable move today (docs/model.md 7.2)."""
         s, p, i = self.model.seen, self.model.p, self.index
-        arousal = s.dissatisfaction[i] + s.crisis[i] + s.stake[i] * s.world
+        arousal = s.dissatisfaction[i] + s.crisis[i] + s.world
         return F["act_probability"](
             float(self.model.spec.activity[0, i]),
             p["activity.base"],
@@ -411,7 +412,7 @@ class ReferenceModel(mesa.Model):
         spec, w, p, n = self.spec, self.world, self.p, self.spec.n
         ps, aff, cap, res = spec.postures, spec.affinity[0], spec.capability[0], spec.resolve[0]
         x, sal = spec.positions, spec.issue_salience
-        lam = p["issues.loss_aversion"]
+        lam, chronic = p["issues.loss_aversion"], p["issues.chronic"]
         s = Seen()
         buffer = 0.0
         for i in range(n):
@@ -471,7 +472,8 @@ class ReferenceModel(mesa.Model):
         for i in range(n):
             s.hurt.append(F["hurt"](w.costs[i], p["bargaining.hurt_scale"]))
             felt = [
-                F["felt_distance"](float(x[i, k]), w.status_quo[k], w.reference[i][k], lam) for k in range(ni)
+                F["felt_distance"](float(x[i, k]), w.status_quo[k], w.reference[i][k], lam, chronic)
+                for k in range(ni)
             ]
             d, stake = 0.0, 0.0
             for k in range(ni):
@@ -510,17 +512,17 @@ class ReferenceModel(mesa.Model):
         a, b = (int(v) for v in spec.principals)
         if not s.talks or s.in_force or a < 0 or spec.settle_move < 0:
             return {}
-        lam = p["issues.loss_aversion"]
+        lam, chronic = p["issues.loss_aversion"], p["issues.chronic"]
         x, sal = spec.positions, spec.issue_salience
         out = {}
         for i, j in ((a, b), (b, a)):
             deal, lose = 0.0, 0.0
             for k in range(len(spec.issue_ids)):
                 deal -= float(sal[i, k]) * F["felt_distance"](
-                    float(x[i, k]), s.offer[k], w.reference[i][k], lam
+                    float(x[i, k]), s.offer[k], w.reference[i][k], lam, chronic
                 )
                 lose -= float(sal[i, k]) * F["felt_distance"](
-                    float(x[i, k]), float(x[j, k]), w.reference[i][k], lam
+                    float(x[i, k]), float(x[j, k]), w.reference[i][k], lam, chronic
                 )
             win = 1.0 - F["balance"](s.strength[i][i], s.strength[i][j])
             fight = (1.0 - win) * lose - p["bargaining.cost_weight"] * s.hurt[i]

@@ -367,6 +367,12 @@ class Issues(Strict):
         default=0.03,
         description="Daily rate at which actors' reference points move to the status quo (habituation).",
     )
+    chronic: Prob = Field(
+        json_schema_extra=_calibratable(0.0, 1.0),
+        default=0.3,
+        description="Weight of a long-standing gap between the status quo and one's ideal, relative to a "
+        "new loss without the aversion (0: an old status quo is accepted; 1: it hurts like a new loss).",
+    )
 
 
 class Reciprocity(Strict):
