@@ -167,7 +167,7 @@ def run_abc(
     abc = pyabc.ABCSMC(
         model,
         prior,
-        pyabc.AdaptivePNormDistance(p=2),
+        pyabc.PNormDistance(p=2, fixed_weights={k: 1.0 / _tolerance(k) for k in observed}),
         population_size=population,
         # One kernel per parameter, so that the proposal density factorises: with a joint kernel in
         # twenty-odd dimensions the importance weights collapsed onto two or three particles.
@@ -246,6 +246,26 @@ class _Progress(logging.Handler):
             self.progress(
                 f"{text} ({self.count['n']:,} evaluations, {time.perf_counter() - self.start:.0f} s)"
             )
+
+
+# What counts as one unit of misfit for each kind of summary (docs/model.md 8.1): the distance is
+# the root of the summed squares of misfits in these units, so no statistic dominates by its scale.
+TOLERANCES = {
+    "first_move": 2.0,  # days
+    "agreement_day": 3.0,
+    "resolution_day": 3.0,
+    "p_clash": 0.05,
+    "goldstein": 5.0,  # Goldstein points per day
+    "share": 0.05,  # share of the events
+    "events_per_day": 0.4,
+    "rung": 0.05,
+    "calm": 0.05,  # share of calm runs
+}
+
+
+def _tolerance(key: str) -> float:
+    stat = key.split(":")[-1].split(".")[0]
+    return TOLERANCES[stat]
 
 
 def _from_z(z: float, bounds: tuple[float, float]) -> float:
