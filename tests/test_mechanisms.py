@@ -122,9 +122,7 @@ def test_a_copy_of_a_move_or_one_more_target_does_not_make_an_actor_louder():
     raw["actors"]["albania"]["moves"] = ["criticize_copy"]
     copied = prepare(raw)
     models = [ReferenceModel(sc) for sc in (base, copied)]
-    for m in models:
-        for _ in range(4):
-            m.step()
+    for m in models:  # day 0: Albania weighs hostility against cooperation, neither dominates
         m.seen = m.see()
     a0, a1 = agent(models[0], "albania"), agent(models[1], "albania")
     assert a0.act_probability() == a1.act_probability()  # stage 1 does not see the options
@@ -149,10 +147,12 @@ def test_a_copy_of_a_move_or_one_more_target_does_not_make_an_actor_louder():
 # ---------------------------------------------------------------- issues and prospect theory
 
 
-def test_felt_distance_counts_new_losses_lambda_fold():
-    assert mx.felt_distance(0.0, 1.0, 0.0, 2.25) == pytest.approx(2.25)  # a new loss
-    assert mx.felt_distance(0.0, 1.0, 1.0, 2.25) == pytest.approx(1.0)  # the same gap, lived with
-    assert mx.felt_distance(0.0, 1.0, 0.0, 1.0) == pytest.approx(1.0)  # control: no loss aversion
+def test_felt_distance_counts_new_losses_lambda_fold_and_old_gaps_at_their_weight():
+    assert mx.felt_distance(0.0, 1.0, 0.0, 2.25, 0.3) == pytest.approx(2.25)  # a new loss
+    assert mx.felt_distance(0.0, 1.0, 1.0, 2.25, 0.3) == pytest.approx(0.3)  # the same gap, lived with
+    assert mx.felt_distance(0.0, 1.0, 0.5, 2.25, 0.3) == pytest.approx(0.15 + 1.125)  # half old, half new
+    assert mx.felt_distance(0.0, 1.0, 0.0, 1.0, 1.0) == pytest.approx(1.0)  # control: no reference effect
+    assert mx.felt_distance(0.0, 1.0, 1.0, 1.0, 1.0) == pytest.approx(1.0)
 
 
 def mean_hostility(model: ReferenceModel, actor: str, target: str) -> float:
