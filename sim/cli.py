@@ -423,7 +423,8 @@ def compare_events(
 def calibrate(
     scenario: ScenarioArg = DEFAULT_SCENARIO,
     data: Annotated[
-        Path | None, typer.Option(help="Event file (default: the shipped 2021 chronology).")
+        Path | None,
+        typer.Option(help="Event file in the chronology format (default: the scenario's own record)."),
     ] = None,
     population: Annotated[int, typer.Option(help="Particles per ABC-SMC generation.")] = 200,
     generations: Annotated[int, typer.Option(help="ABC-SMC generations at most.")] = 6,
@@ -433,20 +434,17 @@ def calibrate(
     ] = 8.0,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
 ) -> None:
-    """Fit the calibratable parameters to the dated record by ABC-SMC (pyabc); write the posterior."""
-    from importlib import resources
-
+    """Fit the free parameters to the scenario's coded record by ABC-SMC (pyabc); write the posterior."""
     from sim.analysis import calibrate as cal
     from sim.scenario.loader import resolve_path
 
     if not max_minutes > 0:  # NaN too
         raise UserError(f"expected minutes above 0, found {max_minutes:g}", field="--max-minutes")
     loaded = load_scenario(scenario)
-    data_path = data or Path(str(resources.files("sim.data").joinpath("kosovo_2021_events.csv")))
     result = cal.calibrate(
         loaded,
         str(resolve_path(scenario).resolve()),
-        data_path,
+        data,
         population=population,
         generations=generations,
         runs=runs,

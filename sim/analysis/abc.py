@@ -10,18 +10,13 @@ their ranges; every episode's stances stay as its sources give them.
 
 from __future__ import annotations
 
-import logging
-import tempfile
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
 from sim.analysis.fit import simulate, summary
 from sim.analysis.sensitivity import calibratable
-from sim.scenario.record import Targets, targets
+from sim.scenario.record import Targets
 from sim.scenario.schema import Scenario
 
 ROLE_ACTIVITY = (0.05, 3.0)  # prior range of a role's activity multiplier
@@ -81,171 +76,26 @@ def observed_stats(scenario: Scenario, goal: Targets, days: int) -> dict[str, fl
     return out
 
 
-@dataclass
-class Fit:
-    """The posterior of an ABC-SMC run and how it went."""
-
-    names: list[str]
-    ranges: dict[str, tuple[float, float]]
-    posterior: pd.DataFrame  # one row per particle: parameters and weight
-    observed: dict[str, float]
-    generations: int
-    evaluations: int
-    seconds: float
-    ess: list[float]
-    epsilons: list[float]
-    acceptance: list[float]
-    stopped_early: bool
-    reason: str
-    episodes: list[str] = field(default_factory=list)
-
-    def narrowing(self) -> pd.DataFrame:
-        """Median, 90% interval and how far each parameter narrowed (interval width / prior width)."""
-        w = self.posterior["weight"].to_numpy(float)
-        rows = []
-        for name in self.names:
-            values = self.posterior[name].to_numpy(float)
-            order = np.argsort(values)
-            cdf = np.cumsum(w[order]) / w.sum()
-            q = [
-                float(values[order][min(np.searchsorted(cdf, p), len(values) - 1)]) for p in (0.05, 0.5, 0.95)
-            ]
-            lo, hi = self.ranges[name]
-            rows.append(
-                {
-                    "parameter": name,
-                    "q05": q[0],
-                    "median": q[1],
-                    "q95": q[2],
-                    "narrowing": (q[2] - q[0]) / (hi - lo),
-                }
-            )
-        return pd.DataFrame(rows)
+def key(name: str) -> str:
+    """A parameter's name as pyabc's (no dots)."""
+    return name.replace(".", "__")
 
 
-def run_abc(
-    scenarios: Sequence[Scenario],
-    *,
-    population: int = 300,
-    generations: int = 10,
-    runs: int = 60,
-    seed: int = 1,
-    max_seconds: float = 3600.0,
-    min_acceptance: float = 0.02,
-    progress: Callable[[str], None] | None = None,
-) -> Fit:
-    """ABC-SMC over the free parameters against every episode's record at once (summaries side by side)."""
+def distance(observed: dict[str, float]):
+    """Root of the summed squared misfits, each in units of its kind's tolerance (TOLERANCES)."""
     import pyabc
 
-    logging.getLogger("ABC").setLevel(logging.WARNING)
-    logging.getLogger("Sampler").setLevel(logging.WARNING)
-    goals = [targets(sc) for sc in scenarios]
-    days = [min(sc.days, g.window[1] + 8) for sc, g in zip(scenarios, goals, strict=True)]
-    ranges = free_parameters(scenarios)
-    keys = {name.replace(".", "__"): name for name in ranges}
-    # Each parameter is sampled as z on the real line with a standard logistic prior and used as
-    # lo + (hi - lo) sigmoid(z): uniform over its range, and no proposal ever leaves it (in 28
-    # dimensions a transition in the bounded space proposes almost only points outside the box).
-    prior = pyabc.Distribution(**{k: pyabc.RV("logistic", 0.0, 1.0) for k in keys})
-    many = len(scenarios) > 1
-    observed: dict[str, float] = {}
-    for sc, goal, d in zip(scenarios, goals, days, strict=True):
-        for k, v in observed_stats(sc, goal, d).items():
-            observed[f"{sc.name}:{k}" if many else k] = v
-    count = {"n": 0}
+    return pyabc.PNormDistance(p=2, fixed_weights={k: 1.0 / _tolerance(k) for k in observed})
 
-    def model(parameters):
-        count["n"] += 1
-        params = {keys[k]: _from_z(float(v), ranges[keys[k]]) for k, v in parameters.items()}
-        out = {}
-        for sc, goal, d in zip(scenarios, goals, days, strict=True):
-            for k, v in episode_stats(sc, goal, params, runs=runs, days=d).items():
-                out[f"{sc.name}:{k}" if many else k] = v
-        return out
 
-    np.random.seed(seed % (2**32))
-    abc = pyabc.ABCSMC(
-        model,
-        prior,
-        pyabc.PNormDistance(p=2, fixed_weights={k: 1.0 / _tolerance(k) for k in observed}),
-        population_size=population,
-        # One kernel per parameter, so that the proposal density factorises: with a joint kernel in
-        # twenty-odd dimensions the importance weights collapsed onto two or three particles.
-        transitions=pyabc.AggregatedTransition(
-            {k: pyabc.MultivariateNormalTransition(scaling=TRANSITION_SCALING) for k in keys}
-        ),
-        sampler=pyabc.SingleCoreSampler(),
+def transition(names: dict[str, str]):
+    """One kernel per parameter, so that the proposal density factorises: with a joint kernel in
+    twenty-odd dimensions the importance weights collapsed onto two or three particles."""
+    import pyabc
+
+    return pyabc.AggregatedTransition(
+        {k: pyabc.MultivariateNormalTransition(scaling=TRANSITION_SCALING) for k in names}
     )
-    handler = _Progress(progress, count, time.perf_counter())
-    logger = logging.getLogger("ABC")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            abc.new(f"sqlite:///{tmp}/abc.db", observed)
-            start = time.perf_counter()
-            # one call, so that the threshold shrinks from generation to generation
-            history = abc.run(
-                max_nr_populations=generations,
-                min_acceptance_rate=min_acceptance,
-                max_walltime=pd.Timedelta(seconds=max_seconds),
-            )
-            seconds = time.perf_counter() - start
-            frame, weights = history.get_distribution(m=0, t=history.max_t)
-            pops = history.get_all_populations()
-            ess = [
-                float(pyabc.weighted_statistics.effective_sample_size(history.get_distribution(m=0, t=t)[1]))
-                for t in range(history.max_t + 1)
-            ]
-            done_generations = history.max_t + 1  # read now: the database goes with the folder
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(logging.WARNING)
-    rates = [
-        float(a / max(s, 1))
-        for a, s in zip(pops["particles"].iloc[1:], pops["samples"].iloc[1:], strict=True)
-    ]
-    if done_generations >= generations:
-        stopped_early, reason = False, f"ran all {generations} generations"
-    elif rates and rates[-1] < min_acceptance:
-        stopped_early, reason = False, f"acceptance fell to {rates[-1]:.1%}, below {min_acceptance:.0%}"
-    else:
-        stopped_early = True
-        reason = (
-            f"hit the time limit ({max_seconds:.0f} s) after {done_generations} of {generations} generations"
-        )
-    posterior = pd.DataFrame({keys[k]: [_from_z(float(z), ranges[keys[k]]) for z in frame[k]] for k in keys})
-    posterior["weight"] = np.asarray(weights) / np.sum(weights)
-    return Fit(
-        names=list(ranges),
-        ranges=ranges,
-        posterior=posterior[[*ranges, "weight"]],
-        observed=observed,
-        generations=done_generations,
-        evaluations=count["n"],
-        seconds=seconds,
-        ess=ess,
-        epsilons=[float(e) for e in pops["epsilon"].iloc[1:]],
-        acceptance=rates,
-        stopped_early=stopped_early,
-        reason=reason,
-        episodes=[sc.name for sc in scenarios],
-    )
-
-
-class _Progress(logging.Handler):
-    """Turns pyabc's per-generation log lines into progress lines (generation, threshold, evaluations)."""
-
-    def __init__(self, progress: Callable[[str], None] | None, count: dict, start: float):
-        super().__init__(logging.INFO)
-        self.progress, self.count, self.start = progress, count, start
-
-    def emit(self, record: logging.LogRecord) -> None:
-        text = record.getMessage()
-        if self.progress and (text.startswith("t:") or text.startswith("Accepted")):
-            self.progress(
-                f"{text} ({self.count['n']:,} evaluations, {time.perf_counter() - self.start:.0f} s)"
-            )
 
 
 # What counts as one unit of misfit for each kind of summary (docs/model.md 8.1): the distance is
@@ -268,7 +118,7 @@ def _tolerance(key: str) -> float:
     return TOLERANCES[stat]
 
 
-def _from_z(z: float, bounds: tuple[float, float]) -> float:
+def from_z(z: float, bounds: tuple[float, float]) -> float:
     """A point on the real line to the parameter's range (the logistic prior maps to a uniform one)."""
     lo, hi = bounds
     return lo + (hi - lo) / (1.0 + np.exp(-z))

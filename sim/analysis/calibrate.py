@@ -1,11 +1,13 @@
-"""Calibration against the dated record by approximate Bayesian computation (pyabc's ABC-SMC).
+"""Calibration against coded records by approximate Bayesian computation (pyabc's ABC-SMC).
 
-The target is made of what the 2021 record supports (docs/model.md, section
-8): the day of the first Serbian alert, the day of peak tension, the day of
-the mediated agreement, the day the standing postures end, the share of runs
-with an armed clash, and the mean daily Goldstein sum of each phase of the
-crisis. The free parameters are those the schema marks calibratable, with
-uniform priors over their ranges; the result is a posterior, not one point.
+The target is what each scenario's record supports (docs/model.md, section 8.1;
+`sim.scenario.record`): the dated first moves the record names, the day of the
+deal and of the end of the standing postures, whether there was an armed
+clash, the mean daily Goldstein sum of each phase, each actor's share of the
+events, the mix of the ladder's rungs, and calm without the trigger. The free
+parameters are the mechanism parameters the schema marks calibratable and the
+roles' activity multipliers, each uniform over its range; the result is a
+posterior, not one point. The building blocks are in `sim.analysis.abc`.
 """
 
 from __future__ import annotations
@@ -24,89 +26,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from sim.analysis import abc as abc_parts
 from sim.analysis.eventdata import read_event_data
-from sim.analysis.sensitivity import calibratable, whole
+from sim.analysis.sensitivity import whole
 from sim.errors import UserError
-from sim.model.model import CrisisModel
 from sim.results.files import atomic_folder, save_figure, write_json
-from sim.results.outcomes import classify
+from sim.scenario.record import locate, targets
 from sim.scenario.schema import Scenario
-
-# Phases of the 2021 crisis (kosovo_2021_chronology.md): (name, first day, last day)
-PHASES = (
-    ("onset", 0, 2),
-    ("signalling", 3, 6),
-    ("intervention", 7, 10),
-    ("implementation", 11, 14),
-    ("aftermath", 15, 32),
-)
-TIMINGS = ("first_alert_day", "peak_day", "agreement_day", "resolution_day")
-TRANSITION_SCALING = 2.0
-
-
-def observed_summary(data: pd.DataFrame, record: dict[str, float]) -> dict[str, float]:
-    """The target: dated timings from the record and the mean daily Goldstein sum per phase."""
-    out = dict(record)
-    for name, first, last in PHASES:
-        days = last - first + 1
-        part = data[(data["sim_day"] >= first) & (data["sim_day"] <= last)]
-        out[f"goldstein_{name}"] = float(part["goldstein"].sum()) / days
-    return out
-
-
-RECORD_2021 = {  # kosovo_2021_chronology.md: "Published figures usable as calibration targets"
-    "first_alert_day": 3.0,  # Serbia raises combat readiness (B10)
-    "peak_day": 5.0,  # most hostile days 0-6; the arson, jets and the wider alert fall on days 5-6
-    "agreement_day": 10.0,  # the Brussels deal (B39)
-    "resolution_day": 12.0,  # ROSU and roadblocks gone (B42)
-    "p_clash": 0.0,  # no armed clash
-}
-
-
-def simulated_summary(
-    scenario: Scenario, params: dict[str, float], *, runs: int, days: int
-) -> dict[str, float]:
-    """The same quantities from `runs` replicates (medians of timings, mean of the rest)."""
-    model = CrisisModel(
-        scenario, replicates=runs, days=days, batch={k: np.full(runs, v) for k, v in params.items()}
-    )
-    model.run()
-    rec, spec = model.recorder, model.spec
-    ev = rec.event_table()
-    ids, mv = spec.actor_ids, spec.moves
-    serbia = ids.index("serbia") if "serbia" in ids else -1
-    alert = mv.index("raise_alert")
-    sign = mv.index("sign_agreement")
-    first_alert = np.full(runs, float(days))
-    signed: dict[tuple[int, int], int] = {}
-    for r, day, actor, _target, move, _kind in ev:
-        if actor == serbia and move == alert and day < first_alert[r]:
-            first_alert[r] = day
-        if move == sign and (r, actor) not in signed:
-            signed[(r, actor)] = day
-    agreement = np.full(runs, float(days))
-    for r in range(runs):
-        days_signed = sorted(d for (rr, _), d in signed.items() if rr == r)
-        if len(days_signed) >= 2:
-            agreement[r] = days_signed[1]
-    o = classify(
-        rec.tension, rec.settled, model.state.clashed, int(scenario.mechanisms.outcome.resolution_window)
-    )
-    resolution = np.where(o["outcome"] == 0, o["resolution_day"], days).astype(float)
-    daily = np.zeros((runs, days))
-    np.add.at(daily, (ev[:, 0], ev[:, 1]), mv.goldstein[ev[:, 4]])
-    out = {
-        "first_alert_day": float(np.median(first_alert)),
-        "peak_day": float(np.median(o["peak_day"])),
-        "agreement_day": float(np.median(agreement)),
-        "resolution_day": float(np.median(resolution)),
-        "p_clash": float(np.mean(o["outcome"] == 2)),
-    }
-    for name, first, last in PHASES:
-        out[f"goldstein_{name}"] = (
-            float(daily[:, first : min(last, days - 1) + 1].mean()) if first < days else 0.0
-        )
-    return out
 
 
 @dataclass
@@ -130,7 +56,7 @@ class Calibration:
 
     def summary(self) -> pd.DataFrame:
         """Median and 90% credible interval of each parameter, next to its prior range."""
-        ranges = calibratable(self.scenario)
+        ranges = abc_parts.free_parameters([self.scenario])
         rows = []
         w = self.posterior["weight"].to_numpy()
         for name in ranges:
@@ -155,9 +81,10 @@ class Calibration:
         """A scenario that extends the base with the posterior medians, saying how it was fitted."""
         s = self.summary()
         mech: dict = {}
+        roles: dict = {}
         for name, value in zip(s["parameter"], s["median"], strict=True):
-            node = mech
-            keys = name.removeprefix("mechanisms.").split(".")
+            node = roles if name.startswith("roles.") else mech
+            keys = name.removeprefix("mechanisms.").removeprefix("roles.").split(".")
             for key in keys[:-1]:
                 node = node.setdefault(key, {})
             node[keys[-1]] = round(float(value), 4)
@@ -167,19 +94,21 @@ class Calibration:
         )
         warning = "".join(f"# {line}\n" for line in textwrap.wrap(text, 100)) if self.stopped_early else ""
         header = (
-            f"# Calibrated by ABC-SMC (pyabc) against the 2021 record: posterior medians of the\n"
-            f"# calibratable parameters ({self.generations} generations, population {self.population}, "
+            f"# Calibrated by ABC-SMC (pyabc) against its record: posterior medians of the\n"
+            f"# free parameters ({self.generations} generations, population {self.population}, "
             f"{self.evaluations} model evaluations, {self.seconds:.0f} s).\n"
             f"{warning}"
             f"# Target: {json.dumps({k: round(v, 2) for k, v in self.observed.items()})}\n"
-            f"# The full posterior is posterior.csv beside this file; `sim run --posterior posterior.csv`\n"
-            f"# draws each replicate's parameters from it.\n"
+            f"# The full posterior is posterior.csv beside this file: each replicate draws its parameters\n"
+            f"# from it (`sim run --point-values` runs these medians instead).\n"
         )
         body = {
             "name": f"{self.scenario.name}_calibrated",
             "extends": base or self.base_path,
             "description": f"{self.scenario.name} with its mechanism parameters calibrated to the record.",
             "mechanisms": mech,
+            **({"roles": roles} if roles else {}),
+            "posterior": "posterior.csv",
         }
         return header + yaml.safe_dump(body, sort_keys=False)
 
@@ -213,12 +142,14 @@ class Calibration:
 
     def _calibration_figure(self, folder: Path, runs: int = 200) -> None:
         """calibration.png: the calibrated ensemble's daily Goldstein band and timings over the record."""
+        import datetime as dt
+
         import matplotlib.pyplot as plt
 
         from sim.analysis.eventdata import compare_events
         from sim.runner import run
 
-        days = int(max(self.days, 33))
+        days = int(max(self.days, self.scenario.record.window[1] + 1 if self.scenario.record else 33))
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "posterior.csv"
             self.posterior.to_csv(path, index=False)
@@ -228,23 +159,19 @@ class Calibration:
         fig = comparison.plot()
         ax = fig.axes[0]
         start = self.scenario.start_date
-        import datetime as dt
-
-        for key, color in (
-            ("first_alert_day", "#7b3294"),
-            ("agreement_day", "#008837"),
-            ("resolution_day", "#404040"),
-        ):
+        timings = {k: v for k, v in self.observed.items() if k.startswith("first_move.")}
+        timings.update(
+            {k: self.observed[k] for k in ("agreement_day", "resolution_day") if k in self.observed}
+        )
+        colors = ("#7b3294", "#008837", "#404040", "#e66101")
+        for (key, day), color in zip(timings.items(), colors * 4, strict=False):
+            label = key.removeprefix("first_move.").replace("_", " ")
             ax.axvline(
-                start + dt.timedelta(days=int(self.observed[key])),
-                color=color,
-                ls="--",
-                lw=1,
-                label=f"record: {key.replace('_', ' ')}",
+                start + dt.timedelta(days=int(day)), color=color, ls="--", lw=1, label=f"record: {label}"
             )
         ax.legend(fontsize=7, loc="lower right", ncols=2)
         ax.set_title(
-            f"Calibrated {self.scenario.name} ({runs} runs drawn from the posterior) against the 2021 record",
+            f"Calibrated {self.scenario.name} ({runs} runs drawn from the posterior) against its record",
             loc="left",
             fontsize=11,
         )
@@ -255,63 +182,61 @@ class Calibration:
 def calibrate(
     scenario: Scenario,
     base_path: str,
-    data_path: str | Path,
+    data_path: str | Path | None = None,
     *,
     population: int = 200,
     generations: int = 6,
     runs: int = 40,
-    days: int = 33,
     seed: int | None = None,
     max_seconds: float = 480.0,
     progress: Callable[[str], None] | None = None,
 ) -> Calibration:
-    """ABC-SMC over the calibratable parameters; stops after `generations` or `max_seconds`.
+    """ABC-SMC of the free parameters against the scenario's record, for `generations` or `max_seconds`.
 
-    `max_seconds` is checked between generations (pyabc finishes the generation
-    it is in). `progress` gets one line of text as each generation starts and ends.
+    `data_path` replaces the record's event file (same timings and phases). `max_seconds` is
+    checked between generations (pyabc finishes the generation it is in). `progress` gets one
+    line of text as each generation starts and ends.
     """
     import pyabc
 
     population = whole(population, "--population", low=2)
     generations = whole(generations, "--generations")
     runs = whole(runs, "--runs")
-    days = whole(days, "--days")
     if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not max_seconds > 0:
         raise UserError(f"expected a time above 0, found {max_seconds!r}", field="--max-minutes")
     max_seconds = min(float(max_seconds), 1e9)  # 30 years: no cap, and still a valid Timedelta
     say = progress or (lambda _line: None)
     logging.getLogger("Sampler").setLevel(logging.WARNING)
     stops = _StopReasons()  # pyabc's "Stop: ..." line (INFO) says why it stopped
-    ranges = calibratable(scenario)
-    data = read_event_data(data_path, scenario.model_copy(update={"days": max(days, scenario.days)}))
-    observed = observed_summary(data, RECORD_2021)
-    prior = pyabc.Distribution(
-        **{_key(n): pyabc.RV("uniform", lo, hi - lo) for n, (lo, hi) in ranges.items()}
-    )
-    names = {_key(n): n for n in ranges}
+    data_path = Path(data_path) if data_path is not None else locate(scenario)
+    goal = targets(scenario, read_event_data(data_path, scenario))
+    days = min(scenario.days, goal.window[1] + 8)
+    ranges = abc_parts.free_parameters([scenario])
+    names = {abc_parts.key(n): n for n in ranges}
+    observed = abc_parts.observed_stats(scenario, goal, days)
+    # each parameter is sampled as z with a standard logistic prior and used as lo + (hi - lo) sigmoid(z):
+    # uniform over its range, and no proposal ever leaves it
+    prior = pyabc.Distribution(**{k: pyabc.RV("logistic", 0.0, 1.0) for k in names})
     count = {"n": 0}
 
     def model(parameters):
         count["n"] += 1
-        return simulated_summary(
-            scenario, {names[k]: float(v) for k, v in parameters.items()}, runs=runs, days=days
-        )
+        params = {names[k]: abc_parts.from_z(float(v), ranges[names[k]]) for k, v in parameters.items()}
+        return abc_parts.episode_stats(scenario, goal, params, runs=runs, days=days)
 
     seed = scenario.seed if seed is None else seed
     np.random.seed(seed % (2**32))
-    # A wide kernel (twice the particles' spread) keeps the importance weights even in 13
-    # dimensions; with Silverman's default bandwidth a few particles took all the weight.
     abc = pyabc.ABCSMC(
         model,
         prior,
-        pyabc.AdaptivePNormDistance(p=2),
+        abc_parts.distance(observed),
         population_size=population,
-        transitions=pyabc.MultivariateNormalTransition(scaling=TRANSITION_SCALING),
+        transitions=abc_parts.transition(names),
         sampler=pyabc.SingleCoreSampler(),
     )
     start = time.perf_counter()
     _report_generations(abc, say, generations, population, count, start)
-    say(f"sampling {population} particles from the prior to scale the distance ({runs} runs each)")
+    say(f"sampling {population} particles from the prior to scale the threshold ({runs} runs each)")
     with stops, tempfile.TemporaryDirectory() as tmp:
         abc.new(f"sqlite:///{tmp}/abc.db", observed)
         history = abc.run(max_nr_populations=generations, max_walltime=pd.Timedelta(seconds=max_seconds))
@@ -326,8 +251,10 @@ def calibrate(
         done = history.max_t + 1
         narrowing = _last_narrowing(history, ranges, names) if done >= 2 else None
     stopped_early, reason = _why_it_stopped(stops.reasons, done, generations, max_seconds, narrowing)
-    posterior = frame.rename(columns=names).reset_index(drop=True)
-    posterior["weight"] = np.asarray(weights)
+    posterior = pd.DataFrame(
+        {n: [abc_parts.from_z(float(z), ranges[n]) for z in frame[k]] for k, n in names.items()}
+    )
+    posterior["weight"] = np.asarray(weights) / np.sum(weights)
     return Calibration(
         scenario,
         base_path,
@@ -409,7 +336,12 @@ def _last_narrowing(
     last, before = (history.get_distribution(m=0, t=t) for t in (history.max_t, history.max_t - 1))
     out = {}
     for key, name in names.items():
-        widths = [_interval_width(frame[key].to_numpy(), np.asarray(w)) for frame, w in (before, last)]
+        widths = [
+            _interval_width(
+                np.array([abc_parts.from_z(float(z), ranges[name]) for z in frame[key]]), np.asarray(w)
+            )
+            for frame, w in (before, last)
+        ]
         out[name] = abs(widths[1] - widths[0]) / max(widths[0], 1e-12)
     return out
 
@@ -444,7 +376,3 @@ def _why_it_stopped(
         f"all {asked} generations ran and the posterior has settled (no 90% interval changed more "
         f"than {SETTLED:.0%} in the last generation)"
     )
-
-
-def _key(name: str) -> str:
-    return name.removeprefix("mechanisms.").replace(".", "__")
