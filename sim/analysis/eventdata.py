@@ -17,79 +17,10 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.runfolder import open_run_folder, write_files
-from sim.errors import UserError, one_line
+from sim.errors import UserError
 from sim.results.files import save_figure
+from sim.scenario.record import read_event_data
 from sim.scenario.schema import Scenario
-
-REQUIRED = ("actor", "cameo", "goldstein")
-
-
-def read_event_data(path: str | Path, scenario: Scenario) -> pd.DataFrame:
-    """Read an event file and put its events on the scenario's day axis, with actor ids.
-
-    Rows with an empty `cameo` are notes, not events, and are left out; every
-    other row needs a Goldstein weight from -10 to 10 and a date (or a whole day).
-    """
-    shown = str(path)
-    path = Path(path)
-    if not path.exists():
-        raise UserError("file not found", source=shown)
-    if not path.is_file():  # a folder, or a FIFO that would block the read
-        raise UserError("expected a regular file (a CSV of CAMEO-coded events)", source=shown)
-    try:
-        data = pd.read_csv(
-            path,
-            dtype={"cameo": str, "actor": str, "target": str, "date": str, "day": str, "goldstein": str},
-            keep_default_na=False,
-            encoding="utf-8",
-        )
-    except pd.errors.EmptyDataError:
-        raise UserError("empty file; expected a CSV of CAMEO-coded events", source=shown) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
-        raise UserError(f"cannot read as CSV: {one_line(exc)}", source=shown) from None
-    missing = [c for c in REQUIRED if c not in data.columns]
-    if missing or ("date" not in data.columns and "day" not in data.columns):
-        need = ", ".join([*REQUIRED, "date or day"])
-        raise UserError(f"expected columns {need}; missing {', '.join(missing) or 'date/day'}", source=shown)
-    data = data[data["cameo"].str.strip() != ""].copy()
-    if "date" in data.columns:
-        try:
-            dates = pd.to_datetime(data["date"], format="%Y-%m-%d")
-        except ValueError as exc:
-            raise UserError(
-                f"expected dates as YYYY-MM-DD: {one_line(exc)}", source=shown, field="date"
-            ) from None
-        data["sim_day"] = (dates - pd.Timestamp(scenario.start_date)).dt.days
-    else:
-        data["sim_day"] = _numbers(data["day"], shown, "day", whole=True)
-    data["goldstein"] = _numbers(data["goldstein"], shown, "goldstein", bounds=(-10.0, 10.0))
-    codes = {a.code: aid for aid, a in scenario.actors.items() if a.code}
-    data["actor_id"] = data["actor"].map(codes).fillna("other: " + data["actor"])
-    data["root"] = data["cameo"].str[:2]
-    return data[(data["sim_day"] >= 0) & (data["sim_day"] < scenario.days)]
-
-
-def _numbers(
-    text: pd.Series, shown: str, field: str, *, whole: bool = False, bounds: tuple[float, float] | None = None
-) -> pd.Series:
-    """A column of numbers, or a one-line error naming the first bad row (counting the header as row 1)."""
-    values = pd.to_numeric(text, errors="coerce")
-    bad = ~np.isfinite(values.to_numpy(float))
-    if whole:
-        bad |= values.to_numpy(float) != np.round(values.to_numpy(float))
-    if bounds is not None:
-        with np.errstate(invalid="ignore"):
-            bad |= (values.to_numpy(float) < bounds[0]) | (values.to_numpy(float) > bounds[1])
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        kind = "whole numbers" if whole else "numbers"
-        span = f" from {bounds[0]:g} to {bounds[1]:g}" if bounds else ""
-        raise UserError(
-            f"expected {kind}{span}, found {text.iloc[k]!r} on line {int(text.index[k]) + 2}",
-            source=shown,
-            field=field,
-        )
-    return values
 
 
 @dataclass
