@@ -334,3 +334,11 @@ def test_a_signal_whose_exception_was_swallowed_is_raised_at_the_next_checkpoint
             check_interrupted()
     assert info.value.exit_code == 143
     check_interrupted()  # handling ended: nothing pending
+
+
+def test_the_start_up_handler_says_and_returns_what_the_cli_does():
+    import sim.__main__ as entry_module
+    from sim import errors
+
+    assert entry_module._EXIT_CODES == errors.EXIT_CODES == {signal.SIGINT: 130, signal.SIGTERM: 143}
+    assert entry_module._INTERRUPTED == errors.INTERRUPTED == INTERRUPTED
