@@ -257,7 +257,9 @@ def compare(
 @app.command()
 def explain(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sim run`.")],
-    run: Annotated[int, typer.Option("--run", help="Which run (replicate) to explain.")] = 0,
+    run: Annotated[
+        int | None, typer.Option("--run", help="Which run (replicate) to explain (default: the first).")
+    ] = None,
     actor: Annotated[str | None, typer.Option(help="Actor id (default: the most hostile that day).")] = None,
     day: Annotated[int | None, typer.Option(help="Day (default: the run's peak day).")] = None,
     runs: Annotated[int, typer.Option(help="Runs averaged in drivers.png (with --all-runs).")] = 100,
@@ -277,9 +279,9 @@ def explain(
     result = ex.explain(run_dir, run=run, actor=actor, day=day)
     for line in result.lines():
         out.print(line, highlight=False, soft_wrap=True)
-    scenario, parts = ex.drivers(run_dir, run=None if all_runs else run, runs=runs)
+    scenario, parts = ex.drivers(run_dir, run=None if all_runs else result.run, runs=runs)
     spec = compile_spec(scenario)
-    what = f"mean of the first {runs} runs" if all_runs else f"run {run}"
+    what = f"mean of the first {runs} runs" if all_runs else f"run {result.run}"
     fig = plots.drivers_figure(scenario, parts, spec.names, spec.pairs(), spec.salience[0], what)
     try:
         (target,) = write_files(run_dir, {"drivers.png": lambda p: save_figure(fig, p, format="png")})
