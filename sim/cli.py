@@ -88,6 +88,14 @@ def _client(scheduler: str | None, workers: int):
         raise UserError(f"cannot reach the Dask scheduler: {one_line(exc)}", field="--scheduler") from None
 
 
+def _check_out(out_dir: Path | None) -> None:
+    """An --out that cannot be written is refused before any work, not after it."""
+    if out_dir is not None:
+        from sim.results.files import check_out
+
+        check_out(out_dir)
+
+
 def _close(client, scheduler: str | None) -> None:
     from sim.ensemble.executors import disconnect
 
@@ -236,6 +244,7 @@ def compare(
     """Compare what-ifs on common random numbers: each metric's difference to the first, with 95% CI."""
     from sim.analysis.compare import compare as compare_api
 
+    _check_out(out_dir)
     result = compare_api(scenarios, runs=runs, days=days, seed=seed, events="none")
     table = Table(title=f"Difference to {result.names[0]} ({runs:,} runs each, 95% paired bootstrap CI)")
     for col in ("metric", *result.names[1:]):
@@ -310,6 +319,7 @@ def sensitivity(
     """Global sensitivity of P(clash), peak tension and days to resolution to the calibratable parameters."""
     from sim.analysis import sensitivity as sa
 
+    _check_out(out_dir)
     loaded = load_scenario(scenario, set_ or None)
     ranges = sa.calibratable(loaded)
     if param:
@@ -374,6 +384,7 @@ def sweep(
     """Outcome metrics over a grid of one or two parameters, with 95% intervals (sweep.csv, sweep.png)."""
     from sim.analysis import sweep as sw
 
+    _check_out(out_dir)
     loaded = load_scenario(scenario, set_ or None)
     grid = sw.parse_grid(vary or [], loaded, runs=runs, workers=workers)  # checked before any work
     client = _client(scheduler, workers)
@@ -430,6 +441,7 @@ def calibrate(
 
     if not max_minutes > 0:  # NaN too
         raise UserError(f"expected minutes above 0, found {max_minutes:g}", field="--max-minutes")
+    _check_out(out_dir)
     loaded = load_scenario(scenario)
     data_path = data or Path(str(resources.files("sim.data").joinpath("kosovo_2021_events.csv")))
     result = cal.calibrate(
