@@ -2,30 +2,36 @@
 
 Importing the CLI pulls in numpy, pandas, numba and the engine: seconds on a
 busy machine. A Ctrl-C or SIGTERM in that time must end the program with one
-line and exit 130 or 143, never a KeyboardInterrupt traceback, so this module
-imports nothing heavy and arms the handlers before it imports the rest.
-Nothing has been written yet at that point, so the start-up handler can end
-the process at once.
+line and exit 130 or 143, never a KeyboardInterrupt traceback, so the handlers
+are armed before anything else is imported: with the C module `_signal`, since
+even `signal` imports `enum`, which takes milliseconds. Nothing has been
+written yet at that point, so the start-up handler ends the process at once.
+(Python itself needs a few hundredths of a second to start before this module
+runs; a signal in that time is Python's own to handle.)
 """
 
 from __future__ import annotations
 
+import _signal
 import os
-import signal
 
-from sim.errors import EXIT_CODES, INTERRUPTED, report_stage
+# the same as sim.errors.EXIT_CODES and INTERRUPTED (a test checks), which are imported only later
+_EXIT_CODES = {_signal.SIGINT: 130, _signal.SIGTERM: 143}
+_INTERRUPTED = "sim: interrupted; nothing written"
 
 
 def _stop_during_startup(signum: int, _frame: object) -> None:
-    os.write(2, (INTERRUPTED + "\n").encode())
-    os._exit(EXIT_CODES.get(signum, 128 + signum))
+    os.write(2, (_INTERRUPTED + "\n").encode())
+    os._exit(_EXIT_CODES.get(signum, 128 + signum))
 
 
 def entry(argv: list[str] | None = None) -> None:
     """Arm SIGINT and SIGTERM, import the CLI, run it."""
     # also when the shell started us with SIGINT ignored (a background job): Ctrl-C must work
-    for signum in EXIT_CODES:
-        signal.signal(signum, _stop_during_startup)
+    for signum in _EXIT_CODES:
+        _signal.signal(signum, _stop_during_startup)
+    from sim.errors import report_stage
+
     report_stage("armed")
     from sim.cli import main  # slow; a signal now ends the process with one line
 

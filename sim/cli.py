@@ -88,6 +88,14 @@ def _client(scheduler: str | None, workers: int):
         raise UserError(f"cannot reach the Dask scheduler: {one_line(exc)}", field="--scheduler") from None
 
 
+def _check_out(out_dir: Path | None) -> None:
+    """An --out that cannot be written is refused before any work, not after it."""
+    if out_dir is not None:
+        from sim.results.files import check_out
+
+        check_out(out_dir)
+
+
 def _close(client, scheduler: str | None) -> None:
     from sim.ensemble.executors import disconnect
 
@@ -249,6 +257,7 @@ def compare(
     """Compare what-ifs on common random numbers: each metric's difference to the first, with 95% CI."""
     from sim.analysis.compare import compare as compare_api
 
+    _check_out(out_dir)
     result = compare_api(scenarios, runs=runs, days=days, seed=seed, events="none")
     table = Table(title=f"Difference to {result.names[0]} ({runs:,} runs each, 95% paired bootstrap CI)")
     for col in ("metric", *result.names[1:]):
@@ -270,7 +279,9 @@ def compare(
 @app.command()
 def explain(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sim run`.")],
-    run: Annotated[int, typer.Option("--run", help="Which run (replicate) to explain.")] = 0,
+    run: Annotated[
+        int | None, typer.Option("--run", help="Which run (replicate) to explain (default: the first).")
+    ] = None,
     actor: Annotated[str | None, typer.Option(help="Actor id (default: the most hostile that day).")] = None,
     day: Annotated[int | None, typer.Option(help="Day (default: the run's peak day).")] = None,
     runs: Annotated[int, typer.Option(help="Runs averaged in drivers.png (with --all-runs).")] = 100,
@@ -290,9 +301,9 @@ def explain(
     result = ex.explain(run_dir, run=run, actor=actor, day=day)
     for line in result.lines():
         out.print(line, highlight=False, soft_wrap=True)
-    scenario, parts = ex.drivers(run_dir, run=None if all_runs else run, runs=runs)
+    scenario, parts = ex.drivers(run_dir, run=None if all_runs else result.run, runs=runs)
     spec = compile_spec(scenario)
-    what = f"mean of the first {runs} runs" if all_runs else f"run {run}"
+    what = f"mean of the first {runs} runs" if all_runs else f"run {result.run}"
     fig = plots.drivers_figure(scenario, parts, spec.names, spec.pairs(), spec.salience[0], what)
     try:
         (target,) = write_files(run_dir, {"drivers.png": lambda p: save_figure(fig, p, format="png")})
@@ -321,6 +332,7 @@ def sensitivity(
     """Global sensitivity of P(clash), peak tension and days to resolution to the calibratable parameters."""
     from sim.analysis import sensitivity as sa
 
+    _check_out(out_dir)
     loaded = load_scenario(scenario, set_ or None)
     ranges = sa.calibratable(loaded)
     if param:
@@ -385,6 +397,7 @@ def sweep(
     """Outcome metrics over a grid of one or two parameters, with 95% intervals (sweep.csv, sweep.png)."""
     from sim.analysis import sweep as sw
 
+    _check_out(out_dir)
     loaded = load_scenario(scenario, set_ or None)
     grid = sw.parse_grid(vary or [], loaded, runs=runs, workers=workers)  # checked before any work
     client = _client(scheduler, workers)
@@ -440,6 +453,7 @@ def calibrate(
 
     if not max_minutes > 0:  # NaN too
         raise UserError(f"expected minutes above 0, found {max_minutes:g}", field="--max-minutes")
+    _check_out(out_dir)
     loaded = load_scenario(scenario)
     result = cal.calibrate(
         loaded,

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.ensemble.executors import SPILL_WORK, Ensemble, block_of, keep_events, run_distributed
+from sim.ensemble.executors import SPILL_WORK, Ensemble, block_of, check_size, keep_events, run_distributed
 from sim.errors import UserError
 from sim.model.model import CrisisModel
 from sim.results.result import Result
@@ -83,6 +83,8 @@ def run(
     ):
         raise UserError(f"expected a replicate index of 0 or more, found {replicate!r}", field="replicate")
     loaded = prepare(scenario, days=days, seed=seed, overrides=overrides)
+    # refuse an ensemble this machine cannot hold before anything is allocated (as the CLI does)
+    check_size(len(loaded.actors), 1 if replicate is not None else runs, loaded.days, events, workers)
     replicates = np.array([replicate]) if replicate is not None else np.arange(runs)
     # Per-replicate values never pass through pydantic: hold them to the schema's bounds here.
     batch = validate_batch(loaded, batch, "batch", size=len(replicates))

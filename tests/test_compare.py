@@ -66,3 +66,8 @@ def test_cli_compare_writes_table_and_figure(cli, tmp_path):
     assert (tmp_path / "c" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     code, _, err = cli("compare", "kosovo_2021", "--out", tmp_path / "one")
     assert code == 2 and "two scenarios" in err
+    code, _, err = cli(
+        "compare", "kosovo_2021", "kosovo_2021_no_kfor", "--runs", "0", "--out", tmp_path / "z"
+    )
+    assert code == 2 and err == "sim: error: --runs: expected a whole number of at least 1, found 0\n"
+    assert not (tmp_path / "z").exists()

@@ -305,6 +305,20 @@ def test_ctrl_c_during_a_run_with_workers_exits_130_and_leaves_nothing(tmp_path)
     assert list(cmd.work.iterdir()) == [] and list(cmd.tmp.iterdir()) == []
 
 
+def test_ctrl_c_with_a_local_dask_cluster_is_one_line_and_leaves_no_scratch(tmp_path):
+    cmd = Command(
+        tmp_path,
+        *("run", "--runs", "20000", "--days", "1000", "--events", "none"),
+        *("--scheduler", "local", "--workers", "2", "--out", str(tmp_path / "work/out")),
+    )
+    cmd.wait_for("running")  # the cluster's worker processes are up
+    assert any(p.name.startswith("sim-dask-") for p in cmd.tmp.iterdir())  # control: its scratch space
+    code, err = cmd.signal_group(signal.SIGINT)
+    assert code == 130, err
+    assert err.strip() == INTERRUPTED  # no KeyboardInterrupt from the workers, no Dask log lines
+    assert list(cmd.work.iterdir()) == [] and list(cmd.tmp.iterdir()) == []
+
+
 def test_sigterm_while_saving_leaves_no_partial_folder_and_no_spill(tmp_path):
     cmd = Command(
         tmp_path,
@@ -334,3 +348,11 @@ def test_a_signal_whose_exception_was_swallowed_is_raised_at_the_next_checkpoint
             check_interrupted()
     assert info.value.exit_code == 143
     check_interrupted()  # handling ended: nothing pending
+
+
+def test_the_start_up_handler_says_and_returns_what_the_cli_does():
+    import sim.__main__ as entry_module
+    from sim import errors
+
+    assert entry_module._EXIT_CODES == errors.EXIT_CODES == {signal.SIGINT: 130, signal.SIGTERM: 143}
+    assert entry_module._INTERRUPTED == errors.INTERRUPTED == INTERRUPTED

@@ -215,3 +215,11 @@ def test_explain_reads_only_the_posterior_copy_inside_the_folder(cli, posterior_
         _manifest(copy, posterior=elsewhere)
         code, _, err = cli("explain", copy, "--run", "1", "--day", "3")
         assert code == 2 and "posterior: expected posterior.csv (the copy kept in the run folder)" in err
+
+
+def test_a_folder_of_one_replicate_explains_that_replicate(cli, tmp_path):
+    run("kosovo_2021", replicate=17, days=20).save(tmp_path / "r17")
+    code, out, err = cli("explain", tmp_path / "r17")  # default: the folder's first (and only) run
+    assert code == 0 and " of run 17 in kosovo_2021" in out, err
+    code, _, err = cli("explain", tmp_path / "r17", "--run", "0")
+    assert code == 2 and "expected a run from 17 to 17 (the folder holds 1 run), found 0" in err

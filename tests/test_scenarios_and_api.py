@@ -172,3 +172,17 @@ def test_invalid_scripted_parameter_change_is_reported_at_load(tmp_path):
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     assert "mechanisms.mediation.weight" in str(info.value) and "events.3" in str(info.value)
+
+
+def test_the_api_refuses_an_ensemble_too_large_before_allocating():
+    import tracemalloc
+
+    from sim import UserError
+
+    tracemalloc.start()
+    with pytest.raises(UserError, match="runs of 60 days need about"):
+        run("kosovo_2021", runs=10**9)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50 * 2**20  # refused from the estimate, not after trying
+    assert len(run("kosovo_2021", runs=3).outcomes) == 3  # control: a small ensemble runs

@@ -120,6 +120,31 @@ def test_non_empty_out_is_refused_before_the_simulation(cli, tmp_path, monkeypat
     assert code == 0 and "running" in reached(stages)  # control: the marker is written
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["compare", "kosovo_2021", "kosovo_2021_no_kfor", "--runs", "10"],
+        ["sweep", "--vary", "mechanisms.mediation.weight=0.5:4:3", "--runs", "10"],
+        ["sensitivity", "--samples", "4", "--runs", "5"],
+        ["calibrate", "--population", "5", "--generations", "1", "--runs", "2"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_analysis_commands_refuse_a_non_empty_out_before_working(command, cli, tmp_path, monkeypatch):
+    from sim.analysis import calibrate, compare, sensitivity, sweep
+
+    def no_work(*_args, **_kwargs):
+        raise AssertionError("the analysis started")
+
+    work = [(compare, "compare"), (sweep, "sweep"), (sensitivity, "analyse"), (calibrate, "calibrate")]
+    for module, name in work:
+        monkeypatch.setattr(module, name, no_work)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "keep.txt").write_text("mine")
+    code, _, err = cli(*command, "--out", tmp_path / "taken")
+    assert code == 2 and "already exists" in one_error_line(err)
+
+
 @pytest.mark.parametrize("kind", ["under a file", "empty", "too long", "current folder"])
 def test_unusable_out_is_one_line_and_exit_2(kind, cli, tmp_path, monkeypatch):
     (tmp_path / "work").mkdir()

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim.analysis.sensitivity import whole
 from sim.errors import UserError
 from sim.results.files import atomic_folder, save_figure, write_json
 from sim.results.result import Result
@@ -107,6 +108,7 @@ def compare(
     """
     if len(scenarios) < 2:
         raise UserError("expected at least two scenarios to compare", field="scenarios")
+    runs = whole(runs, "--runs")  # before the first scenario runs
     loaded = [prepare(s, days=days) for s in scenarios]
     seed = loaded[0].seed if seed is None else seed
     horizon = loaded[0].days

@@ -67,15 +67,15 @@ class Explanation:
 
 
 def explain(
-    run_dir: str | Path, *, run: int = 0, actor: str | None = None, day: int | None = None
+    run_dir: str | Path, *, run: int | None = None, actor: str | None = None, day: int | None = None
 ) -> Explanation:
     """Split the utility of each of an actor's options on a day into the mechanisms' terms.
 
-    Defaults: the run's day of peak tension, and the actor whose most likely
-    option that day is the most hostile.
+    Defaults: the folder's first run, its day of peak tension, and the actor
+    whose most likely option that day is the most hostile.
     """
     folder = open_run_folder(run_dir)
-    run = folder.check_run(run)
+    run = folder.first if run is None else folder.check_run(run)
     if day is None:
         outcomes = folder.table("outcomes", {"run": "int", "peak_day": "int"})
         row = outcomes[outcomes["run"] == run]

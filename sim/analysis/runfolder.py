@@ -49,7 +49,8 @@ class RunFolder:
         if isinstance(run, bool) or not isinstance(run, (int, np.integer)) or run not in self.replicates:
             last = self.first + self.runs - 1
             raise UserError(
-                f"expected a run from {self.first} to {last} (the folder holds {self.runs} runs), "
+                f"expected a run from {self.first} to {last} (the folder holds "
+                f"{self.runs} run{'s' if self.runs != 1 else ''}), "
                 f"found {run}",
                 field=field,
             )

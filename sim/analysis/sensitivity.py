@@ -130,10 +130,10 @@ def outcomes_per_run(
     if client is not None:
         blocks = [f.result() for f in [client.submit(_outcomes_block, *job, pure=False) for job in jobs]]
     elif workers > 1 and len(jobs) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-        from multiprocessing import get_context
+        from sim.ensemble.executors import worker_pool
 
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        # the same pool as `sim run --workers`: a signal or an error stops the workers at once
+        with worker_pool(workers) as pool:
             blocks = list(pool.map(_outcomes_block, *zip(*jobs, strict=True)))
     else:
         blocks = [_outcomes_block(*job) for job in jobs]
