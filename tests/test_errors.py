@@ -168,9 +168,9 @@ PATHS = sorted(
         "events.0.day",
         "events.1.target",
         "moves",
-        "moves.roadblock",
-        "moves.roadblock.cameo",
-        "postures.roadblocks.max_days",
+        "moves.blockade",
+        "moves.blockade.cameo",
+        "postures.blockade.max_days",
         "roles.state.moves",
         "actors",
     }

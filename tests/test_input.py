@@ -357,7 +357,7 @@ REFUSED = {
     ),
     "a number as text": ("actors:\n  serbia:\n    resolve: '0.5'\n", "found '0.5'"),
     "days: 60.0": ("days: 60.0\n", "days: Input should be a valid integer"),
-    "recognises: 1": ("actors:\n  serbia:\n    recognises_kosovo: 1\n", "valid boolean"),
+    "party: 1": ("roles:\n  state:\n    party: 1\n", "valid boolean"),
     "scripted set of days": ("events:\n  - {day: 4, set: {days: 10}}\n", "events.3.set.days: cannot change"),
     "scripted set of name": ("events:\n  - {day: 4, set: {name: w}}\n", "events.3.set.name: cannot change"),
 }
@@ -377,10 +377,10 @@ def test_validate_refuses_what_run_would_fail_on_or_ignore(case, cli, tmp_path):
 def test_the_refused_forms_have_accepted_controls(cli, tmp_path):
     body = (
         "start_date: 9999-10-01\n"  # 60 days still fit before the year 10000
-        "actors:\n  serbia:\n    resolve: 1\n    recognises_kosovo: false\n"  # a whole number is a number
+        "actors:\n  serbia:\n    resolve: 1\n"  # a whole number is a number
         "events:\n"
         "  - {day: 59, actor: serbia, move: raise_alert, target: kosovo}\n"  # the last day
-        "  - {day: 2, actor: kosovo_serbs, move: roadblock, target: kosovo}\n"  # in its repertoire
+        "  - {day: 2, actor: kosovo_serbs, move: lift_blockade, target: kosovo}\n"  # in its repertoire
         "  - {day: 2, actor: serbia, move: hold}\n"
     )
     code, _, err = cli("validate", variant(tmp_path, body))

@@ -248,7 +248,7 @@ def test_pattern_errors_show_the_pattern(cli, tmp_path):
     assert code == 2
     assert "String should match pattern '^[a-z][a-z0-9_]*$', found 'Bad'" in one_error_line(err)
     path = tmp_path / "bad.yaml"
-    path.write_text(f"extends: {SCENARIOS / 'kosovo_2021.yaml'}\nmoves:\n  roadblock:\n    cameo: 'x9'\n")
+    path.write_text(f"extends: {SCENARIOS / 'kosovo_2021.yaml'}\nmoves:\n  blockade:\n    cameo: 'x9'\n")
     code, _, err = cli("validate", path)
     assert code == 2
     assert "String should match pattern '^[0-2][0-9]{1,3}$', found 'x9'" in one_error_line(err)
