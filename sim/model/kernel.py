@@ -616,7 +616,7 @@ def _one_day(
                     issues[0, i, k], issues[0, j, k], REF[r, i, k], lam, p[CHRONIC]
                 )
             win = 1.0 - mx.balance(strength[i, i], strength[i, j])
-            fight = (1.0 - win) * lose - p[COST_WEIGHT] * vec[6][i]
+            fight = mx.no_deal_value(-vec[7][i], win, lose, vec[4][i], p[COST_WEIGHT], vec[6][i])
             chance = mx.accept_probability(
                 p[BARGAIN_PRECISION], deal, fight, Med[r, i], p[MEDIATION_W], A[r, i], p[AUDIENCE_W]
             )

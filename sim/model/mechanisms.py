@@ -281,6 +281,16 @@ def side_strength(capability: float, bonus: float, belief: float) -> float:
 
 
 @njit(cache=True, inline="always")
+def no_deal_value(
+    status_quo: float, win: float, lose: float, contest: float, cost_weight: float, hurt: float
+) -> float:
+    """What a principal expects without a deal: the status quo as it stands, or, as far as the crisis has
+    become a contest, the contest's lottery (prevail with chance `win`, else the opponent's ideal),
+    less the pain of going on (Fearon 1995; Powell 2006; Zartman's hurting stalemate)."""
+    return (1.0 - contest) * status_quo + contest * (1.0 - win) * lose - cost_weight * hurt
+
+
+@njit(cache=True, inline="always")
 def accept_probability(
     precision: float,
     deal: float,

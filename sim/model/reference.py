@@ -35,6 +35,7 @@ F = {
         "balance",
         "side_strength",
         "accept_probability",
+        "no_deal_value",
         "believe",
         "doubt",
         "incident_risk",
@@ -525,7 +526,9 @@ class ReferenceModel(mesa.Model):
                     float(x[i, k]), float(x[j, k]), w.reference[i][k], lam, chronic
                 )
             win = 1.0 - F["balance"](s.strength[i][i], s.strength[i][j])
-            fight = (1.0 - win) * lose - p["bargaining.cost_weight"] * s.hurt[i]
+            fight = F["no_deal_value"](
+                -s.dissatisfaction[i], win, lose, s.crisis[i], p["bargaining.cost_weight"], s.hurt[i]
+            )
             out[i] = F["accept_probability"](
                 p["bargaining.precision"],
                 deal,
