@@ -12,7 +12,7 @@ from sim.analysis.eventdata import compare_events
 
 from .conftest import REPO
 
-CHRONOLOGY = REPO / "sim" / "data" / "kosovo_2021_events.csv"
+CHRONOLOGY = REPO / "scenarios" / "records" / "kosovo_2021_events.csv"
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sim import UserError, run
-from sim.analysis.explain import drivers, explain
+from sim.analysis.explain import NO_MOVE, drivers, explain
 from sim.model.mechanisms import TERMS
 
 
@@ -23,12 +23,16 @@ def folder(tmp_path_factory):
 
 def test_terms_add_up_to_the_utility_and_probabilities_to_one(folder):
     ex = explain(folder, run=2, actor="serbia", day=3)
-    allowed = ex.table[ex.table["allowed"]]
+    allowed = ex.table[ex.table["allowed"] & (ex.table["move"] != NO_MOVE)]
     np.testing.assert_allclose(allowed[list(TERMS)].sum(axis=1), allowed["utility"], rtol=0, atol=1e-12)
-    assert ex.table["probability"].sum() == pytest.approx(1.0)
-    assert (ex.table.loc[~ex.table["allowed"], "probability"] == 0).all()
-    # the logit rule: log-odds between two allowed options = precision x utility difference
-    a, b = allowed.iloc[0], allowed.iloc[1]
+    assert ex.table["probability"].sum() == pytest.approx(1.0)  # the moves and "no move today"
+    options = ex.table[ex.table["move"] != NO_MOVE]
+    assert (options.loc[~options["allowed"], "probability"] == 0).all()
+    # the target stage's logit: between two targets of one move, log-odds = precision x utility difference
+    pairs = allowed.groupby("move").filter(lambda g: len(g) >= 2)
+    assert len(pairs), "a move with two allowed targets"
+    a, b = pairs.groupby("move").head(2).iloc[0], pairs.groupby("move").head(2).iloc[1]
+    assert a["move"] == b["move"]
     assert np.log(a["probability"] / b["probability"]) == pytest.approx(1.5 * (a["utility"] - b["utility"]))
 
 

@@ -42,6 +42,9 @@ def replay(
     return model
 
 
+NO_MOVE = "(no move today)"  # stage 1 of the choice: the actor may not act at all
+
+
 @dataclass
 class Explanation:
     """One actor's options on one day of one run, each utility split into its named terms."""
@@ -124,6 +127,17 @@ def _options_table(model: ReferenceModel, agent) -> pd.DataFrame:
                 "allowed": allowed,
             }
         )
+    rows.append(
+        {
+            "move": NO_MOVE,
+            "target": "-",
+            "goldstein": 0.0,
+            **dict.fromkeys(TERMS, np.nan),
+            "utility": np.nan,
+            "probability": 1.0 - agent.act_probability(),
+            "allowed": True,
+        }
+    )
     return (
         pd.DataFrame(rows).sort_values("probability", ascending=False, kind="stable").reset_index(drop=True)
     )
