@@ -31,8 +31,8 @@ def test_terms_add_up_to_the_utility_and_probabilities_to_one(folder):
     # the target stage's logit: between two targets of one move, log-odds = precision x utility difference
     pairs = allowed.groupby("move").filter(lambda g: len(g) >= 2)
     assert len(pairs), "a move with two allowed targets"
-    a, b = pairs.groupby("move").head(2).iloc[0], pairs.groupby("move").head(2).iloc[1]
-    assert a["move"] == b["move"]
+    two = pairs[pairs["move"] == pairs["move"].iloc[0]]
+    a, b = two.iloc[0], two.iloc[1]
     assert np.log(a["probability"] / b["probability"]) == pytest.approx(1.5 * (a["utility"] - b["utility"]))
 
 
