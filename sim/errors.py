@@ -110,3 +110,19 @@ def report_stage(name: str) -> None:
                 fh.write(name + "\n")
         except OSError:  # a report nobody can read must not stop the command
             pass
+
+
+def regular_file(path, expected: str):
+    """`path` as a Path when it is a regular file; otherwise a one-line error (a FIFO would block the read).
+
+    `expected` says what the file should be, e.g. "a CSV of CAMEO-coded events".
+    """
+    from pathlib import Path
+
+    shown = str(path)
+    path = Path(path)
+    if not path.exists():
+        raise UserError("file not found", source=shown)
+    if not path.is_file():
+        raise UserError(f"expected a regular file ({expected})", source=shown)
+    return path

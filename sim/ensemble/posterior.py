@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.errors import UserError, one_line
+from sim.errors import UserError, one_line, regular_file
 from sim.scenario.batch import validate_batch
 from sim.scenario.schema import Scenario
 
@@ -27,11 +27,7 @@ def read_posterior(path: str | Path, scenario: Scenario | None = None) -> pd.Dat
     so a bad row is refused even when no replicate would draw it.
     """
     shown = str(path)
-    path = Path(path)
-    if not path.exists():
-        raise UserError("file not found", source=shown)
-    if not path.is_file():  # a folder, or a FIFO that would block the read
-        raise UserError("expected a regular file (a posterior.csv from `sim calibrate`)", source=shown)
+    path = regular_file(path, "a posterior.csv from `sim calibrate`")
     if path.stat().st_size > MAX_POSTERIOR_BYTES:
         raise UserError(
             f"expected a posterior file of at most {MAX_POSTERIOR_BYTES // 2**20} MB, "

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.errors import UserError, one_line
+from sim.errors import UserError, one_line, regular_file
 from sim.scenario.loader import BUNDLED
 from sim.scenario.schema import Record, Scenario
 
@@ -50,11 +50,7 @@ def read_event_data(path: str | Path, scenario: Scenario) -> pd.DataFrame:
     other row needs a Goldstein weight from -10 to 10 and a date (or a whole day).
     """
     shown = str(path)
-    path = Path(path)
-    if not path.exists():
-        raise UserError("file not found", source=shown)
-    if not path.is_file():  # a folder, or a FIFO that would block the read
-        raise UserError("expected a regular file (a CSV of CAMEO-coded events)", source=shown)
+    path = regular_file(path, "a CSV of CAMEO-coded events")
     try:
         data = pd.read_csv(
             path,
