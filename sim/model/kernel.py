@@ -618,7 +618,14 @@ def _one_day(
             win = 1.0 - mx.balance(strength[i, i], strength[i, j])
             fight = mx.no_deal_value(-vec[7][i], win, lose, vec[4][i], p[COST_WEIGHT], vec[6][i])
             chance = mx.accept_probability(
-                p[BARGAIN_PRECISION], deal, fight, Med[r, i], p[MEDIATION_W], A[r, i], p[AUDIENCE_W]
+                p[BARGAIN_PRECISION],
+                deal,
+                fight,
+                Med[r, i],
+                p[MEDIATION_W],
+                A[r, i],
+                p[AUDIENCE_W],
+                vec[4][i],
             )
             if uniform(key_bargain, rep * np.uint64(2) + np.uint64(q)) < chance:
                 accepted += 1

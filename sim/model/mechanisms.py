@@ -299,16 +299,17 @@ def accept_probability(
     w_pressure: float,
     commitment: float,
     w_audience: float,
+    contest: float,
 ) -> float:
-    """A principal accepts the offer when it beats fighting on, plus mediators' leverage, less audience costs.
+    """A principal accepts the offer when it beats going on, plus leverage in a crisis, less audience costs.
 
     Zartman: a deal comes when continuing hurts and promises no victory;
-    Touval and Zartman: mediators with leverage add to the value of the deal;
-    Fearon: public commitments make accepting a compromise costly at home.
+    Touval and Zartman: mediators with leverage add to the value of the deal,
+    as far as there is a crisis to settle (`contest`, 0-1); Fearon: public
+    commitments make accepting a compromise costly at home.
     """
-    return 1.0 / (
-        1.0 + math.exp(-precision * (deal - fight + w_pressure * pressure - w_audience * commitment))
-    )
+    margin = deal - fight + contest * w_pressure * pressure - w_audience * commitment
+    return 1.0 / (1.0 + math.exp(-precision * margin))
 
 
 @njit(cache=True, inline="always")

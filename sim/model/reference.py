@@ -537,6 +537,7 @@ class ReferenceModel(mesa.Model):
                 p["mediation.weight"],
                 w.commitment[i],
                 p["audience_costs.weight"],
+                s.crisis[i],
             )
         return out
 
