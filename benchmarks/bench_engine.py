@@ -42,9 +42,8 @@ def main() -> None:
         while model.running:
             model.step()
     ref = (time.perf_counter() - start) / 5
-    print(
-        f"reference: {ref:.2f} s per run of {days} days; fast engine {ref / (fast / runs):.0f}x faster per run"
-    )
+    ratio = ref / (fast / runs)
+    print(f"reference: {ref:.2f} s per run of {days} days; fast engine {ratio:.0f}x faster per run")
 
 
 if __name__ == "__main__":
