@@ -119,6 +119,7 @@ def test_cli_run_writes_every_output(cli, tmp_path):
         "scenario.yaml",
         "tension.png",
         "dyads.png",
+        "posterior.csv",  # the bundled scenario draws each run's parameters from its posterior: kept
     }
     # the resolved scenario reruns the same numbers
     code, _, err = cli("run", out / "scenario.yaml", "--runs", "40", "--out", tmp_path / "again")
@@ -165,7 +166,8 @@ def test_scripted_parameter_change_takes_effect_on_its_day():
     while model.running:
         model.step()
         weights.append(float(model.spec.mech["mediation.weight"][0]))
-    assert weights[:4] == [2.0] * 4 and set(weights[4:]) == {0.0}
+    before = sc.mechanisms.mediation.weight
+    assert before > 0.0 and weights[:4] == [before] * 4 and set(weights[4:]) == {0.0}
 
 
 def test_invalid_scripted_parameter_change_is_reported_at_load(tmp_path):
