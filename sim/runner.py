@@ -93,6 +93,9 @@ def run(
         from sim.ensemble.posterior import draw_posterior
 
         drawn = draw_posterior(posterior, replicates, loaded.seed, loaded)  # every row checked
+        # what the user set by hand holds in every replicate: a --set of a calibrated value wins over its draws
+        chosen = normalize_overrides(overrides)
+        drawn = {k: v for k, v in drawn.items() if k not in chosen}
         batch = {**validate_batch(loaded, drawn, str(posterior), size=len(replicates)), **batch}
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise UserError(

@@ -121,7 +121,7 @@ TAMPERED = {
         "manifest.json: posterior: expected",
     ),
     "posterior copy missing": (
-        lambda f: _manifest(f, posterior="posterior.csv"),
+        lambda f: (_manifest(f, posterior="posterior.csv"), (f / "posterior.csv").unlink(missing_ok=True)),
         "posterior.csv: the runs drew",
     ),
     "garbled scenario": (lambda f: (f / "scenario.yaml").write_text("name: [x"), "scenario.yaml"),

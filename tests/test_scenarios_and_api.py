@@ -194,3 +194,15 @@ def test_the_api_refuses_an_ensemble_too_large_before_allocating():
     tracemalloc.stop()
     assert peak < 50 * 2**20  # refused from the estimate, not after trying
     assert len(run("kosovo_2021", runs=3).outcomes) == 3  # control: a small ensemble runs
+
+
+def test_a_set_value_wins_over_the_posterior_draws():
+    """`--set` of a calibrated parameter holds in every replicate; the posterior draws only the rest.
+
+    Control: without the override the same runs have accidents, so the check could fail.
+    """
+    assert load_scenario("kosovo_2021").posterior, "the bundled scenario draws from its posterior"
+    plain = run("kosovo_2021", runs=200, events="all")
+    off = run("kosovo_2021", runs=200, events="all", overrides={"mechanisms.accidents.hazard": 0.0})
+    assert (plain.events["kind"] == "accident").any()
+    assert not (off.events["kind"] == "accident").any()

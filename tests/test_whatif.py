@@ -76,7 +76,7 @@ def test_sliders_show_the_scenarios_values_exactly():
         for c in controls(load_scenario(name)):
             k = (c.value - c.low) / c.step
             assert abs(k - round(k)) < 1e-6, (c.path, c.value, c.low, c.step)
-            assert 20 <= (c.high - c.low) / c.step <= 200
+            assert 20 <= (c.high - c.low) / c.step <= 1000  # a grid a slider can still be moved along
 
 
 def test_slider_reports_change_only_what_the_user_moved():

@@ -339,7 +339,7 @@ class Disposition(Strict):
         json_schema_extra=_calibratable(0.5, 4.0), default=1.5, description="Cost of any verbal move."
     )
     material_cost: Weight = Field(
-        json_schema_extra=_calibratable(1.0, 6.0), default=3.0, description="Cost of any material move."
+        json_schema_extra=_calibratable(1.0, 12.0), default=3.0, description="Cost of any material move."
     )
     capability_discount: Prob = Field(
         default=0.5,
