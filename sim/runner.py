@@ -93,7 +93,7 @@ def run(
         from sim.ensemble.posterior import draw_posterior
 
         drawn = draw_posterior(posterior, replicates, loaded.seed, loaded)  # every row checked
-        # what the user set by hand holds in every replicate: a --set of a calibrated value wins over its draws
+        # what the user set by hand holds in every replicate: a --set wins over the posterior draws
         chosen = normalize_overrides(overrides)
         drawn = {k: v for k, v in drawn.items() if k not in chosen}
         batch = {**validate_batch(loaded, drawn, str(posterior), size=len(replicates)), **batch}
