@@ -29,6 +29,7 @@ import yaml
 from sim.analysis import abc as abc_parts
 from sim.analysis.eventdata import read_event_data
 from sim.analysis.sensitivity import whole
+from sim.ensemble.posterior import point_values
 from sim.errors import UserError
 from sim.results.files import atomic_folder, save_figure, write_json
 from sim.scenario.record import locate, targets
@@ -79,15 +80,14 @@ class Calibration:
 
     def calibrated_yaml(self, base: str | None = None) -> str:
         """A scenario that extends the base with the posterior medians, saying how it was fitted."""
-        s = self.summary()
         mech: dict = {}
         roles: dict = {}
-        for name, value in zip(s["parameter"], s["median"], strict=True):
+        for name, value in point_values(self.posterior).items():
             node = roles if name.startswith("roles.") else mech
             keys = name.removeprefix("mechanisms.").removeprefix("roles.").split(".")
             for key in keys[:-1]:
                 node = node.setdefault(key, {})
-            node[keys[-1]] = round(float(value), 4)
+            node[keys[-1]] = value
         text = (
             f"STOPPED EARLY: {self.stop_reason}. The posterior may be wider and less settled than a "
             "full calibration's; rerun with more --max-minutes or --generations."

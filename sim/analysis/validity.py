@@ -15,6 +15,7 @@ import numpy as np
 
 from sim.analysis.fit import Simulated, per_run, simulate, summary
 from sim.analysis.sensitivity import calibratable
+from sim.scenario.batch import value_at
 from sim.scenario.record import Targets, targets
 from sim.scenario.schema import Scenario
 
@@ -132,7 +133,7 @@ def robustness(
 
     ranges = calibratable(scenario)
     fields = batch_fields(scenario)
-    values = {p: float(base[p]) if base and p in base else _value(scenario, p) for p in ranges}
+    values = {p: float(base[p]) if base and p in base else value_at(scenario, p) for p in ranges}
     rng = np.random.default_rng(seed)
     goal = targets(scenario)
     rows = []
@@ -162,13 +163,6 @@ def robustness(
             }
         )
     return Robustness(draws=draws, runs=runs, spread=spread, rows=rows)
-
-
-def _value(scenario: Scenario, path: str) -> float:
-    node = scenario
-    for part in path.split("."):
-        node = getattr(node, part)
-    return float(node)
 
 
 # Each mechanism and the parameter setting that switches it off (docs/model.md, "Knock-outs").

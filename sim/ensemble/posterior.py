@@ -69,14 +69,39 @@ def read_posterior(path: str | Path, scenario: Scenario | None = None) -> pd.Dat
     return pd.DataFrame({**numbers, "weight": weight})
 
 
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cdf = np.cumsum(weights[order]) / weights.sum()
+    return float(values[order][np.searchsorted(cdf, 0.5)])
+
+
+def point_values(posterior: pd.DataFrame) -> dict[str, float]:
+    """The values a scenario carries beside its posterior (what `--point-values` runs): the weighted
+    medians to two significant digits, since the posterior is far wider than any third digit."""
+    w = posterior["weight"].to_numpy(float)
+    return {
+        name: float(f"{weighted_median(posterior[name].to_numpy(float), w):.2g}")
+        for name in posterior.columns
+        if name != "weight"
+    }
+
+
 def draw_posterior(
     path: str | Path, replicates: np.ndarray, seed: int, scenario: Scenario | None = None
 ) -> dict[str, np.ndarray]:
-    """Per-replicate parameter values drawn from a posterior file (weighted), batch-invariantly."""
+    """Per-replicate parameter values drawn from a posterior file (weighted), batch-invariantly.
+
+    With `scenario`, a parameter is drawn only where the scenario still holds the posterior's point
+    value: a variant, a slider or a `--set` that changed it keeps its own value in every replicate.
+    """
     from sim.model.rng import Purpose, uniforms
+    from sim.scenario.batch import value_at
 
     posterior = read_posterior(path, scenario)
     names = [c for c in posterior.columns if c != "weight"]
+    if scenario is not None:
+        points = point_values(posterior)
+        names = [n for n in names if np.isclose(value_at(scenario, n), points[n], rtol=1e-9, atol=0.0)]
     w = posterior["weight"].to_numpy(float)
     cdf = np.cumsum(w) / w.sum()
     u = uniforms(seed, 0, Purpose.PARAMETER, replicates, 1)[:, 0]

@@ -45,6 +45,14 @@ def _mechanism_fields() -> dict[str, FieldInfo]:
     return out
 
 
+def value_at(scenario: Scenario, path: str) -> float:
+    """The scenario's value at a dotted path (mechanisms.*, roles.*, actors.*)."""
+    node: Any = scenario
+    for part in path.split("."):
+        node = node[part] if isinstance(node, Mapping) else getattr(node, part)
+    return float(node)
+
+
 def _value_type(annotation: Any) -> Any:
     """The value type of a dict annotation (dict[K, V] -> V, through Annotated)."""
     while typing.get_origin(annotation) is typing.Annotated:
