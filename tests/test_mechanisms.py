@@ -165,7 +165,9 @@ def mean_hostility(model: ReferenceModel, actor: str, target: str) -> float:
 
 @pytest.mark.parametrize("weight, matters", [(3.0, True), (0.0, False)])
 def test_a_trigger_that_moves_the_status_quo_away_drives_hostility(weight, matters):
-    over = {"mechanisms.issues.weight": weight}
+    # dissatisfaction reaches the choice through the issues term and through what a costly signal is
+    # worth (audience costs); the control switches both off
+    over = {"mechanisms.issues.weight": weight, "mechanisms.audience_costs.weight": weight}
 
     def status_quo(value):
         def edit(world, ix):

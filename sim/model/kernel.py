@@ -303,7 +303,16 @@ def option_utility(r, b, i, m, t, state, tables, p, seen, terms):
         tables[13],
         tables[14],
     )
-    H, X, A, Med, L, Q, REF = state[1], state[2], state[3], state[5], state[8], state[9], state[10]
+    H, X, A, Med, Rb, L, Q, REF = (
+        state[1],
+        state[2],
+        state[3],
+        state[5],
+        state[7],
+        state[8],
+        state[9],
+        state[10],
+    )
     contact, vec, mat, offer = seen[0], seen[2], seen[3], seen[4]
     agreement, backing, crisis, exposure = vec[2], vec[3], vec[4], vec[5]
     flags = vec[9]
@@ -340,7 +349,14 @@ def option_utility(r, b, i, m, t, state, tables, p, seen, terms):
         p[DETER_W], rt, mx.balance(strength[i, i], strength[i, t]), e, material, p[VERBAL_SHARE]
     )
     terms[4] = mx.audience_costs(
-        p[AUDIENCE_W], A[r, i], feats[m, F_CONCESSION], agreement[i], feats[m, F_SIGNAL], res
+        p[AUDIENCE_W],
+        A[r, i],
+        feats[m, F_CONCESSION],
+        agreement[i],
+        feats[m, F_SIGNAL],
+        res,
+        1.0 - Rb[r, t, i],
+        vec[7][i] + crisis[i],
     )
     terms[5] = mx.alliance(
         p[ALLIANCE_W],

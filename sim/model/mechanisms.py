@@ -186,11 +186,21 @@ def deterrence(
 
 @njit(cache=True, inline="always")
 def audience_costs(
-    w: float, commitment: float, concession: float, agreement: float, signal: float, resolve: float
+    w: float,
+    commitment: float,
+    concession: float,
+    agreement: float,
+    signal: float,
+    resolve: float,
+    doubt: float,
+    aroused: float,
 ) -> float:
-    """Fearon: backing down after public commitments hurts at home, unless a deal gives cover; and tying
-    one's hands in public is a risk only the resolved take lightly."""
-    return -w * (commitment * concession * (1.0 - agreement) + signal * (1.0 - resolve))
+    """Fearon: backing down after public commitments hurts at home, unless a deal gives cover; tying
+    one's hands in public is a risk only the resolved take lightly, and worth taking while the target
+    doubts one's resolve and something is at stake (`aroused`, 0-1)."""
+    return -w * (
+        commitment * concession * (1.0 - agreement) + signal * (1.0 - resolve - doubt * min(aroused, 1.0))
+    )
 
 
 @njit(cache=True, inline="always")

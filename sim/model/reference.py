@@ -178,6 +178,8 @@ class ReferenceActor(mesa.Agent):
                 s.agreement[i],
                 float(mv.signal[move]),
                 res,
+                1.0 - w.belief[t][i],
+                s.dissatisfaction[i] + s.crisis[i],
             ),
             "alliance": F["alliance"](
                 p["alliance.weight"],
