@@ -337,7 +337,7 @@ class Disposition(Strict):
     )
     verbal_cost: Weight = Field(
         default=1.0,
-        description="Cost of any verbal move: the unit of utility (fixed; the logit's precision is calibrated).",
+        description="Cost of any verbal move: the unit of utility (fixed; the logit precision is free).",
     )
     material_cost: Weight = Field(
         json_schema_extra=_calibratable(1.0, 12.0), default=3.0, description="Cost of any material move."
