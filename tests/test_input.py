@@ -319,7 +319,7 @@ def test_extends_of_a_directory_is_one_line(cli, tmp_path):
 
 REFUSED = {
     "end date past 9999": ("start_date: 9999-12-01\n", "start_date: a run of 60 days from 9999-12-01"),
-    "roles deleted": ("roles: null\n", "unknown role 'state', the scenario has no roles"),
+    "unknown role": ("actors:\n  serbia:\n    role: warlord\n", "actors.serbia.role: unknown role 'warlord'"),
     "engine moves deleted": (
         "moves: {hold: null, incident: null}\n",
         "moves: the engine needs the moves hold, incident;",

@@ -88,6 +88,11 @@ def distance(observed: dict[str, float]):
     return pyabc.PNormDistance(p=2, fixed_weights={k: 1.0 / _tolerance(k) for k in observed})
 
 
+def misfit(observed: dict[str, float], simulated: dict[str, float]) -> float:
+    """The calibration's distance between two sets of summaries, in units of their tolerances."""
+    return float(np.sqrt(sum(((simulated[k] - v) / _tolerance(k)) ** 2 for k, v in observed.items())))
+
+
 def transition(names: dict[str, str]):
     """One kernel per parameter, so that the proposal density factorises: with a joint kernel in
     twenty-odd dimensions the importance weights collapsed onto two or three particles."""
