@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 COMMANDS: list[tuple[str, list[str]]] = [
     ("python -c 'import sim'", ["-c", "import sim"]),
+    ("python -c 'from sim import run'", ["-c", "from sim import run"]),  # the engine: for reference
     ("sim --help", ["-m", "sim", "--help"]),
     ("sim run --help", ["-m", "sim", "run", "--help"]),
     ("sim list", ["-m", "sim", "list"]),
@@ -33,7 +34,7 @@ COMMANDS: list[tuple[str, list[str]]] = [
 def wall_time(args: list[str], env: dict[str, str]) -> float:
     """Seconds from starting a fresh interpreter to its exit; a failing command stops the benchmark."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, *args], env=env, capture_output=True, check=False)
+    done = subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, check=False)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({done.returncode}): {done.stderr.decode()[-500:]}")
@@ -47,11 +48,11 @@ def main() -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
     print(f"{os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    print(f"{'command':<28} {'median':>8} {'min':>8} {'max':>8}  (s, {repeats} fresh processes)")
+    print(f"{'command':<32} {'median':>8} {'min':>8} {'max':>8}  (s, {repeats} fresh processes)")
     for label, args in COMMANDS:
         wall_time(args, env)  # warm-up: file cache, __pycache__
         times = [wall_time(args, env) for _ in range(repeats)]
-        print(f"{label:<28} {statistics.median(times):8.3f} {min(times):8.3f} {max(times):8.3f}")
+        print(f"{label:<32} {statistics.median(times):8.3f} {min(times):8.3f} {max(times):8.3f}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import sys
 import types
 import typing
 from collections.abc import Mapping
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -236,7 +237,9 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
     return out
 
 
+@cache
 def _catalogue() -> dict[str, Any]:
+    """The bundled catalogue of moves and defaults, parsed once per process (callers merge a deep copy)."""
     with resources.files("sim.data").joinpath("catalogue.yaml").open(encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 
