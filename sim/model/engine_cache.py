@@ -19,8 +19,9 @@ from sim.model import kernel
 
 # the kernel functions Python calls; the functions they call are cached and compiled with them
 ENTRY_POINTS = ("step_day", "compact_events", "by_run")
-# measured: 16 s of compiling on a busy 2-core machine (Python 3.13, numba 0.68; the whole run 19 s)
-COMPILE_TIME = "usually about 20 seconds"
+# measured on the project's busy 2-core machine (Python 3.13, numba 0.68): 10-16 s of compiling, up to
+# 30 s on a busier day (README, Performance)
+COMPILE_TIME = "usually 10-30 seconds"
 NOTE = (
     f"sim: note: compiling the simulation engine, once after installing ({COMPILE_TIME}); later runs reuse it"
 )
