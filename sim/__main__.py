@@ -1,7 +1,8 @@
 """The `sim` command's entry point (also `python -m sim`): signals first, then the CLI.
 
-Importing the CLI pulls in numpy, pandas, numba and the engine: seconds on a
-busy machine. A Ctrl-C or SIGTERM in that time must end the program with one
+Importing the CLI takes a few tenths of a second (typer, rich, pydantic); a
+command that simulates then imports numpy, pandas, numba and the engine:
+seconds on a busy machine. A Ctrl-C or SIGTERM in that time must end the program with one
 line and exit 130 or 143, never a KeyboardInterrupt traceback, so the handlers
 are armed before anything else is imported: with the C module `_signal`, since
 even `signal` imports `enum`, which takes milliseconds. Nothing has been

@@ -26,10 +26,12 @@ from sim.errors import (
     report_stage,
     signals_handled,
 )
-from sim.results.result import default_run_dir
-from sim.runner import run as run_api
 from sim.scenario.loader import DEFAULT_SCENARIO, bundled_scenarios, load_scenario, normalize_overrides
 from sim.scenario.schema import Scenario
+
+# Only what reads files is imported here (typer, rich, pydantic, yaml): `sim --help`, `list`, `validate`,
+# `show` and `schema` start in a fraction of a second. Each command imports the engine, pandas, Dask
+# and matplotlib itself, when it runs; tests/test_startup.py checks that the others never load them.
 
 app = typer.Typer(
     add_completion=False,
@@ -74,6 +76,13 @@ ScenarioArg = Annotated[
     str,
     typer.Argument(help="Scenario file, or the name of a bundled scenario.", show_default=True),
 ]
+
+
+def default_run_dir(name: str) -> Path:
+    """The run folder a command writes without --out (sim.results.result imports pandas: on use)."""
+    from sim.results.result import default_run_dir as run_dir
+
+    return run_dir(name)
 
 
 def _client(scheduler: str | None, workers: int):
@@ -166,6 +175,7 @@ def run(
         raise UserError("give either --posterior FILE or --point-values, not both", field="--point-values")
     from sim.ensemble.executors import check_size, cpu_count, usable_workers
     from sim.results.files import check_out
+    from sim.runner import run as run_api
 
     loaded = load_scenario(scenario, set_ or None)
     n_days = days if days is not None else loaded.days

@@ -92,3 +92,10 @@ def test_the_checker_sees_a_violation(tmp_path: Path):
     bad.write_text("from sim.analysis.calibrate import calibrate\n")
     ((module, _),) = _imports(bad)
     assert STAGES.index(_stage(module)) > STAGES.index("model")
+
+
+def test_the_checker_sees_imports_inside_functions(tmp_path: Path):
+    """Control: a deferred import (the CLI and `sim/__init__.py` import on use) is held to the order too."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("def later():\n    import sim.runner\n    from sim.app import dashboard\n")
+    assert [module for module, _ in _imports(bad)] == ["sim.runner", "sim.app"]

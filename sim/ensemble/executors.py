@@ -25,6 +25,7 @@ import numpy as np
 
 from sim.ensemble.tables import RUNS_PER_CHUNK, Layout, TrajectoryStore
 from sim.errors import UserError, check_interrupted, report_stage
+from sim.model.engine_cache import note_if_compiling
 from sim.model.model import CrisisModel
 from sim.model.rng import Purpose, uniforms
 from sim.model.spec import Spec, compile_spec
@@ -207,6 +208,7 @@ def run_distributed(
                 raise
         elif workers > 1:
             threads = max(1, cpu_count() // workers)
+            note_if_compiling()  # the workers compile the kernel if it is not cached; they say nothing
             with worker_pool(workers) as pool:
                 futures = [pool.submit(run_block, *job, threads) for job in jobs]
                 report_stage("workers")  # the worker processes are starting

@@ -23,6 +23,7 @@ from numba.core.caching import Cache
 from sim.errors import ScenarioError
 from sim.model import kernel, mechanisms, rng
 from sim.model.agents import CrisisActor
+from sim.model.engine_cache import note_if_compiling
 from sim.model.rng import Purpose, stream_key
 from sim.model.spec import Spec, compile_spec
 from sim.model.state import State
@@ -95,6 +96,7 @@ class CrisisModel(mesa.Model):
         batch: Mapping[str, np.ndarray] | None = None,
         keep_events: np.ndarray | None = None,
     ):
+        note_if_compiling()  # the first model in a fresh install compiles the kernel: say so, once
         seed = scenario.seed if seed is None else int(seed)
         # Mesa's own generator, kept for Mesa idioms; the mechanisms draw from the
         # counter-based streams in sim.model.rng so that replicates are independent of batching.

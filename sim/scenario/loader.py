@@ -12,14 +12,15 @@ import datetime as dt
 import difflib
 import os
 import stat
+import sys
 import types
 import typing
 from collections.abc import Mapping
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 from pydantic import BaseModel, ValidationError
 
@@ -236,7 +237,9 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
     return out
 
 
+@cache
 def _catalogue() -> dict[str, Any]:
+    """The bundled catalogue of moves and defaults, parsed once per process (callers merge a deep copy)."""
     with resources.files("sim.data").joinpath("catalogue.yaml").open(encoding="utf-8") as fh:
         return yaml.safe_load(fh)
 
@@ -309,8 +312,12 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 def _plain(value: Any) -> Any:
-    """NumPy scalars as Python numbers (the schema's types are strict)."""
-    return value.item() if isinstance(value, np.generic) else value
+    """NumPy scalars as Python numbers (the schema's types are strict).
+
+    Without numpy loaded there are no NumPy scalars: `sim validate` and `sim show` need not import it.
+    """
+    np = sys.modules.get("numpy")
+    return value.item() if np is not None and isinstance(value, np.generic) else value
 
 
 def normalize_overrides(overrides: Mapping[str, Any] | list[str] | None) -> dict[str, Any]:
