@@ -604,7 +604,7 @@ def show(
     out.print(mech)
     if sc.events:
         ev = Table(title="Scripted events")
-        for col in ("day", "date", "what"):
+        for col in ("day", "date", "id", "what"):
             ev.add_column(col)
         for e in sc.events:
             what = (
@@ -612,7 +612,7 @@ def show(
                 if e.move
                 else ", ".join(f"{k} = {v}" for k, v in (e.set or {}).items())
             )
-            ev.add_row(str(e.day), str(sc.start_date + dt.timedelta(days=e.day)), what)
+            ev.add_row(str(e.day), str(sc.start_date + dt.timedelta(days=e.day)), e.id or "-", what)
         out.print(ev)
 
 

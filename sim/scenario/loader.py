@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sim.errors import ScenarioError, one_line
-from sim.scenario.schema import Scenario
+from sim.scenario.schema import ID_PATTERN, Scenario
 
 # Installed wheels carry the scenarios inside the package; a source checkout has
 # them at the top level of the repository.
@@ -40,6 +40,11 @@ DEFAULT_SCENARIO = "kosovo_2021"
 def bundled_scenarios() -> list[str]:
     """Names of the scenarios shipped with the package."""
     return sorted(p.stem for p in BUNDLED.glob("*.yaml"))
+
+
+def _hint(value: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(value, options, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 def resolve_path(spec: str | Path) -> Path:
@@ -244,19 +249,114 @@ def _catalogue() -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
+def _inherited_ids(events: list) -> dict[str, int]:
+    """Ids of the inherited events (only well-formed ones: a base file's other text is never echoed)."""
+    out: dict[str, int] = {}
+    for k, event in enumerate(events):
+        eid = event.get("id") if isinstance(event, dict) else None
+        if isinstance(eid, str) and ID_PATTERN.fullmatch(eid):
+            out.setdefault(eid, k)
+    return out
+
+
+def merge_events(inherited: Any, data: Mapping[str, Any], shown: str) -> Any:
+    """A variant's scripted events over its base's: the base's, less those named under `drop_events:`,
+    with those the variant gives again with `replace: true` in their place, then the variant's own.
+
+    Errors name the variant's file and its own fields (`drop_events.0`, `events.2.id`).
+    """
+    base = list(inherited) if isinstance(inherited, list) else []
+    child = data.get("events")
+    child = [] if child is None else child
+    if not isinstance(child, list):
+        return child  # the schema reports the wrong type
+    drop = data.get("drop_events")
+    drop = [] if drop is None else drop
+    if not isinstance(drop, list) or not all(isinstance(x, str) for x in drop):
+        raise ScenarioError(
+            f"expected a list of ids of inherited events, found {one_line(repr(drop))[:80]}",
+            source=shown,
+            field="drop_events",
+        )
+    ids = _inherited_ids(base)
+
+    def unknown(value: str, field: str) -> ScenarioError:
+        known = sorted(ids)
+        expected = (
+            f"expected one of: {', '.join(known)}{_hint(value, known)}"
+            if known
+            else "the base scenario's events have no ids"
+        )
+        shown_value = value if ID_PATTERN.fullmatch(value) else one_line(repr(value))[:60]
+        return ScenarioError(
+            f"no inherited event has the id '{shown_value}'; {expected}", source=shown, field=field
+        )
+
+    for n, eid in enumerate(drop):
+        if eid not in ids:
+            raise unknown(eid, f"drop_events.{n}")
+    replaced: dict[str, tuple[int, dict]] = {}
+    appended: list[Any] = []
+    for n, event in enumerate(child):
+        if not isinstance(event, dict):
+            appended.append(event)  # the schema reports it
+            continue
+        eid = event.get("id")
+        if event.get("replace") is True:
+            if eid is None:
+                raise ScenarioError(
+                    "'replace: true' needs the 'id' of the inherited event it replaces",
+                    source=shown,
+                    field=f"events.{n}",
+                )
+            if not isinstance(eid, str) or eid not in ids:
+                raise unknown(str(eid), f"events.{n}.id")
+            if eid in drop:
+                raise ScenarioError(
+                    f"'{eid}' is both dropped (drop_events) and replaced; expected one or the other",
+                    source=shown,
+                    field=f"events.{n}.id",
+                )
+            if eid in replaced:
+                raise ScenarioError(
+                    f"'{eid}' is already replaced by events.{replaced[eid][0]}; expected one replacement",
+                    source=shown,
+                    field=f"events.{n}.id",
+                )
+            replaced[eid] = (n, {k: v for k, v in event.items() if k != "replace"})
+            continue
+        if event.get("replace") is False:
+            event = {k: v for k, v in event.items() if k != "replace"}
+        if isinstance(eid, str) and eid in ids:
+            raise ScenarioError(
+                f"'{eid}' is the id of an inherited event; add 'replace: true' to replace that event, "
+                "list the id under drop_events to leave it out, or choose another id",
+                source=shown,
+                field=f"events.{n}.id",
+            )
+        appended.append(event)
+    out = []
+    for event in base:
+        eid = event.get("id") if isinstance(event, dict) else None
+        if isinstance(eid, str) and eid in drop:
+            continue
+        out.append(replaced[eid][1] if isinstance(eid, str) and eid in replaced else event)
+    return out + appended
+
+
 def read_raw(path: Path, *, shown: str | None = None) -> dict:
-    """The raw mapping of a file with its `extends:` chain merged (events appended).
+    """The raw mapping of a file with its `extends:` chain merged (see `merge_events` for the events).
 
     The chain is followed in a loop, at most MAX_EXTENDS files deep, and merged
     from the bottom up.
     """
     shown = shown or str(path)
-    layers: list[dict] = []
+    layers: list[tuple[dict, str]] = []
     seen: set[Path] = set()
     current, current_shown = path, shown
     while True:
         data = _read_yaml(current, current_shown, base=bool(layers))
-        layers.append(data)
+        layers.append((data, current_shown))
         seen.add(current.resolve())
         parent = data.get("extends")
         if parent is None:
@@ -283,14 +383,13 @@ def read_raw(path: Path, *, shown: str | None = None) -> dict:
                 f"base scenario '{parent}' not found next to this file", source=current_shown, field="extends"
             )
         current, current_shown = base_path, str(base_path)
-    merged = layers.pop()
+    merged = layers.pop()[0]
     while layers:
-        data = layers.pop()
-        events = list(merged.get("events") or [])
-        child_events = data.get("events") or []
+        data, data_shown = layers.pop()
+        events = merge_events(merged.get("events"), data, data_shown)
         merged = deep_merge(merged, data)
-        if isinstance(child_events, list):
-            merged["events"] = events + list(child_events)
+        merged.pop("drop_events", None)  # applied: what the next file inherits has no such events
+        merged["events"] = events
     return merged
 
 
@@ -406,6 +505,21 @@ MAX_LISTED = 20
 Issue = tuple[str | None, str]  # (dotted field or None, what is wrong)
 
 
+# Error types whose message already says what was found (or where a "found dict" says nothing).
+QUOTES_ITS_INPUT = frozenset(
+    (
+        "unknown_ref",
+        "day_and_date",
+        "day_or_date",
+        "date_before_start",
+        "date_too_late",
+        "unplaced_date",
+        "replace_without_base",
+        "drop_without_base",
+    )
+)
+
+
 def _issues(exc: ValidationError) -> list[Issue]:
     """Pydantic's errors as (field, message) pairs, in the file's order."""
     errors = exc.errors(include_url=False)
@@ -436,7 +550,7 @@ def _issues(exc: ValidationError) -> list[Issue]:
             msg = "required field is missing"
         else:
             msg = err["msg"]
-            if err["type"] not in ("unknown_ref",) and "input" in err:
+            if err["type"] not in QUOTES_ITS_INPUT and "input" in err:
                 found = err["input"]
                 text = repr(found) if not isinstance(found, (dict, list)) else type(found).__name__
                 msg += f", found {one_line(text)[:80]}"
@@ -460,16 +574,25 @@ def format_validation_error(exc: ValidationError, shown: str, note: str = "") ->
     return scenario_error(_issues(exc), shown, note)
 
 
-def _context(raw: dict) -> dict[str, set[str]]:
+def _context(raw: dict) -> dict[str, Any]:
     # Every kind of id is known, even when a file deletes them all (`roles: null`),
     # so a reference to a missing one is an error here and not a crash in the run.
-    ctx: dict[str, set[str]] = {}
+    ctx: dict[str, Any] = {}
     for name in ("actors", "moves", "postures", "roles", "issues"):
         value = raw.get(name)
         if value is None:
             ctx[name] = set()
         elif isinstance(value, dict):
             ctx[name] = {str(k) for k in value}
+    # Scripted events placed by `date:` are counted from the start date (when it is a date at all:
+    # otherwise its own field reports it).
+    start = raw.get("start_date")
+    if isinstance(start, str):
+        try:
+            start = dt.date.fromisoformat(start.strip())
+        except ValueError:
+            start = None
+    ctx["start_date"] = start if isinstance(start, dt.date) and not isinstance(start, dt.datetime) else None
     return ctx
 
 
@@ -509,6 +632,24 @@ def _move_issues(scenario: Scenario, n: int, event: Any) -> list[Issue]:
         issues.append((f"{where}.target", f"'{event.move}' needs a target (an actor it is directed at)"))
     elif event.target == event.actor:
         issues.append((f"{where}.target", f"an actor cannot direct '{event.move}' at itself"))
+    return issues
+
+
+def _id_issues(scenario: Scenario) -> list[Issue]:
+    """Scripted events' ids are unique: a variant names the one it drops or replaces."""
+    issues: list[Issue] = []
+    first: dict[str, int] = {}
+    for n, event in enumerate(scenario.events):
+        if event.id is None:
+            continue
+        if event.id in first:
+            issues.append(
+                (
+                    f"events.{n}.id",
+                    f"'{event.id}' is already the id of events.{first[event.id]}; ids are unique",
+                )
+            )
+        first.setdefault(event.id, n)
     return issues
 
 
@@ -585,7 +726,15 @@ def _event_issues(scenario: Scenario, *, horizon: bool) -> list[Issue]:
     if horizon:
         last = scenario.days - 1
         for n, event in enumerate(scenario.events):
-            if event.day > last:
+            if event.day > last and event.date is not None:
+                issues.append(
+                    (
+                        f"events.{n}.date",
+                        f"{event.date} is after the run's last day, {scenario.end_date} "
+                        f"(start_date {scenario.start_date}, days: {scenario.days})",
+                    )
+                )
+            elif event.day > last:
                 issues.append(
                     (
                         f"events.{n}.day",
@@ -649,7 +798,7 @@ def validate(raw: dict, *, shown: str, note: str = "", horizon: bool = True, eve
         raise format_validation_error(exc, shown, note) from None
     issues = _scenario_issues(scenario)
     if not issues and events:
-        issues = _event_issues(scenario, horizon=horizon)
+        issues = _id_issues(scenario) + _event_issues(scenario, horizon=horizon)
     if issues:
         raise scenario_error(issues, shown, note)
     return scenario

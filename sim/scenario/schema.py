@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,10 +20,12 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+ID_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 Id = Annotated[
     str,
     Field(
@@ -619,10 +622,54 @@ class Record(Strict):
         return self
 
 
-class ScriptedEvent(Strict):
-    """On a given day an actor makes a given move, or parameters change."""
+MAX_DAY = 3650  # the longest run, in days
 
-    day: int = Field(ge=0, le=3650, description="Day of the event (0 = start date).")
+
+def _as_date(value: Any) -> dt.date | None:
+    """A date given as text (YYYY-MM-DD) or as a date; None when it is neither (the field reports it)."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+class ScriptedEvent(Strict):
+    """On a given day an actor makes a given move, or parameters change.
+
+    The day is given either as a number (`day: 3`) or as a calendar date
+    (`date: 2021-09-23`); a date becomes its day number counted from the
+    scenario's `start_date` (the loader passes it in the validation context).
+    """
+
+    id: Id | None = Field(
+        default=None,
+        description="A name for the event, unique in the scenario: a variant drops the event it inherits "
+        "by listing this id under `drop_events:`, or replaces it with an event of the same id and "
+        "`replace: true`.",
+    )
+    day: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_DAY,
+        description="Day of the event (0 = start date); give either `day` or `date`.",
+    )
+    date: dt.date | None = Field(
+        default=None,
+        strict=False,
+        exclude=True,  # the resolved scenario carries the day number
+        description="Calendar date of the event (YYYY-MM-DD), instead of `day`: a day of the run, "
+        "from `start_date` to its last day.",
+    )
+    replace: bool = Field(
+        default=False,
+        exclude=True,  # consumed when the variant is merged with its base
+        description="In a variant (a file with `extends:`): this event takes the place of the inherited "
+        "event with the same `id`, whole (every key of the old event goes).",
+    )
     actor: ActorRef | None = Field(default=None, description="Who moves.")
     move: MoveRef | None = Field(default=None, description="The move made.")
     target: ActorRef | None = Field(default=None, description="Towards whom.")
@@ -634,8 +681,63 @@ class ScriptedEvent(Strict):
     )
     label: Label | None = Field(default=None, description="Text shown on plots.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _day_or_date(cls, data: Any, info: ValidationInfo) -> Any:
+        """Exactly one of `day` and `date`; a date in the run becomes its day number."""
+        if not isinstance(data, dict):
+            return data
+        has_day, has_date = data.get("day") is not None, data.get("date") is not None
+        if has_day and has_date:
+            raise PydanticCustomError(
+                "day_and_date", "expected either 'day' or 'date' (the same thing, two ways), not both", {}
+            )
+        if not has_day and not has_date:
+            raise PydanticCustomError(
+                "day_or_date", "expected 'day' (0 = the start date) or 'date' (YYYY-MM-DD)", {}
+            )
+        start = (info.context or {}).get("start_date")
+        date = _as_date(data.get("date"))
+        if has_date and start is not None and date is not None and 0 <= (date - start).days <= MAX_DAY:
+            data = {**data, "day": (date - start).days}
+        return data
+
+    @field_validator("date")
+    @classmethod
+    def _date_from_start(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = (info.context or {}).get("start_date")
+        if value is None or start is None:
+            return value
+        if value < start:
+            raise PydanticCustomError(
+                "date_before_start",
+                "{date} is before the start date {start}; expected a date of the run, from {start} on",
+                {"date": value.isoformat(), "start": start.isoformat()},
+            )
+        if (value - start).days > MAX_DAY:
+            raise PydanticCustomError(
+                "date_too_late",
+                "{date} is more than {max} days after the start date {start}",
+                {"date": value.isoformat(), "max": MAX_DAY, "start": start.isoformat()},
+            )
+        return value
+
+    @field_validator("replace")
+    @classmethod
+    def _replace_in_a_variant(cls, value: bool) -> bool:
+        if value:
+            raise PydanticCustomError(
+                "replace_without_base",
+                "'replace: true' belongs in a variant (a file with 'extends:'): it replaces the event "
+                "with the same id in the base scenario",
+                {},
+            )
+        return value
+
     @model_validator(mode="after")
     def _move_or_set(self) -> ScriptedEvent:
+        if self.day is None:  # a date that no start date places (the start date's own error says why)
+            raise PydanticCustomError("unplaced_date", "cannot place 'date' without a valid start_date", {})
         has_move = self.actor is not None or self.move is not None
         if has_move and (self.actor is None or self.move is None):
             raise PydanticCustomError("incomplete_event", "a move event needs both 'actor' and 'move'", {})
@@ -647,6 +749,16 @@ class ScriptedEvent(Strict):
                 {},
             )
         return self
+
+    @property
+    def what(self) -> str:
+        """The event in words, for reports: its id or its label, else the move or the change."""
+        name = self.id or self.label
+        if name:
+            return name
+        if self.move is not None:
+            return self.move
+        return ", ".join(self.set or {})
 
 
 class Scenario(Strict):
@@ -692,7 +804,15 @@ class Scenario(Strict):
         default_factory=dict, max_length=MAX_ROLES, description="Extra or changed roles."
     )
     events: list[ScriptedEvent] = Field(
-        default_factory=list, max_length=MAX_EVENTS, description="Scripted moves and parameter changes."
+        default_factory=list,
+        max_length=MAX_EVENTS,
+        description="Scripted moves and parameter changes; a variant's events follow its base's.",
+    )
+    drop_events: list[Id] = Field(
+        default_factory=list,
+        max_length=MAX_EVENTS,
+        exclude=True,  # consumed when the variant is merged with its base
+        description="In a variant (a file with `extends:`): ids of inherited scripted events to leave out.",
     )
     record: Record | None = Field(
         default=None, description="The coded record of the real crisis, if there is one (for calibration)."
@@ -705,6 +825,18 @@ class Scenario(Strict):
         "(`sim run --point-values`); the values under `mechanisms:` are its medians.",
     )
     _folder: str | None = PrivateAttr(default=None)  # where the file was read from (finds its record)
+
+    @field_validator("drop_events")
+    @classmethod
+    def _drop_in_a_variant(cls, value: list[str]) -> list[str]:
+        if value:
+            raise PydanticCustomError(
+                "drop_without_base",
+                "'drop_events' belongs in a variant (a file with 'extends:'): it leaves out events of "
+                "the base scenario",
+                {},
+            )
+        return value
 
     @model_validator(mode="after")
     def _principals(self) -> Scenario:
