@@ -250,7 +250,7 @@ def run(
     finally:
         result.close()  # the spilled table, if any, goes now
     for line in result.summary().lines():
-        out.print(line)
+        out.print(line, soft_wrap=True)  # a note on a skipped scripted move is one line, however long
     out.print(f"  files        {folder}/")
 
 

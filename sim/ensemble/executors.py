@@ -25,6 +25,7 @@ import numpy as np
 
 from sim.ensemble.tables import RUNS_PER_CHUNK, Layout, TrajectoryStore
 from sim.errors import UserError, check_interrupted, report_stage
+from sim.model import scripted
 from sim.model.engine_cache import note_if_compiling
 from sim.model.model import CrisisModel
 from sim.model.rng import Purpose, uniforms
@@ -63,6 +64,8 @@ class Block:
     settled: np.ndarray
     clashed: np.ndarray
     events: np.ndarray  # (E, 6), first column = row within the block
+    # runs in which each scenario event (a scripted move) did not happen, by reason (scripted.REASONS)
+    scripted_missed: np.ndarray | None = None
 
 
 def run_block(
@@ -99,6 +102,7 @@ def block_of(model: CrisisModel) -> Block:
         rec.settled,
         model.state.clashed,
         rec.event_table(),
+        rec.scripted_missed,
     )
 
 
@@ -125,6 +129,8 @@ class Ensemble:
         self._plot: list[tuple[np.ndarray, np.ndarray]] = []
         self._events: list[np.ndarray] = []
         self._filled = 0
+        # runs in which each scenario event (a scripted move) did not happen, by reason
+        self.scripted_missed = np.zeros((len(scenario.events), len(scripted.REASONS)), dtype=np.int64)
 
     def add(self, block: Block) -> None:
         check_interrupted()  # a checkpoint per block: a signal whose exception got lost stops here
@@ -138,6 +144,8 @@ class Ensemble:
             self._plot.append(
                 (block.dyads[:room].astype(np.float32), block.posture[:room].astype(np.float32))
             )
+        if block.scripted_missed is not None:
+            self.scripted_missed += block.scripted_missed
         table = block.events.copy()
         table[:, 0] += lo
         self._events.append(table)
@@ -527,13 +535,15 @@ def run_reference(
     replicates = np.asarray(replicates, dtype=np.int64)
     ensemble = Ensemble(scenario, compile_spec(scenario), replicates, scenario.days, scenario.seed)
     raw = scenario.model_dump(mode="json") if batch else None
+    by_day = scripted.move_events_by_day(scenario.events)
     for r, replicate in enumerate(replicates):
         own = scenario
         if batch:
             own = load_scenario(raw, {path: float(values[r]) for path, values in batch.items()})
         model = ReferenceModel(own, replicate=int(replicate))
+        missed = np.zeros_like(ensemble.scripted_missed)
         while model.running:
-            model.step()
+            _reference_day(model, missed, by_day)
         kept = keep is None or keep[r]
         events = np.array([(0, *e) for e in model.events] if kept else [], dtype=np.int32).reshape(-1, 6)
         ensemble.add(
@@ -545,6 +555,27 @@ def run_reference(
                 np.array([model.settled]),
                 np.array([model.world.clashed]),
                 events,
+                missed,
             )
         )
     return ensemble.finish()
+
+
+def _reference_day(model: Any, missed: np.ndarray, by_day: dict[int, list[int]]) -> None:
+    """Step a reference model one day, counting the scripted moves it skipped (as CrisisModel does)."""
+    day, rows = model.day, list(model.scripted.get(model.day, []))
+    if not rows:
+        model.step()
+        return
+    held = np.array(model.world.held, dtype=bool).reshape(1, model.spec.n, -1)
+    target = np.array(model.world.target, dtype=np.int64).reshape(held.shape)
+    before = len(model.events)
+    model.step()
+    spec = model.spec  # after the day's scripted parameter changes, as the day ran
+    _, posts, conds, _ = spec.move_table()
+    mask, anymask = scripted.posture_masks(held, spec.postures.contact)
+    table = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    reasons = np.stack([scripted.why_not(mask, anymask, target, posts, conds, row) for row in table], axis=1)
+    todays = np.array([e[1:] for e in model.events[before:]], dtype=np.int64).reshape(1, -1, 4)
+    happened = scripted.made(todays, np.array([todays.shape[1]]), table)
+    scripted.tally(missed, by_day[day], happened, reasons)

@@ -21,7 +21,7 @@ import numpy as np
 from numba.core.caching import Cache
 
 from sim.errors import ScenarioError
-from sim.model import kernel, mechanisms, rng
+from sim.model import kernel, mechanisms, rng, scripted
 from sim.model.agents import CrisisActor
 from sim.model.engine_cache import note_if_compiling
 from sim.model.rng import Purpose, stream_key
@@ -169,6 +169,7 @@ class CrisisModel(mesa.Model):
                 )
             target = ids.index(event.target) if event.target else ids.index(event.actor)
             self.moves_by_day[event.day].append((ids.index(event.actor), move, target))
+        self.move_events_by_day = scripted.move_events_by_day(scenario.events)  # their indices in events
 
     def _change_parameters(self, changes: dict) -> None:
         self.crisis = apply_changes(self.crisis, changes)
@@ -189,12 +190,24 @@ class CrisisModel(mesa.Model):
             ],
             dtype=np.uint64,
         )
-        scripted = np.array(self.moves_by_day.get(day, []), dtype=np.int64).reshape(-1, 3)
-        rec.ensure_event_buffer(spec.n, len(scripted))
+        scripted_rows = np.array(self.moves_by_day.get(day, []), dtype=np.int64).reshape(-1, 3)
+        rec.ensure_event_buffer(spec.n, len(scripted_rows))
+        keep = self.keep_events
+        reasons = None
+        if len(scripted_rows):
+            # A scripted move the day's postures rule out is skipped: find out where, and why. The
+            # kernel writes every replicate's events to the buffer today (the log keeps only the kept).
+            keep = np.ones_like(self.keep_events)
+            mask, anymask = scripted.posture_masks(s.held, spec.postures.contact)
+            posts, conds = self._tables[7], self._tables[8]
+            reasons = np.stack(
+                [scripted.why_not(mask, anymask, s.target, posts, conds, row) for row in scripted_rows],
+                axis=1,
+            )
         kernel.step_day(
             keys,
             self.replicates,
-            scripted,
+            scripted_rows,
             (spec.incident_move, spec.clash_move, spec.settle_move),
             self._tables,
             (
@@ -218,9 +231,12 @@ class CrisisModel(mesa.Model):
             day,
             rec.ev,
             rec.nev,
-            self.keep_events,
+            keep,
             min(len(self.replicates), 8 * numba.get_num_threads()),
         )
+        if reasons is not None:
+            happened = scripted.made(rec.ev, rec.nev, scripted_rows)
+            scripted.tally(rec.scripted_missed, self.move_events_by_day[day], happened, reasons)
         rec.record(day)
         self.day += 1
         if self.day >= self.days:
@@ -246,6 +262,8 @@ class Recorder:
         self.nev = np.zeros(r, dtype=np.int64)
         self.ev = np.zeros((r, 0, 4), dtype=np.int64)
         self.events: list[np.ndarray] = []
+        # runs in which each scenario event (a scripted move) did not happen, by reason (scripted.REASONS)
+        self.scripted_missed = np.zeros((len(model.crisis.events), len(scripted.REASONS)), dtype=np.int64)
 
     def ensure_event_buffer(self, n: int, scripted: int) -> None:
         width = n + scripted + n * (n - 1) // 2 + 2  # chosen, scripted, accidents, a signed deal

@@ -57,6 +57,7 @@ class Summary:
     median_peak_tension: float
     median_resolution_day: float | None
     median_resolution_date: dt.date | None
+    notes: tuple[str, ...] = ()  # what the reader must know besides the figures (scripted moves skipped)
 
     @classmethod
     def of(cls, scenario: str, outcomes: pd.DataFrame, start: dt.date) -> Summary:
@@ -101,6 +102,7 @@ class Summary:
                 f"({self.median_resolution_date:%d %b %Y})"
                 + (" (median of resolved runs)" if self.runs > 1 else "")
             )
+        out += [f"  {note}" for note in self.notes]
         return out
 
     def __str__(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -20,6 +21,7 @@ import pandas as pd
 from sim.ensemble.executors import Ensemble
 from sim.ensemble.tables import RUNS_PER_CHUNK, write_chunks
 from sim.errors import UserError
+from sim.model.scripted import REASONS as SKIP_REASONS
 from sim.results.files import SVG_SALT, atomic_folder, figure_metadata
 from sim.results.outcomes import OUTCOMES, Summary, classify
 
@@ -127,8 +129,46 @@ class Result:
         )
 
     def summary(self) -> Summary:
-        """Outcome shares with 95% intervals, median peak and resolution."""
-        return Summary.of(self.scenario.name, self.outcomes, self.start_date)
+        """Outcome shares with 95% intervals, median peak and resolution, and a note for every
+        scripted move that did not happen in some runs."""
+        summary = Summary.of(self.scenario.name, self.outcomes, self.start_date)
+        return dataclasses.replace(
+            summary, notes=tuple(scripted_notes(self.scripted_report(), len(self.runs), self.days))
+        )
+
+    def scripted_report(self) -> list[dict[str, Any]]:
+        """Every scripted move of the scenario: in how many runs it did not happen, and why.
+
+        The engine skips a scripted move in a run where its posture conditions fail that
+        day; each run's events are checked as the run goes, whether its event log is kept
+        or not (`events="none"` too). A move dated after the run's last day never comes.
+        """
+        missed = getattr(self.model, "scripted_missed", None)
+        out = []
+        for n, event in enumerate(self.scenario.events):
+            if event.move is None:
+                continue
+            row: dict[str, Any] = {
+                "event": n,
+                "id": event.id,
+                "day": event.day,
+                "date": (self.start_date + dt.timedelta(days=event.day)).isoformat(),
+                "actor": event.actor,
+                "move": event.move,
+                "target": event.target,
+            }
+            if event.day >= self.days:
+                row.update(runs_without=len(self.runs), reasons={"after_the_last_day": len(self.runs)})
+            elif missed is None:
+                row.update(runs_without=None, reasons={})  # not counted by this engine
+            else:
+                counts = missed[n]
+                row.update(
+                    runs_without=int(counts.sum()),
+                    reasons={key: int(c) for key, c in zip(SKIP_REASONS, counts, strict=True) if c},
+                )
+            out.append(row)
+        return out
 
     def tension_quantiles(
         self, series: np.ndarray | None = None, qs: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -166,6 +206,7 @@ class Result:
             "start_date": self.start_date.isoformat(),
             "versions": versions(),
             "command": self.command,
+            "scripted": self.scripted_report(),
         }
 
     def scenario_yaml(self) -> str:
@@ -231,6 +272,26 @@ class Result:
     def close(self) -> None:
         """Delete a large ensemble's spilled trajectory table now instead of at exit."""
         self.model.store.close()
+
+
+def scripted_notes(report: list[dict[str, Any]], runs: int, days: int) -> list[str]:
+    """One line per scripted move that did not happen in some runs, with the reasons, most frequent first."""
+    lines = []
+    for row in report:
+        what = f"scripted '{row['id'] or row['move']}' ({row['actor']} {row['move']}"
+        what += f" -> {row['target']}" if row["target"] else ""
+        what += f", day {row['day']})"
+        k = row["runs_without"]
+        if k is None:
+            lines.append(f"{what}: whether it happened in each run was not counted")
+        elif "after_the_last_day" in row["reasons"]:
+            lines.append(f"{what} never happened: it falls after the run's last day, day {days - 1}")
+        elif k:
+            where = f"in {k / runs:.0%} of runs ({k} of {runs})" if runs > 1 else "in this run"
+            reasons = sorted(row["reasons"].items(), key=lambda kv: -kv[1])
+            why = ", ".join(SKIP_REASONS[key] + (f" ({c})" if len(reasons) > 1 else "") for key, c in reasons)
+            lines.append(f"{what} did not happen {where}: {why}")
+    return lines
 
 
 def default_run_dir(scenario: str, root: str | Path = "runs") -> Path:
