@@ -617,6 +617,39 @@ def show(
 
 
 @app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="Scenario name: writes NAME.yaml.", show_default=False)],
+    actors: Annotated[
+        str,
+        typer.Option(
+            help="Actor ids, comma-separated, each with an optional catalogue role (id:role); "
+            "by default the first two are states, the others mediators. E.g. gov,rebels:armed_group,un.",
+            show_default=False,
+        ),
+    ],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder to write NAME.yaml in (default: the current one).")
+    ] = None,
+    start_date: Annotated[
+        str | None, typer.Option(help="Calendar date of day 0, YYYY-MM-DD (default: today).")
+    ] = None,
+) -> None:
+    """Write a commented starter scenario NAME.yaml to edit (never over an existing file)."""
+    from sim.scenario.starter import write_starter
+
+    start = None
+    if start_date is not None:
+        try:
+            start = dt.date.fromisoformat(start_date.strip())
+        except ValueError:
+            raise UserError(
+                f"expected a date YYYY-MM-DD, found {one_line(repr(start_date))[:40]}", field="--start-date"
+            ) from None
+    path = write_starter(name, actors, out_dir, start)
+    out.print(f"{path}: written; edit its TODOs, then `sim validate {path}`", highlight=False, soft_wrap=True)
+
+
+@app.command()
 def schema(
     out_file: Annotated[Path | None, typer.Option("--out", help="Write to a file.")] = None,
 ) -> None:
