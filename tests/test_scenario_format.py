@@ -398,3 +398,15 @@ def test_a_bad_name_for_sim_new_is_one_line(cli, tmp_path):
     assert "NAME: the name 'My Crisis' is not an id" in line
     code, _, err = cli("new", "my_crisis.yaml", "--actors", "a,b", "--out", tmp_path)  # control
     assert code == 0 and (tmp_path / "my_crisis.yaml").exists(), err
+
+
+def test_the_readme_variant_example_validates(tmp_path):
+    readme = (SCENARIOS.parent / "README.md").read_text()
+    block = next(b for b in readme.split("```yaml\n")[1:] if "drop_events:" in b).split("```")[0]
+    sc = load_scenario(write(tmp_path, "example.yaml", block))
+    assert [(e.id, e.day) for e in sc.events] == [
+        ("plate_rule", 1),
+        ("police_deployed", 0),
+        ("early_withdrawal", 3),
+        (None, 8),
+    ]
