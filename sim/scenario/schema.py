@@ -750,16 +750,6 @@ class ScriptedEvent(Strict):
             )
         return self
 
-    @property
-    def what(self) -> str:
-        """The event in words, for reports: its id or its label, else the move or the change."""
-        name = self.id or self.label
-        if name:
-            return name
-        if self.move is not None:
-            return self.move
-        return ", ".join(self.set or {})
-
 
 class Scenario(Strict):
     """A crisis scenario: actors, relations, mechanisms and scripted events."""
