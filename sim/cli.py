@@ -67,6 +67,12 @@ class EventsMode(StrEnum):
     none = "none"
 
 
+class EventFmt(StrEnum):
+    auto = "auto"
+    chronology = "chronology"
+    gdelt = "gdelt"
+
+
 class Engine(StrEnum):
     fast = "fast"
     reference = "reference"
@@ -426,15 +432,31 @@ def sweep(
 @app.command(name="compare-events")
 def compare_events(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sim run`.")],
-    data: Annotated[Path, typer.Argument(help="CAMEO-coded event file (the chronology's columns).")],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="CAMEO-coded events: a chronology CSV, a run's events.csv, or a GDELT 2.0 export."
+        ),
+    ],
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Folder for the outputs (default: the run's).")
+    ] = None,
+    data_format: Annotated[
+        EventFmt,
+        typer.Option(
+            help="chronology (CSV with actor, cameo, goldstein, date or day; also a run's event log), "
+            "gdelt (GDELT 2.0 event export: 61 tab-separated columns, no header), or auto: "
+            "gdelt for names ending in .export.CSV."
+        ),
+    ] = EventFmt.auto,
+    data_run: Annotated[
+        int | None, typer.Option(help="The run to take when DATA is the event log of several runs.")
     ] = None,
 ) -> None:
     """Simulated events against real event data: counts, daily Goldstein band, CRPS and band coverage."""
     from sim.analysis.eventdata import compare_events as compare_api
 
-    result = compare_api(run_dir, data)
+    result = compare_api(run_dir, data, data_format=data_format.value, data_run=data_run)
     folder = out_dir or Path(run_dir)
     result.save(folder)  # both files or neither, before anything is printed as done
     for line in result.lines():
