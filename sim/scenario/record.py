@@ -133,13 +133,17 @@ def _read_table(path: Path, shown: str) -> pd.DataFrame:
     missing = [c for c in REQUIRED if c not in data.columns]
     if missing or ("date" not in data.columns and "day" not in data.columns):
         need = ", ".join([*REQUIRED, "date or day"])
-        hint = ""
-        if len(data.columns) == 1 and str(data.columns[0]).count("\t") >= len(gdelt.COLUMNS) - 1:
-            hint = " (a GDELT 2.0 event export? use --data-format gdelt)"
+        hint = " (a GDELT 2.0 event export? use --data-format gdelt)" if _tab_separated(path) else ""
         raise UserError(
             f"expected columns {need}; missing {', '.join(missing) or 'date/day'}{hint}", source=shown
         )
     return data
+
+
+def _tab_separated(path: Path) -> bool:
+    """Whether the first line has the tab-separated columns of a GDELT 2.0 event export."""
+    with open(path, "rb") as fh:
+        return fh.readline(2**16).count(b"\t") == len(gdelt.COLUMNS) - 1
 
 
 def _one_run(data: pd.DataFrame, shown: str, run: int | None) -> pd.DataFrame:
