@@ -429,6 +429,84 @@ def sweep(
     out.print(f"files: {folder}/", highlight=False)
 
 
+@app.command()
+def discover(
+    scenario: ScenarioArg = DEFAULT_SCENARIO,
+    outcome: Annotated[str, typer.Option(help="The outcome to explain: clash, resolved or tense.")] = "clash",
+    samples: Annotated[int, typer.Option(help="Parameter points (Latin hypercube), at least 50.")] = 200,
+    runs: Annotated[int, typer.Option("--runs", "-n", help="Replicates per parameter point.")] = 20,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", help="Vary only this calibratable parameter (repeatable), PATH or PATH=LOW:HIGH."
+        ),
+    ] = None,
+    min_coverage: Annotated[
+        float, typer.Option(help="The least share of the outcome's remaining cases a box must hold.")
+    ] = 0.5,
+    boxes: Annotated[int, typer.Option("--boxes", help="Boxes to look for at most.")] = 3,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a scenario value.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
+    workers: WorkersOpt = 1,
+    scheduler: SchedulerOpt = None,
+) -> None:
+    """Scenario discovery: the parameter regions (PRIM boxes) where an outcome is likely (discovery.csv)."""
+    from sim.analysis import discover as disc
+
+    disc.check_outcome(outcome)
+    _check_out(out_dir)
+    loaded = load_scenario(scenario, set_ or None)
+    ranges = _param_ranges(param, disc.calibratable(loaded))
+    ranges = disc.check_design(
+        loaded,
+        outcome=outcome,
+        samples=samples,
+        runs=runs,
+        parameters=ranges,
+        min_coverage=min_coverage,
+        max_boxes=boxes,
+        workers=workers,
+    )  # sizes and ranges checked before any work (or a cluster) starts
+    client = _client(scheduler, workers)
+    try:
+        result = disc.discover(
+            loaded,
+            outcome=outcome,
+            samples=samples,
+            runs=runs,
+            parameters=ranges,
+            min_coverage=min_coverage,
+            max_boxes=boxes,
+            workers=workers,
+            client=client,
+        )
+    finally:
+        _close(client, scheduler)
+    for line in result.lines():
+        out.print(line, highlight=False, soft_wrap=True)
+    folder = result.save(out_dir or default_run_dir(f"discover-{loaded.name}"))
+    out.print(f"files: {folder}/discovery.csv, points.csv", highlight=False)
+
+
+def _param_ranges(param: list[str] | None, ranges: dict[str, tuple[float, float]]):
+    """--param PATH or PATH=LOW:HIGH options as {path: (low, high)}; all `ranges` without any."""
+    if not param:
+        return ranges
+    chosen = {}
+    for text in param:
+        path, _, bounds = text.partition("=")
+        if not bounds and path not in ranges:
+            raise UserError(
+                f"not a calibratable parameter; expected one of: {', '.join(ranges)}", field=f"--param {path}"
+            )
+        try:
+            low, high = (float(v) for v in bounds.split(":")) if bounds else ranges[path]
+        except ValueError:
+            raise UserError(f"expected PATH=LOW:HIGH, found '{text}'", field="--param") from None
+        chosen[path] = (low, high)
+    return chosen
+
+
 @app.command(name="compare-events")
 def compare_events(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sim run`.")],

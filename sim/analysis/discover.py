@@ -257,7 +257,9 @@ def find_boxes(
         from ema_workbench.analysis import prim
     logging.getLogger("EMA").setLevel(logging.WARNING)
     x = x.reset_index(drop=True).astype(float)
-    finder = prim.Prim(x, y.copy(), peel_alpha=0.05, paste_alpha=0.05, mass_min=0.05)
+    with warnings.catch_warnings():  # pandas' deprecation notes on the workbench's own code
+        warnings.simplefilter("ignore")
+        finder = prim.Prim(x, y.copy(), peel_alpha=0.05, paste_alpha=0.05, mass_min=0.05)
     base = float(y.mean())
     rows: list[dict] = []
     note = ""
