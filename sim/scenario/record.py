@@ -112,9 +112,8 @@ def _read_table(path: Path, shown: str) -> pd.DataFrame:
             import pyarrow.parquet as pq
 
             data = pq.read_table(path).to_pandas()
-            for name in TEXT.keys() & set(data.columns):
-                data[name] = data[name].astype(str)
-            data = data.fillna("")
+            for name in (TEXT.keys() | {"actor_code", "target_code"}) & set(data.columns):
+                data[name] = data[name].astype(object).where(data[name].notna(), "").astype(str)
         else:
             data = pd.read_csv(
                 path,
