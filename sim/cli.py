@@ -67,6 +67,12 @@ class EventsMode(StrEnum):
     none = "none"
 
 
+class EventFmt(StrEnum):
+    auto = "auto"
+    chronology = "chronology"
+    gdelt = "gdelt"
+
+
 class Engine(StrEnum):
     fast = "fast"
     reference = "reference"
@@ -423,18 +429,112 @@ def sweep(
     out.print(f"files: {folder}/", highlight=False)
 
 
+@app.command()
+def discover(
+    scenario: ScenarioArg = DEFAULT_SCENARIO,
+    outcome: Annotated[str, typer.Option(help="The outcome to explain: clash, resolved or tense.")] = "clash",
+    samples: Annotated[int, typer.Option(help="Parameter points (Latin hypercube), at least 50.")] = 200,
+    runs: Annotated[int, typer.Option("--runs", "-n", help="Replicates per parameter point.")] = 20,
+    param: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--param", help="Vary only this calibratable parameter (repeatable), PATH or PATH=LOW:HIGH."
+        ),
+    ] = None,
+    min_coverage: Annotated[
+        float, typer.Option(help="The least share of the outcome's remaining cases a box must hold.")
+    ] = 0.5,
+    boxes: Annotated[int, typer.Option("--boxes", help="Boxes to look for at most.")] = 3,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a scenario value.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
+    workers: WorkersOpt = 1,
+    scheduler: SchedulerOpt = None,
+) -> None:
+    """Scenario discovery: the parameter regions (PRIM boxes) where an outcome is likely (discovery.csv)."""
+    from sim.analysis import discover as disc
+
+    disc.check_outcome(outcome)
+    _check_out(out_dir)
+    loaded = load_scenario(scenario, set_ or None)
+    ranges = _param_ranges(param, disc.calibratable(loaded))
+    ranges = disc.check_design(
+        loaded,
+        outcome=outcome,
+        samples=samples,
+        runs=runs,
+        parameters=ranges,
+        min_coverage=min_coverage,
+        max_boxes=boxes,
+        workers=workers,
+    )  # sizes and ranges checked before any work (or a cluster) starts
+    client = _client(scheduler, workers)
+    try:
+        result = disc.discover(
+            loaded,
+            outcome=outcome,
+            samples=samples,
+            runs=runs,
+            parameters=ranges,
+            min_coverage=min_coverage,
+            max_boxes=boxes,
+            workers=workers,
+            client=client,
+        )
+    finally:
+        _close(client, scheduler)
+    for line in result.lines():
+        out.print(line, highlight=False, soft_wrap=True)
+    folder = result.save(out_dir or default_run_dir(f"discover-{loaded.name}"))
+    out.print(f"files: {folder}/discovery.csv, points.csv", highlight=False)
+
+
+def _param_ranges(param: list[str] | None, ranges: dict[str, tuple[float, float]]):
+    """--param PATH or PATH=LOW:HIGH options as {path: (low, high)}; all `ranges` without any."""
+    if not param:
+        return ranges
+    chosen = {}
+    for text in param:
+        path, _, bounds = text.partition("=")
+        if not bounds and path not in ranges:
+            raise UserError(
+                f"not a calibratable parameter; expected one of: {', '.join(ranges)}", field=f"--param {path}"
+            )
+        try:
+            low, high = (float(v) for v in bounds.split(":")) if bounds else ranges[path]
+        except ValueError:
+            raise UserError(f"expected PATH=LOW:HIGH, found '{text}'", field="--param") from None
+        chosen[path] = (low, high)
+    return chosen
+
+
 @app.command(name="compare-events")
 def compare_events(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `sim run`.")],
-    data: Annotated[Path, typer.Argument(help="CAMEO-coded event file (the chronology's columns).")],
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help="CAMEO-coded events: a chronology CSV, a run's events.csv, or a GDELT 2.0 export."
+        ),
+    ],
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Folder for the outputs (default: the run's).")
+    ] = None,
+    data_format: Annotated[
+        EventFmt,
+        typer.Option(
+            help="chronology (CSV with actor, cameo, goldstein, date or day; also a run's event log), "
+            "gdelt (GDELT 2.0 event export: 61 tab-separated columns, no header), or auto: "
+            "gdelt for names ending in .export.CSV."
+        ),
+    ] = EventFmt.auto,
+    data_run: Annotated[
+        int | None, typer.Option(help="The run to take when DATA is the event log of several runs.")
     ] = None,
 ) -> None:
     """Simulated events against real event data: counts, daily Goldstein band, CRPS and band coverage."""
     from sim.analysis.eventdata import compare_events as compare_api
 
-    result = compare_api(run_dir, data)
+    result = compare_api(run_dir, data, data_format=data_format.value, data_run=data_run)
     folder = out_dir or Path(run_dir)
     result.save(folder)  # both files or neither, before anything is printed as done
     for line in result.lines():

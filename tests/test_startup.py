@@ -20,7 +20,7 @@ from .conftest import REPO
 
 # the libraries that cost seconds to import; scenario files need only pydantic and yaml
 HEAVY = {"numba", "mesa", "scipy", "pandas", "pyarrow", "dask", "distributed", "matplotlib", "solara"}
-HEAVY |= {"pyabc", "SALib"}
+HEAVY |= {"pyabc", "SALib", "ema_workbench"}
 
 # `python -c WRAPPER ARGS` is `sim ARGS`, and at exit writes the top-level modules it loaded to $MODULES_FILE
 WRAPPER = """
@@ -66,6 +66,8 @@ READ_ONLY = [
     ["run", "--help"],
     ["dashboard", "--help"],
     ["calibrate", "--help"],
+    ["discover", "--help"],
+    ["compare-events", "--help"],
 ]
 
 

@@ -2,7 +2,9 @@
 
 Any event file with the chronology's columns works (`date` or `day`, `actor`,
 `target`, `cameo`, `goldstein`; actor codes as in the scenario's `code:`
-fields). The comparison: event counts by CAMEO root code and by actor, the
+fields), and so do a GDELT 2.0 event export and a run's own event log (one run
+of it, chosen with `data_run`): all are read by `sim.scenario.record.read_event_data`,
+which finds each event's actor by its code. The comparison: event counts by CAMEO root code and by actor, the
 daily Goldstein sums against the ensemble's band, and forecast scores as
 forecast evaluation uses them: the CRPS of the daily sums (scoringrules) and
 the coverage of the 50% and 90% bands.
@@ -90,8 +92,14 @@ def _share(inside: np.ndarray) -> float:
     return float(np.mean(inside)) if len(inside) else float("nan")
 
 
-def compare_events(run_dir: str | Path, data_path: str | Path) -> EventComparison:
-    """Score a run folder's event log against an event data file."""
+def compare_events(
+    run_dir: str | Path, data_path: str | Path, *, data_format: str = "auto", data_run: int | None = None
+) -> EventComparison:
+    """Score a run folder's event log against an event data file.
+
+    `data_format` is "chronology", "gdelt" or "auto" (by the file's name); `data_run`
+    picks one run when the data is an event log of several runs.
+    """
     import scoringrules as sr
 
     folder = open_run_folder(run_dir)
@@ -104,7 +112,8 @@ def compare_events(run_dir: str | Path, data_path: str | Path) -> EventCompariso
             source=str(folder.path),
         )
     runs = sorted(set(sim["run"]))
-    obs = read_event_data(data_path, scenario)
+    sim = sim[sim["cameo"] != ""]  # a move without a CAMEO code is no event in event data
+    obs = read_event_data(data_path, scenario, fmt=data_format, run=data_run)
     days = scenario.days
     sim_daily = np.zeros((len(runs), days))
     index = {r: k for k, r in enumerate(runs)}

@@ -10,6 +10,7 @@ as per-replicate parameter batches, many points per batch.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -111,12 +112,15 @@ def outcomes_per_run(
     days: int | None = None,
     workers: int = 1,
     client=None,
+    block: Callable[..., np.ndarray] | None = None,
 ) -> np.ndarray:
     """Per-run outcomes (N, runs, len(OUTPUTS)) of N parameter points, on common random numbers.
 
     Points go through the engine in batches; with `workers` or a Dask `client` the
-    batches run in parallel, with the same numbers.
+    batches run in parallel, with the same numbers. `block` replaces the per-batch
+    function (a module-level one, so worker processes can load it) for other outputs.
     """
+    block = _outcomes_block if block is None else block
     points = np.atleast_2d(np.asarray(points, dtype=float))
     runs = whole(runs, "--runs")
     days = scenario.days if days is None else whole(days, "--days")
@@ -128,15 +132,15 @@ def outcomes_per_run(
         (scenario, names, points[lo : lo + per_batch], runs, days) for lo in range(0, len(points), per_batch)
     ]
     if client is not None:
-        blocks = [f.result() for f in [client.submit(_outcomes_block, *job, pure=False) for job in jobs]]
+        blocks = [f.result() for f in [client.submit(block, *job, pure=False) for job in jobs]]
     elif workers > 1 and len(jobs) > 1:
         from sim.ensemble.executors import worker_pool
 
         # the same pool as `sim run --workers`: a signal or an error stops the workers at once
         with worker_pool(workers) as pool:
-            blocks = list(pool.map(_outcomes_block, *zip(*jobs, strict=True)))
+            blocks = list(pool.map(block, *zip(*jobs, strict=True)))
     else:
-        blocks = [_outcomes_block(*job) for job in jobs]
+        blocks = [block(*job) for job in jobs]
     return np.concatenate(blocks)
 
 

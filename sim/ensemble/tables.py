@@ -39,6 +39,11 @@ class Layout:
         self.cameo = np.array([c or "" for c in spec.moves.cameo], dtype=object)
         self.goldstein = spec.moves.goldstein
         self.kinds = np.array(EVENT_KINDS, dtype=object)
+        # the actors' CAMEO actor codes ("" for an actor without one): an event log read back as
+        # event data (`sim compare-events`) finds its actors by code, as it does in real event data
+        self.codes = np.array([spec.scenario.actors[a].code or "" for a in ids], dtype=object)
+        # a code is free text: one with a comma, a quote or a line break needs quoted CSV fields
+        self.codes_need_quotes = any(set(c) & set(',"\r\n') for c in self.codes)
 
     def trajectory_columns(
         self, runs: np.ndarray, tension: np.ndarray, dyads: np.ndarray, posture: np.ndarray
@@ -73,6 +78,8 @@ class Layout:
                 "cameo": self.cameo[table[:, 4]],
                 "goldstein": self.goldstein[table[:, 4]],
                 "kind": self.kinds[table[:, 5]],
+                "actor_code": self.codes[table[:, 2]],
+                "target_code": self.codes[table[:, 3]],
             }
         )
 
@@ -218,8 +225,12 @@ def arrow_table(columns) -> object:
     )
 
 
-def write_csv(path: Path, chunks, decimals: int) -> None:
-    """CSV through pyarrow's writer (fast), floats rounded to `decimals`, one header."""
+def write_csv(path: Path, chunks, decimals: int, *, quote: bool = False) -> None:
+    """CSV through pyarrow's writer (fast), floats rounded to `decimals`, one header.
+
+    Fields are written without quotes (ids, dates and codes need none) unless `quote`:
+    then every text field is quoted, for text that holds commas, quotes or line breaks.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pcsv
@@ -236,8 +247,9 @@ def write_csv(path: Path, chunks, decimals: int) -> None:
                 table = pa.table(columns, names=table.column_names)
                 if writer is None:
                     fh.write((",".join(table.column_names) + "\n").encode())
-                    # ids, dates and codes never need quotes
-                    options = pcsv.WriteOptions(include_header=False, quoting_style="none")
+                    options = pcsv.WriteOptions(
+                        include_header=False, quoting_style="needed" if quote else "none"
+                    )
                     writer = pcsv.CSVWriter(fh, table.schema, write_options=options)
                 writer.write_table(table)
         finally:
@@ -245,10 +257,10 @@ def write_csv(path: Path, chunks, decimals: int) -> None:
                 writer.close()
 
 
-def write_chunks(stem: Path, chunks, data: str, float_format: str) -> None:
+def write_chunks(stem: Path, chunks, data: str, float_format: str, *, quote: bool = False) -> None:
     """Write a table given as DataFrame chunks, as CSV (one header) or Parquet (one row group each)."""
     if data == "csv":
-        write_csv(stem.with_suffix(".csv"), chunks, decimals=int(float_format.strip("%f.")))
+        write_csv(stem.with_suffix(".csv"), chunks, decimals=int(float_format.strip("%f.")), quote=quote)
         return
     import pyarrow.parquet as pq
 

@@ -240,7 +240,8 @@ class Result:
         data = self.data_format(data)
         with atomic_folder(out) as tmp:
             self.model.store.write(tmp / "trajectories", data, FLOAT_FORMAT)
-            write_chunks(tmp / "events", self.event_chunks(), data, "%.1f")
+            quote = self.model.layout.codes_need_quotes  # an actor code with a comma, say
+            write_chunks(tmp / "events", self.event_chunks(), data, "%.1f", quote=quote)
             self.outcomes.to_csv(tmp / "outcomes.csv", index=False, float_format=FLOAT_FORMAT)
             manifest = {**self.manifest(), "data_format": data}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import UserError, one_line, regular_file
+from sim.scenario import gdelt
 from sim.scenario.loader import BUNDLED
 from sim.scenario.schema import Record, Scenario
 
@@ -43,29 +44,32 @@ def locate(scenario: Scenario, name: str | None = None, field: str = "record.eve
     )
 
 
-def read_event_data(path: str | Path, scenario: Scenario) -> pd.DataFrame:
+FORMATS = ("auto", "chronology", "gdelt")
+
+
+def read_event_data(
+    path: str | Path, scenario: Scenario, *, fmt: str = "auto", run: int | None = None
+) -> pd.DataFrame:
     """Read an event file and put its events on the scenario's day axis, with actor ids.
 
-    Rows with an empty `cameo` are notes, not events, and are left out; every
-    other row needs a Goldstein weight from -10 to 10 and a date (or a whole day).
+    Three kinds of file are read: the chronology format (CSV with `actor`,
+    `cameo`, `goldstein` and `date` or `day`), a run's own event log
+    (events.csv or events.parquet, found by its `actor_code` column), and a
+    GDELT 2.0 event export (`fmt="gdelt"`, or "auto" with a name ending in
+    .export.CSV). Actors are matched by the scenario's `code:` fields; the
+    rest are "other: CODE". Rows with an empty `cameo` are notes, not events,
+    and are left out; every other row needs a Goldstein weight from -10 to 10
+    and a date (or a whole day). An event log of several runs is one run's
+    record only when `run` picks it.
     """
     shown = str(path)
-    path = regular_file(path, "a CSV of CAMEO-coded events")
-    try:
-        data = pd.read_csv(
-            path,
-            dtype={"cameo": str, "actor": str, "target": str, "date": str, "day": str, "goldstein": str},
-            keep_default_na=False,
-            encoding="utf-8",
-        )
-    except pd.errors.EmptyDataError:
-        raise UserError("empty file; expected a CSV of CAMEO-coded events", source=shown) from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
-        raise UserError(f"cannot read as CSV: {one_line(exc)}", source=shown) from None
-    missing = [c for c in REQUIRED if c not in data.columns]
-    if missing or ("date" not in data.columns and "day" not in data.columns):
-        need = ", ".join([*REQUIRED, "date or day"])
-        raise UserError(f"expected columns {need}; missing {', '.join(missing) or 'date/day'}", source=shown)
+    if fmt not in FORMATS:
+        raise UserError(f"expected one of {', '.join(FORMATS)}, found {fmt!r}", field="--data-format")
+    if fmt == "gdelt" or (fmt == "auto" and gdelt.is_gdelt(path)):
+        data = gdelt.read_gdelt(regular_file(path, "a GDELT 2.0 event export"), shown, scenario)
+    else:
+        data = _read_table(regular_file(path, "a CSV of CAMEO-coded events"), shown)
+    data = _one_run(data, shown, run)
     data = data[data["cameo"].str.strip() != ""].copy()
     if "date" in data.columns:
         try:
@@ -78,10 +82,89 @@ def read_event_data(path: str | Path, scenario: Scenario) -> pd.DataFrame:
     else:
         data["sim_day"] = _numbers(data["day"], shown, "day", whole=True)
     data["goldstein"] = _numbers(data["goldstein"], shown, "goldstein", bounds=(-10.0, 10.0))
-    codes = {a.code: aid for aid, a in scenario.actors.items() if a.code}
-    data["actor_id"] = data["actor"].map(codes).fillna("other: " + data["actor"])
+    data["actor_id"] = actor_ids(data, scenario)
     data["root"] = data["cameo"].str[:2]
     return data[(data["sim_day"] >= 0) & (data["sim_day"] < scenario.days)]
+
+
+def actor_ids(data: pd.DataFrame, scenario: Scenario) -> pd.Series:
+    """Each event's actor id: the scenario actor with the row's code, else "other: CODE".
+
+    A run's event log carries the codes in `actor_code` and the ids in `actor`;
+    its actors without a code are found by id, if the scenario has them.
+    """
+    codes = {a.code: aid for aid, a in scenario.actors.items() if a.code}
+    if "actor_code" not in data.columns:
+        return data["actor"].map(codes).fillna("other: " + data["actor"])
+    by_code = data["actor_code"].map(codes)
+    by_id = data["actor"].where(data["actor"].isin(list(scenario.actors)) & (data["actor_code"] == ""))
+    own = data["actor_code"].where(data["actor_code"] != "", data["actor"])
+    return by_code.fillna(by_id).fillna("other: " + own)
+
+
+TEXT = {"cameo": str, "actor": str, "target": str, "date": str, "day": str, "goldstein": str}
+
+
+def _read_table(path: Path, shown: str) -> pd.DataFrame:
+    """A chronology or an event log as text columns, checked for the columns every reader needs."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            data = pq.read_table(path).to_pandas()
+            for name in (TEXT.keys() | {"actor_code", "target_code"}) & set(data.columns):
+                data[name] = data[name].astype(object).where(data[name].notna(), "").astype(str)
+        else:
+            data = pd.read_csv(
+                path,
+                dtype={**TEXT, "actor_code": str, "target_code": str},
+                keep_default_na=False,
+                encoding="utf-8",
+            )
+    except pd.errors.EmptyDataError:
+        raise UserError("empty file; expected a CSV of CAMEO-coded events", source=shown) from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        raise UserError(f"cannot read as CSV: {one_line(exc)}", source=shown) from None
+    except Exception as exc:  # pyarrow's errors on a damaged Parquet file
+        if type(exc).__module__.startswith("pyarrow"):
+            raise UserError(f"cannot read as Parquet: {one_line(exc)}", source=shown) from None
+        raise
+    missing = [c for c in REQUIRED if c not in data.columns]
+    if missing or ("date" not in data.columns and "day" not in data.columns):
+        need = ", ".join([*REQUIRED, "date or day"])
+        hint = " (a GDELT 2.0 event export? use --data-format gdelt)" if _tab_separated(path) else ""
+        raise UserError(
+            f"expected columns {need}; missing {', '.join(missing) or 'date/day'}{hint}", source=shown
+        )
+    return data
+
+
+def _tab_separated(path: Path) -> bool:
+    """Whether the first line has the tab-separated columns of a GDELT 2.0 event export."""
+    with open(path, "rb") as fh:
+        return fh.readline(2**16).count(b"\t") == len(gdelt.COLUMNS) - 1
+
+
+def _one_run(data: pd.DataFrame, shown: str, run: int | None) -> pd.DataFrame:
+    """One run of an event log (a file with a `run` column); any other file as it is."""
+    if "run" not in data.columns:
+        if run is not None:
+            raise UserError("has no run column; --data-run applies to a run's event log", source=shown)
+        return data
+    runs = pd.to_numeric(data["run"], errors="coerce")
+    found = sorted(set(runs.dropna().astype(int)))
+    if run is None:
+        if len(found) > 1:
+            raise UserError(
+                f"holds the events of {len(found)} runs ({found[0]} to {found[-1]}); "
+                "expected the record of one: choose it with --data-run",
+                source=shown,
+            )
+        return data
+    if run not in found:
+        shown_runs = f"{found[0]} to {found[-1]}" if found else "none"
+        raise UserError(f"expected a run of the log ({shown_runs}), found {run}", field="--data-run")
+    return data[runs == run]
 
 
 def _numbers(
