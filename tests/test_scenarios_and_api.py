@@ -217,3 +217,17 @@ def test_a_variant_or_slider_value_wins_over_the_posterior_draws():
     raw["mechanisms"]["accidents"]["hazard"] = load_scenario("kosovo_2021").mechanisms.accidents.hazard
     same = run(raw, runs=200, events="all")  # control: the shipped value is drawn from the posterior again
     assert (same.events["kind"] == "accident").any()
+
+
+def test_the_bundled_scenario_carries_its_posteriors_point_values():
+    """Every calibrated parameter is drawn per replicate: the YAML holds exactly the posterior's point
+    values (a value that differed would be taken as the user's own and held fixed)."""
+    from sim.ensemble.posterior import draw_posterior, point_values, read_posterior
+    from sim.scenario.batch import value_at
+    from sim.scenario.record import locate
+
+    sc = load_scenario("kosovo_2021")
+    path = locate(sc, sc.posterior, field="posterior")
+    points = point_values(read_posterior(path))
+    assert {k: value_at(sc, k) for k in points} == points
+    assert set(draw_posterior(path, [0, 1], sc.seed, sc)) == set(points)

@@ -13,8 +13,7 @@ from sim.analysis.sensitivity import OUTPUTS, analyse, calibratable, evaluate
 def test_calibratable_parameters_have_ranges_inside_the_schema_bounds():
     ranges = calibratable()
     assert "mechanisms.mediation.weight" in ranges and "mechanisms.activity.arousal" in ranges
-    # the verbal cost is the unit of utility, so the logit's precision is free and the verbal cost is not
-    assert "mechanisms.rationality" in ranges and "mechanisms.disposition.verbal_cost" not in ranges
+    assert "mechanisms.rationality" not in ranges  # it sets the utility scale; the weights are calibrated
     sc = load_scenario("kosovo_2021")
     for path, (low, high) in ranges.items():
         assert low < high

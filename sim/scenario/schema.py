@@ -339,8 +339,7 @@ class Disposition(Strict):
         default=2.0, description="Utility per unit of hostility for a fully hawkish actor."
     )
     verbal_cost: Weight = Field(
-        default=1.0,
-        description="Cost of any verbal move: the unit of utility (fixed; the logit precision is free).",
+        json_schema_extra=_calibratable(0.5, 4.0), default=1.5, description="Cost of any verbal move."
     )
     material_cost: Weight = Field(
         json_schema_extra=_calibratable(1.0, 12.0), default=3.0, description="Cost of any material move."
@@ -393,7 +392,6 @@ class Reciprocity(Strict):
         description="How strongly one's own past hostility drains the urge.",
     )
     mirror: Weight = Field(
-        json_schema_extra=_calibratable(0.0, 4.0),
         default=1.0,
         description="Pull to keep forces in contact while the opponent keeps its own, "
         "and to stand them down once it has (in units of reciprocity weight).",
@@ -541,14 +539,13 @@ class Mechanisms(Strict):
 
     Fields marked `calibratable` (with a plausible range) are the free
     parameters that calibration and sensitivity analysis vary. The others keep
-    their documented values: the verbal cost is the unit of utility (with every
-    weight and the logit's precision free, one scale must be fixed), loss
+    their documented values: `rationality` sets the scale of utility (every
+    weight is calibrated in its units, so it would only rescale them), loss
     aversion is Tversky and Kahneman's (1992) estimate, and the rest are
     structural rates a single record cannot pin down (docs/model.md, 8).
     """
 
     rationality: Annotated[float, Field(gt=0.0, le=100.0)] = Field(
-        json_schema_extra=_calibratable(0.5, 5.0),
         default=1.5,
         description="Logit precision: near 0 choices are random, large values pick the best move.",
     )
