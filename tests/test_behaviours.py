@@ -55,12 +55,30 @@ def base():
 # ---------------------------------------------------------------- 1. the 2021 shape
 
 
-def test_1_rise_and_peak_within_ten_days_and_clashes_rare(base):
-    q = base.tension_quantiles(qs=(0.5,))[0]
-    assert q[3] > q[0], "tension rises after the plate rule and the deployment"
+def test_1_rise_and_peak_within_ten_days(base):
+    """Control (placebo): the same runs without the trigger (no scripted events) neither rise nor
+    peak early."""
+    raw = load_scenario("kosovo_2021").model_dump(mode="json")
+    raw["events"] = []
+    calm = ensemble(raw)
+    day3 = [r.trajectories.query("day == 3").sort_values("run")["tension"].to_numpy() for r in (base, calm)]
+    assert paired_greater(*day3) < ALPHA, "tension rises after the plate rule and the deployment"
     assert np.median(base.outcomes["peak_day"]) <= 10, "runs peak within the first ten days"
+    assert np.median(calm.outcomes["peak_day"]) > 10
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 10 acceptance 2 not met: P(clash) 9.4% in 1,000 runs of the calibrated scenario "
+    "(goal at most 5%; the record has none); strict: it fails loudly once the model gets there",
+)
+def test_1_an_armed_clash_is_rare(base):
     k = int(clashes(base).sum())
-    assert stats.binomtest(k, RUNS, 0.10, alternative="less").pvalue < ALPHA, "an armed clash is rare"
+    assert stats.binomtest(k, RUNS, 0.05, alternative="less").pvalue < ALPHA, "an armed clash is rare"
+
+
+def test_1_an_armed_clash_is_possible(base):
+    assert clashes(base).sum() > 0, "possible: some runs end in a clash"
 
 
 def signing_days(result) -> dict[int, int]:
@@ -122,15 +140,17 @@ def test_3_stronger_russian_backing_makes_serbia_escalate_more(knocked):
     assert (p < ALPHA) is not knocked
 
 
-@pytest.mark.parametrize("hazard, effect", [(None, True), (0.0, False)])
-def test_4_without_nato_kfor_deterrence_more_clashes(base, hazard, effect):
-    over = None if hazard is None else {"mechanisms.accidents.hazard": hazard}
-    plain = base if hazard is None else ensemble("kosovo_2021", overrides=over)
+@pytest.mark.parametrize("knocked", [False, True])
+def test_4_without_nato_kfor_deterrence_more_clashes(base, knocked):
+    # KFOR prevents clashes two ways: its patrols absorb part of the accident hazard, and NATO's
+    # strength on Kosovo's side deters a deliberate attack
+    over = {"mechanisms.accidents.hazard": 0.0, "mechanisms.deterrence.weight": 0.0} if knocked else None
+    plain = ensemble("kosovo_2021", overrides=over) if knocked else base
     no_kfor = ensemble("kosovo_2021_no_kfor", overrides=over)
-    if effect:
+    if not knocked:
         assert fisher_more(clashes(no_kfor), clashes(plain)) < ALPHA
-    else:  # control: no accidents, no clashes in either (nobody chooses war outright)
-        assert clashes(no_kfor).sum() <= clashes(plain).sum() + 2
+    else:  # control: with both channels off, taking KFOR out makes no significant difference
+        assert fisher_more(clashes(no_kfor), clashes(plain)) > 0.05
 
 
 def test_5_early_police_withdrawal_ends_the_crisis_sooner(base):
