@@ -28,6 +28,9 @@ import uuid
 
 import pytest
 
+from sim import load_scenario
+from sim.app.whatif import controls
+
 from .conftest import REPO
 
 CHROMIUM = os.environ.get("SIM_CHROMIUM", "/usr/bin/chromium")
@@ -386,8 +389,12 @@ def test_slider_run_compare_export_and_rerun_from_the_cli(server, tmp_path):
         page.screenshot(path=SHOTS / "1-start.png", animations="disabled")
 
         # the unmoved sliders show the scenario's values and the run is the CLI's run
+        control = next(
+            c for c in controls(load_scenario("kosovo_2021")) if c.path == "mechanisms.mediation.weight"
+        )
+        weaker = round(control.value - 10 * control.step, 9)
         thumb = page.locator(".v-input", has_text="mediation.weight").get_by_role("slider")
-        assert float(thumb.get_attribute("aria-valuenow")) == 2.0
+        assert float(thumb.get_attribute("aria-valuenow")) == control.value
         page.get_by_role("button", name="Run").click()
         page.wait_for_selector("text=Median peak", timeout=90_000)
         page.wait_for_selector("button:has-text('Run'):not([disabled])", timeout=90_000)
@@ -399,10 +406,10 @@ def test_slider_run_compare_export_and_rerun_from_the_cli(server, tmp_path):
         assert before == shares(sim_run("kosovo_2021", "--runs", "300", "--out", str(tmp_path / "base")))
 
         thumb.focus()
-        for _ in range(10):  # weaker EU mediation: 10 steps of 0.1 down, 2.0 -> 1.0
+        for _ in range(10):  # weaker EU mediation: 10 steps down
             page.keyboard.press("ArrowLeft")
         # the page lists what differs from the scenario once the server has it
-        page.wait_for_selector("text=mediation.weight 2 → 1", timeout=30_000)
+        page.wait_for_selector(f"text=mediation.weight {control.value:g} → {weaker:g}", timeout=30_000)
         page.get_by_role("button", name="Run").click()
         page.wait_for_function(
             "([old]) => { const t = [...document.querySelectorAll('table')]"
@@ -429,8 +436,8 @@ def test_slider_run_compare_export_and_rerun_from_the_cli(server, tmp_path):
         other.goto(url)
         other.wait_for_selector("text=Set the sliders", timeout=90_000)
         other_thumb = other.locator(".v-input", has_text="mediation.weight").get_by_role("slider")
-        assert float(other_thumb.get_attribute("aria-valuenow")) == 2.0
-        assert float(thumb.get_attribute("aria-valuenow")) == 1.0
+        assert float(other_thumb.get_attribute("aria-valuenow")) == control.value
+        assert float(thumb.get_attribute("aria-valuenow")) == weaker
         other.close()
 
         page.get_by_role("tab", name="Export").click()
@@ -443,7 +450,7 @@ def test_slider_run_compare_export_and_rerun_from_the_cli(server, tmp_path):
         browser.close()
 
     text = exported.read_text()
-    assert "extends: kosovo_2021.yaml\n" in text and "mediation:\n    weight: 1.0\n" in text
+    assert "extends: kosovo_2021.yaml\n" in text and f"mediation:\n    weight: {weaker}\n" in text
     assert str(REPO) not in text  # no path on the server
     assert shares(sim_run(str(exported), "--runs", "300", "--out", str(tmp_path / "cli"))) == after
 
