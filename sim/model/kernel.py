@@ -292,108 +292,6 @@ def actor_rows(r, b, i, n, state, tables, p, seen):
 
 
 @njit(cache=True, inline="always")
-def option_utility(r, b, i, m, t, state, tables, p, seen, terms):
-    """The utility terms of actor i's move m towards t (docs/model.md 7.1), written into `terms`."""
-    act, aff, lev, party, feats, shifts, issues = (
-        tables[0],
-        tables[1],
-        tables[2],
-        tables[4],
-        tables[6],
-        tables[13],
-        tables[14],
-    )
-    H, X, A, Med, Rb, L, Q, REF = (
-        state[1],
-        state[2],
-        state[3],
-        state[5],
-        state[7],
-        state[8],
-        state[9],
-        state[10],
-    )
-    contact, vec, mat, offer = seen[0], seen[2], seen[3], seen[4]
-    agreement, backing, crisis, exposure = vec[2], vec[3], vec[4], vec[5]
-    flags = vec[9]
-    strength, pull, drive = mat[0], mat[2], mat[3]
-    cap, res, rt, hawk = act[b, 0, i], act[b, 1, i], act[b, 2, i], act[b, 3, i]
-    e = feats[m, F_HOSTILITY]
-    c = feats[m, F_COOPERATION]
-    net = e - c
-    material = feats[m, F_MATERIAL]
-    cd = feats[m, F_CONTACT_DELTA]
-    a_it = aff[b, i, t]
-    cost = feats[m, F_COST]
-    if cost < 0.0:
-        cost = p[MATERIAL_COST] if feats[m, F_PHYSICAL] > 0.0 else p[VERBAL_COST]
-    gain = 0.0
-    keeps = 0.0
-    if feats[m, F_SHIFTS] > 0.0:
-        lam = p[LOSS_AVERSION]
-        for k in range(Q.shape[1]):
-            to = shifts[m, k]
-            if to >= 0.0:
-                x = issues[0, i, k]
-                gain += issues[1, i, k] * (
-                    mx.felt_distance(x, Q[r, k], REF[r, i, k], lam, p[CHRONIC])
-                    - mx.felt_distance(x, to, REF[r, i, k], lam, p[CHRONIC])
-                )
-                keeps += abs(Q[r, k] - offer[k]) - abs(to - offer[k])
-    terms[0] = mx.disposition(p[HAWK_W], hawk, net, cost, p[CAP_DISCOUNT], cap, material)
-    terms[1] = mx.issues(p[ISSUE_W], drive[i, t], net, gain)
-    terms[2] = mx.reciprocity(
-        p[RECIP_W], H[r, i, t], p[FATIGUE], X[r, i], net, p[MIRROR], cd, 1.0 if contact[t] else 0.0
-    )
-    terms[3] = mx.deterrence(
-        p[DETER_W], rt, mx.balance(strength[i, i], strength[i, t]), e, material, p[VERBAL_SHARE]
-    )
-    terms[4] = mx.audience_costs(
-        p[AUDIENCE_W],
-        A[r, i],
-        feats[m, F_CONCESSION],
-        agreement[i],
-        feats[m, F_SIGNAL],
-        res,
-        1.0 - Rb[r, t, i],
-        vec[7][i] + crisis[i],
-    )
-    terms[5] = mx.alliance(
-        p[ALLIANCE_W],
-        backing[i],
-        pull[i, t],
-        e,
-        1.0 if a_it < 0.0 else 0.0,
-        feats[m, F_SUPPORT],
-        max(a_it, 0.0),
-        res,
-        crisis[t],
-        feats[m, F_RESTRAIN],
-        p[RESTRAINT],
-        rt,
-    )
-    terms[6] = mx.mediation(
-        p[MEDIATION_W],
-        Med[r, i],
-        c,
-        e,
-        party[i],
-        p[DRIVE],
-        res,
-        lev[b, i, t],
-        crisis[t],
-        feats[m, F_MEDIATION],
-    )
-    terms[7] = mx.agreement(p[IMPLEMENTATION], agreement[i] * flags[1], c, e, party[i], keeps)
-    terms[8] = mx.escalation(p[JUMP_COST], feats[m, F_RUNG], L[r, i, t])
-    terms[9] = mx.accidents(p[ACCIDENT_W], rt, exposure[i], cd)
-    total = 0.0
-    for q in range(10):
-        total += terms[q]
-    return total
-
-
-@njit(cache=True, inline="always")
 def arousal(i, seen, world):
     """What raises an actor's activity above its calm rate: dissatisfaction, its own crisis, the world's."""
     vec = seen[2]
@@ -526,7 +424,7 @@ def step_day(
             np.empty(max_opts, dtype=np.bool_),
             np.empty((4, n + scripted.shape[0] + n * n + 2), dtype=np.int64),
             np.empty(n, dtype=np.int64),
-            np.empty(10),
+            np.empty(n),
             np.empty(N_RUNGS),
             np.empty(N_RUNGS, dtype=np.bool_),
             np.empty(max_opts),
@@ -589,7 +487,7 @@ def _one_day(
     )
     T, H, X, A, Bk, Med, C, _, L, Q, REF, held, ptgt, age = state[:14]
     out_global, out_dyads, out_posture, out_settled = record
-    util, avail, events, mask, terms, rung_u, rung_ok, mbest, mok = scratch
+    util, avail, events, mask, balance_t, rung_u, rung_ok, mbest, mok = scratch
     n = T.shape[1]
     nk = held.shape[2]
     ni = Q.shape[1]
@@ -654,6 +552,8 @@ def _one_day(
                 count += 1
     # ---- decisions: every actor on the same situation, in stages
     world = flags[2]
+    lev, party, shifts, Rb = tables[2], tables[4], tables[13], state[7]
+    lam = p[LOSS_AVERSION]
     for i in range(n):
         is_scripted = False
         for s in range(scripted.shape[0]):
@@ -668,22 +568,104 @@ def _one_day(
         if uniform(key_choice, base) >= chance:
             continue
         actor_rows(r, b, i, n, state, tables, p, seen)
+        # what does not depend on the option: once per actor, and per target (docs/model.md 7.1)
+        cap, res, rt, hawk = act[b, 0, i], act[b, 1, i], act[b, 2, i], act[b, 3, i]
+        x_i, a_i, med_i, party_i = X[r, i], A[r, i], Med[r, i], party[i]
+        agree_i, backing_i, crisis_i, exposure_i = vec[2, i], vec[3, i], vec[4, i], vec[5, i]
+        aroused_i = vec[7, i] + crisis_i
+        in_force_i = agree_i * flags[1]
+        for t in range(n):
+            balance_t[t] = mx.balance(strength[i, i], strength[i, t])
         lo, hi = starts[i], starts[i + 1]
         for g in range(N_RUNGS):
             rung_u[g] = -np.inf
             rung_ok[g] = False
-        for o in range(hi - lo):
+        # options come grouped by move: the move's own terms once per group, the target's per option
+        o = 0
+        while o < hi - lo:
             m = opt_move[lo + o]
-            t = opt_target[lo + o]
-            ok = _option_allowed(r, i, m, t, posts, conds, mask, anymask, ptgt)
-            avail[o] = ok
-            if not ok:
+            end = o
+            any_ok = False
+            while end < hi - lo and opt_move[lo + end] == m:
+                ok = _option_allowed(r, i, m, opt_target[lo + end], posts, conds, mask, anymask, ptgt)
+                avail[end] = ok
+                any_ok = any_ok or ok
+                mok[end] = False
+                end += 1
+            mbest[o] = -np.inf
+            if not any_ok:
+                o = end
                 continue
-            util[o] = option_utility(r, b, i, m, t, state, tables, p, seen, terms)
-            g = int(feats[m, F_RUNG])
+            e = feats[m, F_HOSTILITY]
+            c = feats[m, F_COOPERATION]
+            net = e - c
+            material = feats[m, F_MATERIAL]
+            cd = feats[m, F_CONTACT_DELTA]
+            rung = feats[m, F_RUNG]
+            concession, signal = feats[m, F_CONCESSION], feats[m, F_SIGNAL]
+            support, restrain, intensity = feats[m, F_SUPPORT], feats[m, F_RESTRAIN], feats[m, F_MEDIATION]
+            cost = feats[m, F_COST]
+            if cost < 0.0:
+                cost = p[MATERIAL_COST] if feats[m, F_PHYSICAL] > 0.0 else p[VERBAL_COST]
+            gain = 0.0
+            keeps = 0.0
+            if feats[m, F_SHIFTS] > 0.0:
+                for k in range(ni):
+                    to = shifts[m, k]
+                    if to >= 0.0:
+                        x = issues[0, i, k]
+                        gain += issues[1, i, k] * (
+                            mx.felt_distance(x, Q[r, k], REF[r, i, k], lam, p[CHRONIC])
+                            - mx.felt_distance(x, to, REF[r, i, k], lam, p[CHRONIC])
+                        )
+                        keeps += abs(Q[r, k] - offer[k]) - abs(to - offer[k])
+            u0 = mx.disposition(p[HAWK_W], hawk, net, cost, p[CAP_DISCOUNT], cap, material)
+            u7 = mx.agreement(p[IMPLEMENTATION], in_force_i, c, e, party_i, keeps)
+            u9 = mx.accidents(p[ACCIDENT_W], rt, exposure_i, cd)
+            g = int(rung)
+            best = -np.inf
+            for q in range(o, end):
+                if not avail[q]:
+                    continue
+                t = opt_target[lo + q]
+                a_it = aff[b, i, t]
+                crisis_t = vec[4, t]
+                u1 = mx.issues(p[ISSUE_W], mat[3, i, t], net, gain)
+                u2 = mx.reciprocity(
+                    p[RECIP_W], H[r, i, t], p[FATIGUE], x_i, net, p[MIRROR], cd, 1.0 if contact[t] else 0.0
+                )
+                u3 = mx.deterrence(p[DETER_W], rt, balance_t[t], e, material, p[VERBAL_SHARE])
+                u4 = mx.audience_costs(
+                    p[AUDIENCE_W], a_i, concession, agree_i, signal, res, 1.0 - Rb[r, t, i], aroused_i
+                )
+                u5 = mx.alliance(
+                    p[ALLIANCE_W],
+                    backing_i,
+                    mat[2, i, t],
+                    e,
+                    1.0 if a_it < 0.0 else 0.0,
+                    support,
+                    max(a_it, 0.0),
+                    res,
+                    crisis_t,
+                    restrain,
+                    p[RESTRAINT],
+                    rt,
+                )
+                u6 = mx.mediation(
+                    p[MEDIATION_W], med_i, c, e, party_i, p[DRIVE], res, lev[b, i, t], crisis_t, intensity
+                )
+                u8 = mx.escalation(p[JUMP_COST], rung, L[r, i, t])
+                # the terms add up in their order (TERMS), as the reference adds them
+                u = 0.0 + u0 + u1 + u2 + u3 + u4 + u5 + u6 + u7 + u8 + u9
+                util[q] = u
+                if u > best:
+                    best = u
+            mbest[o] = best
             rung_ok[g] = True
-            if util[o] > rung_u[g]:
-                rung_u[g] = util[o]
+            if best > rung_u[g]:
+                rung_u[g] = best
+            o = end
         any_ok = False
         for g in range(N_RUNGS):
             any_ok = any_ok or rung_ok[g]
@@ -691,20 +673,14 @@ def _one_day(
             continue
         # stage 2: the rung of the ladder, valued by its best option
         g = _logit_pick(rung_u, rung_ok, 0, N_RUNGS, p[RATIONALITY], uniform(key_choice, base + np.uint64(1)))
-        # stage 3: the move within the rung, valued by its best target (options are grouped by move)
+        # stage 3: the move within the rung, valued by its best target
         o = 0
         while o < hi - lo:
             m = opt_move[lo + o]
-            end = o
-            best = -np.inf
-            while end < hi - lo and opt_move[lo + end] == m:
-                if avail[end] and util[end] > best:
-                    best = util[end]
-                mok[end] = False
-                end += 1
-            mbest[o] = best
-            mok[o] = best > -np.inf and int(feats[m, F_RUNG]) == g
-            o = end
+            mok[o] = mbest[o] > -np.inf and int(feats[m, F_RUNG]) == g
+            o += 1
+            while o < hi - lo and opt_move[lo + o] == m:
+                o += 1
         pick_lo = _logit_pick(
             mbest, mok, 0, hi - lo, p[RATIONALITY], uniform(key_choice, base + np.uint64(2))
         )
