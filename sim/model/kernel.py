@@ -161,7 +161,7 @@ def _logit_pick(util, avail, lo, hi, precision, u):
     return last
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def situation(r, b, n, state, tables, p, seen):
     """Quantities every actor sees on a day, derived once from replicate r's state (written into `seen`)."""
     act, aff = tables[0], tables[1]
@@ -449,7 +449,7 @@ def step_day(
             )
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _one_day(
     r,
     day_keys,
