@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from sim.model import mechanisms as mx
 from sim.model.mechanisms import (
@@ -392,81 +392,103 @@ def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
         A[r, tgt] += p[CASUALTIES] / 2.0
 
 
-@njit(cache=True, parallel=True)
-def step_day(
-    day_keys, replicates, scripted, special, tables, state, record, day, ev, nev, keep_events, chunks
+@njit(cache=True, nogil=True)
+def run_days(
+    lo, hi, day_keys, day0, replicates, scripted, scripted_at, special, tables, state, record, ev, nev, keep
 ):
-    """Advance every replicate by one day, in `chunks` parallel blocks (see CrisisModel.step).
+    """Replicates lo..hi-1 through the days of `day_keys` (day0 onwards): each replicate all its days in turn.
 
-    `special` = (incident, clash, settle) move indices; `tables` = the scenario's
-    arrays (see CrisisModel._kernel_tables); `state` = the State arrays;
-    `record` = the Recorder's (tension, dyads, posture, settled) arrays.
+    One replicate's state and tables stay in cache for the whole block of days.
+    Releases the GIL, so threads can run disjoint replicate ranges at once (see
+    CrisisModel.advance). `day_keys` = (days, 3) stream keys; `scripted` = the
+    block's scripted moves (actor, move, target), day d's in rows
+    scripted_at[d]..scripted_at[d+1]; `special` = (incident, clash, settle) move
+    indices; `tables` = the scenario's arrays (see CrisisModel._kernel_tables);
+    `state` = the State arrays; `record` = the Recorder's (tension, dyads,
+    posture, settled) arrays. Replicate r's events of the block go to ev[r],
+    one after another, nev[r, d] of them on day d.
     """
     T = state[0]
-    n_rep = T.shape[0]
     n = T.shape[1]
     ni = state[9].shape[1]
     starts = tables[12]
     max_opts = 1
     for i in range(n):
         max_opts = max(max_opts, starts[i + 1] - starts[i])
-    for c in prange(chunks):
-        # scratch space once per chunk of replicates, not once per replicate
-        seen = (
-            np.empty(n, dtype=np.bool_),
-            np.empty(n, dtype=np.bool_),
-            np.empty((10, max(n, 4))),
-            np.empty((4, n, n)),
-            np.empty(max(ni, 1)),
-        )
-        scratch = (
-            np.empty(max_opts),
-            np.empty(max_opts, dtype=np.bool_),
-            np.empty((4, n + scripted.shape[0] + n * n + 2), dtype=np.int64),
-            np.empty(n, dtype=np.int64),
-            np.empty(n),
-            np.empty(N_RUNGS),
-            np.empty(N_RUNGS, dtype=np.bool_),
-            np.empty(max_opts),
-            np.empty(max_opts, dtype=np.bool_),
-        )
-        for r in range(c * n_rep // chunks, (c + 1) * n_rep // chunks):
-            _one_day(
+    most = 0
+    for d in range(day_keys.shape[0]):
+        most = max(most, scripted_at[d + 1] - scripted_at[d])
+    seen = (
+        np.empty(n, dtype=np.bool_),
+        np.empty(n, dtype=np.bool_),
+        np.empty((10, max(n, 4))),
+        np.empty((4, n, n)),
+        np.empty(max(ni, 1)),
+    )
+    scratch = (
+        np.empty(max_opts),
+        np.empty(max_opts, dtype=np.bool_),
+        np.empty((4, n + most + n * n + 2), dtype=np.int64),
+        np.empty(n, dtype=np.int64),
+        np.empty(n),
+        np.empty(N_RUNGS),
+        np.empty(N_RUNGS, dtype=np.bool_),
+        np.empty(max_opts),
+        np.empty(max_opts, dtype=np.bool_),
+    )
+    for r in range(lo, hi):
+        at = 0
+        for d in range(day_keys.shape[0]):
+            count = _one_day(
                 r,
-                day_keys,
+                day_keys[d, 0],
+                day_keys[d, 1],
+                day_keys[d, 2],
                 replicates,
                 scripted,
+                scripted_at[d],
+                scripted_at[d + 1],
                 special,
                 tables,
                 state,
                 record,
-                day,
-                ev,
-                nev,
-                keep_events,
+                day0 + d,
                 seen,
                 scratch,
             )
+            nev[r, d] = count
+            if keep[r]:
+                events = scratch[2]
+                for q in range(count):
+                    ev[r, at + q, 0] = events[0, q]
+                    ev[r, at + q, 1] = events[1, q]
+                    ev[r, at + q, 2] = events[2, q]
+                    ev[r, at + q, 3] = events[3, q]
+                at += count
 
 
 @njit(cache=True, _nrt=False)
 def _one_day(
     r,
-    day_keys,
+    key_choice,
+    key_accident,
+    key_bargain,
     replicates,
-    scripted,
+    scripted_all,
+    s_lo,
+    s_hi,
     special,
     tables,
     state,
     record,
     day,
-    ev,
-    nev,
-    keep_events,
     seen,
     scratch,
 ):
-    """One replicate's day: situation, bargaining, decisions, scripted moves, accidents, effects, record."""
+    """One replicate's day: situation, bargaining, decisions, scripted moves, accidents, effects, record.
+
+    Returns the number of the day's events, left in scratch[2] (actor, target, move, kind).
+    """
     incident, clash_move, settle = special
     act, aff, sal, params, feats, posts, conds, pstab = (
         tables[0],
@@ -492,7 +514,6 @@ def _one_day(
     nk = held.shape[2]
     ni = Q.shape[1]
     batch = act.shape[0]
-    key_choice, key_accident, key_bargain = day_keys[0], day_keys[1], day_keys[2]
     b = r if batch > 1 else 0
     p = params[b]
     situation(r, b, n, state, tables, p, seen)
@@ -556,8 +577,8 @@ def _one_day(
     lam = p[LOSS_AVERSION]
     for i in range(n):
         is_scripted = False
-        for s in range(scripted.shape[0]):
-            if scripted[s, 0] == i:
+        for s in range(s_lo, s_hi):
+            if scripted_all[s, 0] == i:
                 is_scripted = True
         if is_scripted:
             continue
@@ -696,8 +717,8 @@ def _one_day(
         e_move[count] = opt_move[lo + o]
         e_kind[count] = CHOSEN
         count += 1
-    for s in range(scripted.shape[0]):
-        a, m, t = scripted[s, 0], scripted[s, 1], scripted[s, 2]
+    for s in range(s_lo, s_hi):
+        a, m, t = scripted_all[s, 0], scripted_all[s, 1], scripted_all[s, 2]
         if _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):
             e_src[count] = a
             e_tgt[count] = t
@@ -787,34 +808,35 @@ def _one_day(
         den = d
     out_global[r, day] = num / den
     out_settled[r, day] = (not blocking) and out_global[r, day] < p[RESOLUTION_THRESHOLD]
-    nev[r] = count
-    if keep_events[r]:
-        for q in range(count):
-            ev[r, q, 0] = e_src[q]
-            ev[r, q, 1] = e_tgt[q]
-            ev[r, q, 2] = e_move[q]
-            ev[r, q, 3] = e_kind[q]
+    return count
 
 
 @njit(cache=True)
-def compact_events(ev, nev, keep, day):
-    """The day's events of the kept replicates as rows (replicate row, day, actor, target, move, kind)."""
+def compact_events(ev, nev, keep, day0):
+    """A block's events of the kept replicates as rows (replicate row, day, actor, target, move, kind).
+
+    Run by run, and within a run day by day in the order they happened.
+    """
     total = 0
     for r in range(nev.shape[0]):
         if keep[r]:
-            total += nev[r]
+            for d in range(nev.shape[1]):
+                total += nev[r, d]
     out = np.empty((total, 6), dtype=np.int32)
     q = 0
     for r in range(nev.shape[0]):
         if keep[r]:
-            for k in range(nev[r]):
-                out[q, 0] = r
-                out[q, 1] = day
-                out[q, 2] = ev[r, k, 0]
-                out[q, 3] = ev[r, k, 1]
-                out[q, 4] = ev[r, k, 2]
-                out[q, 5] = ev[r, k, 3]
-                q += 1
+            k = 0
+            for d in range(nev.shape[1]):
+                for _ in range(nev[r, d]):
+                    out[q, 0] = r
+                    out[q, 1] = day0 + d
+                    out[q, 2] = ev[r, k, 0]
+                    out[q, 3] = ev[r, k, 1]
+                    out[q, 4] = ev[r, k, 2]
+                    out[q, 5] = ev[r, k, 3]
+                    q += 1
+                    k += 1
     return out
 
 
@@ -829,6 +851,7 @@ def by_run(table, n_rows):
     out = np.empty_like(table)
     for q in range(table.shape[0]):
         r = table[q, 0]
-        out[counts[r]] = table[q]
+        for col in range(table.shape[1]):  # element by element: compiles faster than a row copy
+            out[counts[r], col] = table[q, col]
         counts[r] += 1
     return out

@@ -11,9 +11,11 @@ once; `sim/reference.py` is the same model written the plain way.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import mesa
 import numba
@@ -176,23 +178,64 @@ class CrisisModel(mesa.Model):
 
     def step(self) -> None:
         """Advance every replicate by one day."""
+        self._advance(1)
+
+    def run(self) -> None:
+        """Step until the last day (in blocks of days: the same numbers as day by day, faster)."""
+        while self.running:
+            self.steps += self._advance(self.days - self.day)
+
+    def advance(self, days: int) -> int:
+        """Advance every replicate by up to `days` days (a progress bar's unit); returns how many were run."""
+        done = 0
+        while self.running and done < days:
+            k = self._advance(days - done)
+            self.steps += k
+            done += k
+        return done
+
+    def _advance(self, most: int) -> int:
+        """Run one block of days: at most `most`, within the event buffer's budget, up to the next change.
+
+        Each replicate runs all the block's days in turn in the compiled kernel
+        (its state stays in cache); replicates are split among
+        `numba.get_num_threads()` threads, the kernel releasing the GIL.
+        """
         day = self.day
         for changes in self.changes_by_day.get(day, []):
             self._change_parameters(changes)
         spec, s, rec = self.spec, self.state, self.recorder
+        r = len(self.replicates)
+        end = min(self.days, day + max(1, most))
+        for later in self.changes_by_day:
+            if day < later < end:
+                end = later
+        widths = [rec.day_width(spec.n, len(self.moves_by_day.get(d, []))) for d in range(day, end)]
+        budget = max(1, EVENT_BUDGET // max(1, 16 * r * max(widths)))
+        end = min(end, day + budget)
+        widths = widths[: end - day]
         keys = np.array(
             [
-                stream_key(self.seed, day, purpose)
-                for purpose in (Purpose.CHOICE, Purpose.ACCIDENT, Purpose.BARGAIN)
+                [
+                    stream_key(self.seed, d, purpose)
+                    for purpose in (Purpose.CHOICE, Purpose.ACCIDENT, Purpose.BARGAIN)
+                ]
+                for d in range(day, end)
             ],
             dtype=np.uint64,
-        )
-        scripted = np.array(self.moves_by_day.get(day, []), dtype=np.int64).reshape(-1, 3)
-        rec.ensure_event_buffer(spec.n, len(scripted))
-        kernel.step_day(
+        ).reshape(-1, 3)
+        moves = [self.moves_by_day.get(d, []) for d in range(day, end)]
+        scripted = np.array([m for ms in moves for m in ms], dtype=np.int64).reshape(-1, 3)
+        scripted_at = np.zeros(len(moves) + 1, dtype=np.int64)
+        scripted_at[1:] = np.cumsum([len(ms) for ms in moves])
+        ev = rec.event_buffer(sum(widths))
+        nev = np.zeros((r, end - day), dtype=np.int64)
+        args = (
             keys,
+            day,
             self.replicates,
             scripted,
+            scripted_at,
             (spec.incident_move, spec.clash_move, spec.settle_move),
             self._tables,
             (
@@ -213,21 +256,30 @@ class CrisisModel(mesa.Model):
                 s.clashed,
             ),
             (rec.tension, rec.dyads, rec.posture, rec.settled),
-            day,
-            rec.ev,
-            rec.nev,
+            ev,
+            nev,
             self.keep_events,
-            min(len(self.replicates), 8 * numba.get_num_threads()),
         )
-        rec.record(day)
-        self.day += 1
+        threads = min(numba.get_num_threads(), r)
+        if threads <= 1:
+            kernel.run_days(0, r, *args)
+        else:  # a few more pieces than threads, so that a slow piece does not hold the others up
+            pieces = min(r, 4 * threads)
+            bounds = [(k * r // pieces, (k + 1) * r // pieces) for k in range(pieces)]
+            list(_pool(threads).map(lambda b: kernel.run_days(b[0], b[1], *args), bounds))
+        rec.record(ev, nev, day)
+        self.day = end
         if self.day >= self.days:
             self.running = False
+        return end - day
 
-    def run(self) -> None:
-        """Step until the last day."""
-        while self.running:
-            self.step()
+
+EVENT_BUDGET = 64 * 2**20  # bytes of the event buffer of one block of days (int32, 4 columns)
+
+
+@functools.cache
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sim-kernel")
 
 
 class Recorder:
@@ -241,17 +293,22 @@ class Recorder:
         self.dyads = np.zeros((r, t, len(self.pairs)))
         self.posture = np.zeros((r, t, spec.n))
         self.settled = np.zeros((r, t), dtype=bool)
-        self.nev = np.zeros(r, dtype=np.int64)
-        self.ev = np.zeros((r, 0, 4), dtype=np.int64)
+        self.ev = np.zeros((r, 0, 4), dtype=np.int32)
         self.events: list[np.ndarray] = []
 
-    def ensure_event_buffer(self, n: int, scripted: int) -> None:
-        width = n + scripted + n * (n - 1) // 2 + 2  # chosen, scripted, accidents, a signed deal
-        if self.ev.shape[1] < width:
-            self.ev = np.zeros((self.ev.shape[0], width, 4), dtype=np.int64)
+    @staticmethod
+    def day_width(n: int, scripted: int) -> int:
+        """Most events a replicate can have on one day: chosen, scripted, accidents, a signed deal."""
+        return n + scripted + n * (n - 1) // 2 + 2
 
-    def record(self, day: int) -> None:
-        rows = kernel.compact_events(self.ev, self.nev, self.model.keep_events, day)
+    def event_buffer(self, width: int) -> np.ndarray:
+        """Room for `width` events per replicate (reused from block to block)."""
+        if self.ev.shape[1] < width:
+            self.ev = np.zeros((self.ev.shape[0], width, 4), dtype=np.int32)
+        return self.ev
+
+    def record(self, ev: np.ndarray, nev: np.ndarray, day: int) -> None:
+        rows = kernel.compact_events(ev, nev, self.model.keep_events, day)
         if len(rows):
             self.events.append(rows)
 
