@@ -141,13 +141,21 @@ def _logit_pick(util, avail, lo, hi, precision, u):
     Overwrites util[lo:hi] with the weights (each exp computed once).
     """
     best = -np.inf
+    only = -1
+    count = 0
     for o in range(lo, hi):
-        if avail[o] and util[o] > best:
-            best = util[o]
+        if avail[o]:
+            count += 1
+            only = o
+            if util[o] > best:
+                best = util[o]
+    if count == 1:  # a single choice needs no weights (what follows would return it too)
+        return only
     total = 0.0
     for o in range(lo, hi):
         if avail[o]:
-            util[o] = math.exp(precision * (util[o] - best))
+            x = precision * (util[o] - best)
+            util[o] = 1.0 if x == 0.0 else math.exp(x)  # exp(0) is exactly 1: the best option costs no exp
             total += util[o]
     threshold = u * total
     acc = 0.0
@@ -166,10 +174,10 @@ def situation(r, b, n, state, tables, p, seen):
     """Quantities every actor sees on a day, derived once from replicate r's state (written into `seen`)."""
     act, aff = tables[0], tables[1]
     pstab, issues, principals = tables[9], tables[14], tables[15]
-    T, Bk, C, Q, REF, held = state[0], state[4], state[6], state[9], state[10], state[11]
+    T, Bk, Q, REF, held = state[0], state[4], state[9], state[10], state[11]
     contact, pledge, vec, mat, offer = seen
     bonus, signed, agreement, backing, crisis = vec[0], vec[1], vec[2], vec[3], vec[4]
-    exposure, hurt, dissat, stake, flags = vec[5], vec[6], vec[7], vec[8], vec[9]
+    exposure, dissat, stake, flags = vec[5], vec[7], vec[8], vec[9]  # vec[6]: unused
     risk = mat[1]
     nk = pstab.shape[0]
     ni = Q.shape[1]
@@ -229,7 +237,6 @@ def situation(r, b, n, state, tables, p, seen):
         exposure[i] = total
     # issues: dissatisfaction (losses against the reference point weigh more), and whom it is aimed at
     for i in range(n):
-        hurt[i] = mx.hurt(C[r, i], p[HURT_SCALE])
         d = 0.0
         s = 0.0
         for k in range(ni):
@@ -551,7 +558,9 @@ def _one_day(
                     issues[0, i, k], issues[0, j, k], REF[r, i, k], lam, p[CHRONIC]
                 )
             win = 1.0 - mx.balance(strength[i, i], strength[i, j])
-            fight = mx.no_deal_value(-vec[7][i], win, lose, vec[4][i], p[COST_WEIGHT], vec[6][i])
+            fight = mx.no_deal_value(
+                -vec[7][i], win, lose, vec[4][i], p[COST_WEIGHT], mx.hurt(C[r, i], p[HURT_SCALE])
+            )
             chance = mx.accept_probability(
                 p[BARGAIN_PRECISION],
                 deal,
