@@ -444,57 +444,46 @@ def run_days(
         np.empty(max_opts, dtype=np.bool_),
     )
     for r in range(lo, hi):
-        at = 0
-        for d in range(day_keys.shape[0]):
-            count = _one_day(
-                r,
-                day_keys[d, 0],
-                day_keys[d, 1],
-                day_keys[d, 2],
-                replicates,
-                scripted,
-                scripted_at[d],
-                scripted_at[d + 1],
-                special,
-                tables,
-                state,
-                record,
-                day0 + d,
-                seen,
-                scratch,
-            )
-            nev[r, d] = count
-            if keep[r]:
-                events = scratch[2]
-                for q in range(count):
-                    ev[r, at + q, 0] = events[0, q]
-                    ev[r, at + q, 1] = events[1, q]
-                    ev[r, at + q, 2] = events[2, q]
-                    ev[r, at + q, 3] = events[3, q]
-                at += count
+        _run_replicate(
+            r,
+            day_keys,
+            day0,
+            replicates,
+            scripted,
+            scripted_at,
+            special,
+            tables,
+            state,
+            record,
+            ev,
+            nev,
+            keep,
+            seen,
+            scratch,
+        )
 
 
 @njit(cache=True, _nrt=False)
-def _one_day(
+def _run_replicate(
     r,
-    key_choice,
-    key_accident,
-    key_bargain,
+    day_keys,
+    day0,
     replicates,
     scripted_all,
-    s_lo,
-    s_hi,
+    scripted_at,
     special,
     tables,
     state,
     record,
-    day,
+    ev,
+    nev,
+    keep,
     seen,
     scratch,
 ):
-    """One replicate's day: situation, bargaining, decisions, scripted moves, accidents, effects, record.
+    """Replicate r's days, each: situation, bargaining, decisions, scripted moves, accidents, effects, record.
 
-    Returns the number of the day's events, left in scratch[2] (actor, target, move, kind).
+    Each day's events go to ev[r] after the earlier days' (if r keeps its events), nev[r, step] of them.
     """
     incident, clash_move, settle = special
     act, aff, sal, params, feats, posts, conds, pstab = (
@@ -523,301 +512,326 @@ def _one_day(
     batch = act.shape[0]
     b = r if batch > 1 else 0
     p = params[b]
-    situation(r, b, n, state, tables, p, seen)
-    contact, vec, mat, offer = seen[0], seen[2], seen[3], seen[4]
-    stake, flags = vec[8], vec[9]
-    strength, risk = mat[0], mat[1]
-    anymask = 0
-    for i in range(n):
-        bits = 0
-        for k in range(nk):
-            if held[r, i, k]:
-                bits |= 1 << k
-        if contact[i]:
-            bits |= CONTACT_BIT
-        mask[i] = bits
-        anymask |= bits
-    e_src, e_tgt, e_move, e_kind = events[0], events[1], events[2], events[3]
-    count = 0
-    rep = np.uint64(replicates[r])
-    # ---- bargaining: while talks stand, each principal weighs the offer against fighting on
-    if flags[0] > 0.0 and flags[1] == 0.0 and principals[0] >= 0 and settle >= 0:
-        accepted = 0
-        lam = p[LOSS_AVERSION]
-        for q in range(2):
-            i = principals[q]
-            j = principals[1 - q]
-            actor_rows(r, b, i, n, state, tables, p, seen)
-            deal = 0.0
-            lose = 0.0
-            for k in range(ni):
-                deal -= issues[1, i, k] * mx.felt_distance(
-                    issues[0, i, k], offer[k], REF[r, i, k], lam, p[CHRONIC]
-                )
-                lose -= issues[1, i, k] * mx.felt_distance(
-                    issues[0, i, k], issues[0, j, k], REF[r, i, k], lam, p[CHRONIC]
-                )
-            win = 1.0 - mx.balance(strength[i, i], strength[i, j])
-            fight = mx.no_deal_value(
-                -vec[7][i], win, lose, vec[4][i], p[COST_WEIGHT], mx.hurt(C[r, i], p[HURT_SCALE])
-            )
-            chance = mx.accept_probability(
-                p[BARGAIN_PRECISION],
-                deal,
-                fight,
-                Med[r, i],
-                p[MEDIATION_W],
-                A[r, i],
-                p[AUDIENCE_W],
-                vec[4][i],
-            )
-            if uniform(key_bargain, rep * np.uint64(2) + np.uint64(q)) < chance:
-                accepted += 1
-        if accepted == 2:
+    at = 0
+    for step in range(day_keys.shape[0]):
+        key_choice, key_accident, key_bargain = day_keys[step, 0], day_keys[step, 1], day_keys[step, 2]
+        s_lo, s_hi = scripted_at[step], scripted_at[step + 1]
+        day = day0 + step
+        situation(r, b, n, state, tables, p, seen)
+        contact, vec, mat, offer = seen[0], seen[2], seen[3], seen[4]
+        stake, flags = vec[8], vec[9]
+        strength, risk = mat[0], mat[1]
+        anymask = 0
+        for i in range(n):
+            bits = 0
+            for k in range(nk):
+                if held[r, i, k]:
+                    bits |= 1 << k
+            if contact[i]:
+                bits |= CONTACT_BIT
+            mask[i] = bits
+            anymask |= bits
+        e_src, e_tgt, e_move, e_kind = events[0], events[1], events[2], events[3]
+        count = 0
+        rep = np.uint64(replicates[r])
+        # ---- bargaining: while talks stand, each principal weighs the offer against fighting on
+        if flags[0] > 0.0 and flags[1] == 0.0 and principals[0] >= 0 and settle >= 0:
+            accepted = 0
+            lam = p[LOSS_AVERSION]
             for q in range(2):
-                e_src[count] = principals[q]
-                e_tgt[count] = principals[1 - q]
-                e_move[count] = settle
-                e_kind[count] = SETTLEMENT
-                count += 1
-    # ---- decisions: every actor on the same situation, in stages
-    world = flags[2]
-    lev, party, shifts, Rb = tables[2], tables[4], tables[13], state[7]
-    lam = p[LOSS_AVERSION]
-    for i in range(n):
-        is_scripted = False
-        for s in range(s_lo, s_hi):
-            if scripted_all[s, 0] == i:
-                is_scripted = True
-        if is_scripted:
-            continue
-        base = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(STAGES)
-        chance = mx.act_probability(
-            act[b, 4, i], p[ACT_BASE], p[ACT_AROUSAL], stake[i], arousal(i, seen, world)
-        )
-        if uniform(key_choice, base) >= chance:
-            continue
-        actor_rows(r, b, i, n, state, tables, p, seen)
-        # what does not depend on the option: once per actor, and per target (docs/model.md 7.1)
-        cap, res, rt, hawk = act[b, 0, i], act[b, 1, i], act[b, 2, i], act[b, 3, i]
-        x_i, a_i, med_i, party_i = X[r, i], A[r, i], Med[r, i], party[i]
-        agree_i, backing_i, crisis_i, exposure_i = vec[2, i], vec[3, i], vec[4, i], vec[5, i]
-        aroused_i = vec[7, i] + crisis_i
-        in_force_i = agree_i * flags[1]
-        for t in range(n):
-            balance_t[t] = mx.balance(strength[i, i], strength[i, t])
-        lo, hi = starts[i], starts[i + 1]
-        for g in range(N_RUNGS):
-            rung_u[g] = -np.inf
-            rung_ok[g] = False
-        # options come grouped by move: the move's own terms once per group, the target's per option
-        o = 0
-        while o < hi - lo:
-            m = opt_move[lo + o]
-            end = o
-            any_ok = False
-            while end < hi - lo and opt_move[lo + end] == m:
-                ok = _option_allowed(r, i, m, opt_target[lo + end], posts, conds, mask, anymask, ptgt)
-                avail[end] = ok
-                any_ok = any_ok or ok
-                mok[end] = False
-                end += 1
-            mbest[o] = -np.inf
-            if not any_ok:
-                o = end
-                continue
-            e = feats[m, F_HOSTILITY]
-            c = feats[m, F_COOPERATION]
-            net = e - c
-            material = feats[m, F_MATERIAL]
-            cd = feats[m, F_CONTACT_DELTA]
-            rung = feats[m, F_RUNG]
-            concession, signal = feats[m, F_CONCESSION], feats[m, F_SIGNAL]
-            support, restrain, intensity = feats[m, F_SUPPORT], feats[m, F_RESTRAIN], feats[m, F_MEDIATION]
-            cost = feats[m, F_COST]
-            if cost < 0.0:
-                cost = p[MATERIAL_COST] if feats[m, F_PHYSICAL] > 0.0 else p[VERBAL_COST]
-            gain = 0.0
-            keeps = 0.0
-            if feats[m, F_SHIFTS] > 0.0:
+                i = principals[q]
+                j = principals[1 - q]
+                actor_rows(r, b, i, n, state, tables, p, seen)
+                deal = 0.0
+                lose = 0.0
                 for k in range(ni):
-                    to = shifts[m, k]
-                    if to >= 0.0:
-                        x = issues[0, i, k]
-                        gain += issues[1, i, k] * (
-                            mx.felt_distance(x, Q[r, k], REF[r, i, k], lam, p[CHRONIC])
-                            - mx.felt_distance(x, to, REF[r, i, k], lam, p[CHRONIC])
-                        )
-                        keeps += abs(Q[r, k] - offer[k]) - abs(to - offer[k])
-            u0 = mx.disposition(p[HAWK_W], hawk, net, cost, p[CAP_DISCOUNT], cap, material)
-            u7 = mx.agreement(p[IMPLEMENTATION], in_force_i, c, e, party_i, keeps)
-            u9 = mx.accidents(p[ACCIDENT_W], rt, exposure_i, cd)
-            g = int(rung)
-            best = -np.inf
-            for q in range(o, end):
-                if not avail[q]:
-                    continue
-                t = opt_target[lo + q]
-                a_it = aff[b, i, t]
-                crisis_t = vec[4, t]
-                u1 = mx.issues(p[ISSUE_W], mat[3, i, t], net, gain)
-                u2 = mx.reciprocity(
-                    p[RECIP_W], H[r, i, t], p[FATIGUE], x_i, net, p[MIRROR], cd, 1.0 if contact[t] else 0.0
+                    deal -= issues[1, i, k] * mx.felt_distance(
+                        issues[0, i, k], offer[k], REF[r, i, k], lam, p[CHRONIC]
+                    )
+                    lose -= issues[1, i, k] * mx.felt_distance(
+                        issues[0, i, k], issues[0, j, k], REF[r, i, k], lam, p[CHRONIC]
+                    )
+                win = 1.0 - mx.balance(strength[i, i], strength[i, j])
+                fight = mx.no_deal_value(
+                    -vec[7][i], win, lose, vec[4][i], p[COST_WEIGHT], mx.hurt(C[r, i], p[HURT_SCALE])
                 )
-                u3 = mx.deterrence(p[DETER_W], rt, balance_t[t], e, material, p[VERBAL_SHARE])
-                u4 = mx.audience_costs(
-                    p[AUDIENCE_W], a_i, concession, agree_i, signal, res, 1.0 - Rb[r, t, i], aroused_i
+                chance = mx.accept_probability(
+                    p[BARGAIN_PRECISION],
+                    deal,
+                    fight,
+                    Med[r, i],
+                    p[MEDIATION_W],
+                    A[r, i],
+                    p[AUDIENCE_W],
+                    vec[4][i],
                 )
-                u5 = mx.alliance(
-                    p[ALLIANCE_W],
-                    backing_i,
-                    mat[2, i, t],
-                    e,
-                    1.0 if a_it < 0.0 else 0.0,
-                    support,
-                    max(a_it, 0.0),
-                    res,
-                    crisis_t,
-                    restrain,
-                    p[RESTRAINT],
-                    rt,
-                )
-                u6 = mx.mediation(
-                    p[MEDIATION_W], med_i, c, e, party_i, p[DRIVE], res, lev[b, i, t], crisis_t, intensity
-                )
-                u8 = mx.escalation(p[JUMP_COST], rung, L[r, i, t])
-                # the terms add up in their order (TERMS), as the reference adds them
-                u = 0.0 + u0 + u1 + u2 + u3 + u4 + u5 + u6 + u7 + u8 + u9
-                util[q] = u
-                if u > best:
-                    best = u
-            mbest[o] = best
-            rung_ok[g] = True
-            if best > rung_u[g]:
-                rung_u[g] = best
-            o = end
-        any_ok = False
-        for g in range(N_RUNGS):
-            any_ok = any_ok or rung_ok[g]
-        if not any_ok:
-            continue
-        # stage 2: the rung of the ladder, valued by its best option
-        g = _logit_pick(rung_u, rung_ok, 0, N_RUNGS, p[RATIONALITY], uniform(key_choice, base + np.uint64(1)))
-        # stage 3: the move within the rung, valued by its best target
-        o = 0
-        while o < hi - lo:
-            m = opt_move[lo + o]
-            mok[o] = mbest[o] > -np.inf and int(feats[m, F_RUNG]) == g
-            o += 1
-            while o < hi - lo and opt_move[lo + o] == m:
-                o += 1
-        pick_lo = _logit_pick(
-            mbest, mok, 0, hi - lo, p[RATIONALITY], uniform(key_choice, base + np.uint64(2))
-        )
-        pick_hi = pick_lo
-        while pick_hi < hi - lo and opt_move[lo + pick_hi] == opt_move[lo + pick_lo]:
-            pick_hi += 1
-        # stage 4: the target of that move
-        o = _logit_pick(
-            util, avail, pick_lo, pick_hi, p[RATIONALITY], uniform(key_choice, base + np.uint64(3))
-        )
-        e_src[count] = i
-        e_tgt[count] = opt_target[lo + o]
-        e_move[count] = opt_move[lo + o]
-        e_kind[count] = CHOSEN
-        count += 1
-    for s in range(s_lo, s_hi):
-        a, m, t = scripted_all[s, 0], scripted_all[s, 1], scripted_all[s, 2]
-        if _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):
-            e_src[count] = a
-            e_tgt[count] = t
-            e_move[count] = m
-            e_kind[count] = SCRIPTED
-            count += 1
-    # ---- accidents between forces in contact that are not allies (peacekeepers included)
-    pair = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            if risk[i, j] > 0.0:
-                base = (rep * np.uint64(n * (n - 1) // 2) + np.uint64(pair)) * np.uint64(3)
-                chance = -math.expm1(-p[HAZARD] * risk[i, j])
-                if uniform(key_accident, base) < chance:
-                    first = uniform(key_accident, base + np.uint64(1)) < 0.5
-                    level = T[r, i, j] / 100.0
-                    escalates = uniform(key_accident, base + np.uint64(2)) < p[ESCALATION] * level * level
-                    e_src[count] = i if first else j
-                    e_tgt[count] = j if first else i
-                    e_move[count] = clash_move if escalates else incident
-                    e_kind[count] = ACCIDENT
+                if uniform(key_bargain, rep * np.uint64(2) + np.uint64(q)) < chance:
+                    accepted += 1
+            if accepted == 2:
+                for q in range(2):
+                    e_src[count] = principals[q]
+                    e_tgt[count] = principals[1 - q]
+                    e_move[count] = settle
+                    e_kind[count] = SETTLEMENT
                     count += 1
-            pair += 1
-    # ---- the day's effects: decay, events, standing postures, habituation
-    decay_t = 1.0 - p[TENSION_DECAY]
-    memory = 1.0 - p[RECIP_MEMORY]
-    for i in range(n):
-        X[r, i] *= memory
-        A[r, i] *= 1.0 - p[AUDIENCE_DECAY]
-        Med[r, i] *= 1.0 - p[MEDIATION_DECAY]
-        C[r, i] *= 1.0 - p[RECOVERY]
-        for j in range(n):
-            T[r, i, j] *= decay_t
-            H[r, i, j] *= memory
-            Bk[r, i, j] *= 1.0 - p[ALLIANCE_MEMORY]
-            L[r, i, j] *= 1.0 - p[LADDER_MEMORY]
-    for q in range(count):
-        _apply(r, b, e_src[q], e_tgt[q], e_move[q], settle, tables, p, state, seen, n)
-    for i in range(n):
-        for k in range(nk):
-            if held[r, i, k]:
-                t = ptgt[r, i, k]
-                pressure = pstab[k, P_PRESSURE]
-                T[r, i, t] += pressure * p[POSTURE_SCALE]
-                T[r, t, i] += pressure * p[POSTURE_SCALE]
-                _aggrieve(r, b, i, t, pressure / 10.0, aff, H, n)
-                X[r, i] += max(pressure, 0.0) / 10.0
-                C[r, i] += pstab[k, P_COST]
-    for i in range(n):
-        worst = 0.0
-        for j in range(n):
-            if aff[b, i, j] < 0.0 and T[r, i, j] > worst:
-                worst = T[r, i, j]
-        C[r, i] += worst / 100.0
-        for k in range(ni):
-            REF[r, i, k] += p[ADAPTATION] * (Q[r, k] - REF[r, i, k])
-    for i in range(n):
-        for j in range(n):
-            T[r, i, j] = min(100.0, max(0.0, T[r, i, j]))
-    blocking = False
-    for i in range(n):
-        level = 0.0
-        for k in range(nk):
-            if held[r, i, k]:
-                age[r, i, k] += 1
-                if pstab[k, P_MAX_DAYS] > 0 and age[r, i, k] >= pstab[k, P_MAX_DAYS]:
-                    held[r, i, k] = False
-            if held[r, i, k]:
-                level += max(pstab[k, P_PRESSURE], 0.0)
-                if pstab[k, P_BLOCKS] > 0.0:
-                    blocking = True
-        out_posture[r, day, i] = level
-    # ---- record
-    num = 0.0
-    den = 0.0
-    d = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            out_dyads[r, day, d] = T[r, i, j]
-            num += T[r, i, j] * sal[b, i, j]
-            den += sal[b, i, j]
-            d += 1
-    if den == 0.0:
+        # ---- decisions: every actor on the same situation, in stages
+        world = flags[2]
+        lev, party, shifts, Rb = tables[2], tables[4], tables[13], state[7]
+        lam = p[LOSS_AVERSION]
+        for i in range(n):
+            is_scripted = False
+            for s in range(s_lo, s_hi):
+                if scripted_all[s, 0] == i:
+                    is_scripted = True
+            if is_scripted:
+                continue
+            base = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(STAGES)
+            chance = mx.act_probability(
+                act[b, 4, i], p[ACT_BASE], p[ACT_AROUSAL], stake[i], arousal(i, seen, world)
+            )
+            if uniform(key_choice, base) >= chance:
+                continue
+            actor_rows(r, b, i, n, state, tables, p, seen)
+            # what does not depend on the option: once per actor, and per target (docs/model.md 7.1)
+            cap, res, rt, hawk = act[b, 0, i], act[b, 1, i], act[b, 2, i], act[b, 3, i]
+            x_i, a_i, med_i, party_i = X[r, i], A[r, i], Med[r, i], party[i]
+            agree_i, backing_i, crisis_i, exposure_i = vec[2, i], vec[3, i], vec[4, i], vec[5, i]
+            aroused_i = vec[7, i] + crisis_i
+            in_force_i = agree_i * flags[1]
+            for t in range(n):
+                balance_t[t] = mx.balance(strength[i, i], strength[i, t])
+            lo, hi = starts[i], starts[i + 1]
+            for g in range(N_RUNGS):
+                rung_u[g] = -np.inf
+                rung_ok[g] = False
+            # options come grouped by move: the move's own terms once per group, the target's per option
+            o = 0
+            while o < hi - lo:
+                m = opt_move[lo + o]
+                end = o
+                any_ok = False
+                while end < hi - lo and opt_move[lo + end] == m:
+                    ok = _option_allowed(r, i, m, opt_target[lo + end], posts, conds, mask, anymask, ptgt)
+                    avail[end] = ok
+                    any_ok = any_ok or ok
+                    mok[end] = False
+                    end += 1
+                mbest[o] = -np.inf
+                if not any_ok:
+                    o = end
+                    continue
+                e = feats[m, F_HOSTILITY]
+                c = feats[m, F_COOPERATION]
+                net = e - c
+                material = feats[m, F_MATERIAL]
+                cd = feats[m, F_CONTACT_DELTA]
+                rung = feats[m, F_RUNG]
+                concession, signal = feats[m, F_CONCESSION], feats[m, F_SIGNAL]
+                support, restrain, intensity = (
+                    feats[m, F_SUPPORT],
+                    feats[m, F_RESTRAIN],
+                    feats[m, F_MEDIATION],
+                )
+                cost = feats[m, F_COST]
+                if cost < 0.0:
+                    cost = p[MATERIAL_COST] if feats[m, F_PHYSICAL] > 0.0 else p[VERBAL_COST]
+                gain = 0.0
+                keeps = 0.0
+                if feats[m, F_SHIFTS] > 0.0:
+                    for k in range(ni):
+                        to = shifts[m, k]
+                        if to >= 0.0:
+                            x = issues[0, i, k]
+                            gain += issues[1, i, k] * (
+                                mx.felt_distance(x, Q[r, k], REF[r, i, k], lam, p[CHRONIC])
+                                - mx.felt_distance(x, to, REF[r, i, k], lam, p[CHRONIC])
+                            )
+                            keeps += abs(Q[r, k] - offer[k]) - abs(to - offer[k])
+                u0 = mx.disposition(p[HAWK_W], hawk, net, cost, p[CAP_DISCOUNT], cap, material)
+                u7 = mx.agreement(p[IMPLEMENTATION], in_force_i, c, e, party_i, keeps)
+                u9 = mx.accidents(p[ACCIDENT_W], rt, exposure_i, cd)
+                g = int(rung)
+                best = -np.inf
+                for q in range(o, end):
+                    if not avail[q]:
+                        continue
+                    t = opt_target[lo + q]
+                    a_it = aff[b, i, t]
+                    crisis_t = vec[4, t]
+                    u1 = mx.issues(p[ISSUE_W], mat[3, i, t], net, gain)
+                    u2 = mx.reciprocity(
+                        p[RECIP_W],
+                        H[r, i, t],
+                        p[FATIGUE],
+                        x_i,
+                        net,
+                        p[MIRROR],
+                        cd,
+                        1.0 if contact[t] else 0.0,
+                    )
+                    u3 = mx.deterrence(p[DETER_W], rt, balance_t[t], e, material, p[VERBAL_SHARE])
+                    u4 = mx.audience_costs(
+                        p[AUDIENCE_W], a_i, concession, agree_i, signal, res, 1.0 - Rb[r, t, i], aroused_i
+                    )
+                    u5 = mx.alliance(
+                        p[ALLIANCE_W],
+                        backing_i,
+                        mat[2, i, t],
+                        e,
+                        1.0 if a_it < 0.0 else 0.0,
+                        support,
+                        max(a_it, 0.0),
+                        res,
+                        crisis_t,
+                        restrain,
+                        p[RESTRAINT],
+                        rt,
+                    )
+                    u6 = mx.mediation(
+                        p[MEDIATION_W], med_i, c, e, party_i, p[DRIVE], res, lev[b, i, t], crisis_t, intensity
+                    )
+                    u8 = mx.escalation(p[JUMP_COST], rung, L[r, i, t])
+                    # the terms add up in their order (TERMS), as the reference adds them
+                    u = 0.0 + u0 + u1 + u2 + u3 + u4 + u5 + u6 + u7 + u8 + u9
+                    util[q] = u
+                    if u > best:
+                        best = u
+                mbest[o] = best
+                rung_ok[g] = True
+                if best > rung_u[g]:
+                    rung_u[g] = best
+                o = end
+            any_ok = False
+            for g in range(N_RUNGS):
+                any_ok = any_ok or rung_ok[g]
+            if not any_ok:
+                continue
+            # stage 2: the rung of the ladder, valued by its best option
+            g = _logit_pick(
+                rung_u, rung_ok, 0, N_RUNGS, p[RATIONALITY], uniform(key_choice, base + np.uint64(1))
+            )
+            # stage 3: the move within the rung, valued by its best target
+            o = 0
+            while o < hi - lo:
+                m = opt_move[lo + o]
+                mok[o] = mbest[o] > -np.inf and int(feats[m, F_RUNG]) == g
+                o += 1
+                while o < hi - lo and opt_move[lo + o] == m:
+                    o += 1
+            pick_lo = _logit_pick(
+                mbest, mok, 0, hi - lo, p[RATIONALITY], uniform(key_choice, base + np.uint64(2))
+            )
+            pick_hi = pick_lo
+            while pick_hi < hi - lo and opt_move[lo + pick_hi] == opt_move[lo + pick_lo]:
+                pick_hi += 1
+            # stage 4: the target of that move
+            o = _logit_pick(
+                util, avail, pick_lo, pick_hi, p[RATIONALITY], uniform(key_choice, base + np.uint64(3))
+            )
+            e_src[count] = i
+            e_tgt[count] = opt_target[lo + o]
+            e_move[count] = opt_move[lo + o]
+            e_kind[count] = CHOSEN
+            count += 1
+        for s in range(s_lo, s_hi):
+            a, m, t = scripted_all[s, 0], scripted_all[s, 1], scripted_all[s, 2]
+            if _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):
+                e_src[count] = a
+                e_tgt[count] = t
+                e_move[count] = m
+                e_kind[count] = SCRIPTED
+                count += 1
+        # ---- accidents between forces in contact that are not allies (peacekeepers included)
+        pair = 0
+        for i in range(n):
+            for j in range(i + 1, n):
+                if risk[i, j] > 0.0:
+                    base = (rep * np.uint64(n * (n - 1) // 2) + np.uint64(pair)) * np.uint64(3)
+                    chance = -math.expm1(-p[HAZARD] * risk[i, j])
+                    if uniform(key_accident, base) < chance:
+                        first = uniform(key_accident, base + np.uint64(1)) < 0.5
+                        level = T[r, i, j] / 100.0
+                        escalates = uniform(key_accident, base + np.uint64(2)) < p[ESCALATION] * level * level
+                        e_src[count] = i if first else j
+                        e_tgt[count] = j if first else i
+                        e_move[count] = clash_move if escalates else incident
+                        e_kind[count] = ACCIDENT
+                        count += 1
+                pair += 1
+        # ---- the day's effects: decay, events, standing postures, habituation
+        decay_t = 1.0 - p[TENSION_DECAY]
+        memory = 1.0 - p[RECIP_MEMORY]
+        for i in range(n):
+            X[r, i] *= memory
+            A[r, i] *= 1.0 - p[AUDIENCE_DECAY]
+            Med[r, i] *= 1.0 - p[MEDIATION_DECAY]
+            C[r, i] *= 1.0 - p[RECOVERY]
+            for j in range(n):
+                T[r, i, j] *= decay_t
+                H[r, i, j] *= memory
+                Bk[r, i, j] *= 1.0 - p[ALLIANCE_MEMORY]
+                L[r, i, j] *= 1.0 - p[LADDER_MEMORY]
+        for q in range(count):
+            _apply(r, b, e_src[q], e_tgt[q], e_move[q], settle, tables, p, state, seen, n)
+        for i in range(n):
+            for k in range(nk):
+                if held[r, i, k]:
+                    t = ptgt[r, i, k]
+                    pressure = pstab[k, P_PRESSURE]
+                    T[r, i, t] += pressure * p[POSTURE_SCALE]
+                    T[r, t, i] += pressure * p[POSTURE_SCALE]
+                    _aggrieve(r, b, i, t, pressure / 10.0, aff, H, n)
+                    X[r, i] += max(pressure, 0.0) / 10.0
+                    C[r, i] += pstab[k, P_COST]
+        for i in range(n):
+            worst = 0.0
+            for j in range(n):
+                if aff[b, i, j] < 0.0 and T[r, i, j] > worst:
+                    worst = T[r, i, j]
+            C[r, i] += worst / 100.0
+            for k in range(ni):
+                REF[r, i, k] += p[ADAPTATION] * (Q[r, k] - REF[r, i, k])
+        for i in range(n):
+            for j in range(n):
+                T[r, i, j] = min(100.0, max(0.0, T[r, i, j]))
+        blocking = False
+        for i in range(n):
+            level = 0.0
+            for k in range(nk):
+                if held[r, i, k]:
+                    age[r, i, k] += 1
+                    if pstab[k, P_MAX_DAYS] > 0 and age[r, i, k] >= pstab[k, P_MAX_DAYS]:
+                        held[r, i, k] = False
+                if held[r, i, k]:
+                    level += max(pstab[k, P_PRESSURE], 0.0)
+                    if pstab[k, P_BLOCKS] > 0.0:
+                        blocking = True
+            out_posture[r, day, i] = level
+        # ---- record
         num = 0.0
-        for q in range(d):
-            num += out_dyads[r, day, q]
-        den = d
-    out_global[r, day] = num / den
-    out_settled[r, day] = (not blocking) and out_global[r, day] < p[RESOLUTION_THRESHOLD]
-    return count
+        den = 0.0
+        d = 0
+        for i in range(n):
+            for j in range(i + 1, n):
+                out_dyads[r, day, d] = T[r, i, j]
+                num += T[r, i, j] * sal[b, i, j]
+                den += sal[b, i, j]
+                d += 1
+        if den == 0.0:
+            num = 0.0
+            for q in range(d):
+                num += out_dyads[r, day, q]
+            den = d
+        out_global[r, day] = num / den
+        out_settled[r, day] = (not blocking) and out_global[r, day] < p[RESOLUTION_THRESHOLD]
+        nev[r, step] = count
+        if keep[r]:
+            for q in range(count):
+                ev[r, at + q, 0] = e_src[q]
+                ev[r, at + q, 1] = e_tgt[q]
+                ev[r, at + q, 2] = e_move[q]
+                ev[r, at + q, 3] = e_kind[q]
+            at += count
 
 
 @njit(cache=True)
