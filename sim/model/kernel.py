@@ -170,12 +170,13 @@ def _logit_pick(util, avail, lo, hi, precision, u):
 
 
 @njit(cache=True, _nrt=False)
-def situation(r, b, n, state, tables, p, seen):
-    """Quantities every actor sees on a day, derived once from replicate r's state (written into `seen`)."""
-    act, aff = tables[0], tables[1]
-    pstab, issues, principals = tables[9], tables[14], tables[15]
-    T, Bk, Q, REF, held = state[0], state[4], state[9], state[10], state[11]
-    contact, pledge, vec, mat, offer = seen
+def situation(
+    r, b, n, act, aff, pstab, issues, principals, T, Bk, Q, REF, held, p, contact, pledge, vec, mat, offer
+):
+    """Quantities every actor sees on a day, derived once from replicate r's state (written into `seen`).
+
+    Takes its arrays one by one rather than as the kernel's tuples: fewer words to pass, once a day.
+    """
     bonus, signed, agreement, backing, crisis = vec[0], vec[1], vec[2], vec[3], vec[4]
     exposure, dissat, stake, flags = vec[5], vec[7], vec[8], vec[9]  # vec[6]: unused
     risk = mat[1]
@@ -517,7 +518,27 @@ def _run_replicate(
         key_choice, key_accident, key_bargain = day_keys[step, 0], day_keys[step, 1], day_keys[step, 2]
         s_lo, s_hi = scripted_at[step], scripted_at[step + 1]
         day = day0 + step
-        situation(r, b, n, state, tables, p, seen)
+        situation(
+            r,
+            b,
+            n,
+            act,
+            aff,
+            pstab,
+            issues,
+            principals,
+            T,
+            Bk,
+            Q,
+            REF,
+            held,
+            p,
+            seen[0],
+            seen[1],
+            seen[2],
+            seen[3],
+            seen[4],
+        )
         contact, vec, mat, offer = seen[0], seen[2], seen[3], seen[4]
         stake, flags = vec[8], vec[9]
         strength, risk = mat[0], mat[1]
