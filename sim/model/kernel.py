@@ -171,10 +171,30 @@ def _logit_pick(util, avail, lo, hi, precision, u):
 
 @njit(cache=True, _nrt=False)
 def situation(
-    r, b, n, act, aff, pstab, issues, principals, T, Bk, Q, REF, held, p, contact, pledge, vec, mat, offer
+    r,
+    b,
+    n,
+    act,
+    aff,
+    pstab,
+    issues,
+    principals,
+    T,
+    Bk,
+    Q,
+    REF,
+    held,
+    p,
+    contact,
+    pledge,
+    vec,
+    mat,
+    offer,
+    mask,
 ):
     """Quantities every actor sees on a day, derived once from replicate r's state (written into `seen`).
 
+    Also each actor's postures as a bitmask (`mask`, for the moves' conditions); returns their union.
     Takes its arrays one by one rather than as the kernel's tuples: fewer words to pass, once a day.
     """
     bonus, signed, agreement, backing, crisis = vec[0], vec[1], vec[2], vec[3], vec[4]
@@ -185,12 +205,15 @@ def situation(
     lam = p[LOSS_AVERSION]
     buffer = 0.0
     talks = False
+    anymask = 0
     for i in range(n):
         contact[i] = False
         pledge[i] = False
         bonus[i] = 0.0
+        bits = 0
         for k in range(nk):
             if held[r, i, k]:
+                bits |= 1 << k
                 if pstab[k, P_CONTACT] > 0.0:
                     contact[i] = True
                 if pstab[k, P_BUFFER] > buffer:
@@ -200,6 +223,10 @@ def situation(
                 if pstab[k, P_TALKS] > 0.0:
                     talks = True
                 bonus[i] += pstab[k, P_DETERRENCE]
+        if contact[i]:
+            bits |= CONTACT_BIT
+        mask[i] = bits
+        anymask |= bits
     # the agreement is in force while both principal parties hold their pledge; allies follow their side
     in_force = principals[0] >= 0 and pledge[principals[0]] and pledge[principals[1]]
     for i in range(n):
@@ -220,10 +247,11 @@ def situation(
         backing[j] = total
     world = 0.0
     for i in range(n):
-        worst = 0.0
+        top = 0.0
         for j in range(n):
-            if aff[b, i, j] < 0.0 and T[r, i, j] / 100.0 > worst:
-                worst = T[r, i, j] / 100.0
+            if aff[b, i, j] < 0.0 and T[r, i, j] > top:
+                top = T[r, i, j]
+        worst = top / 100.0  # = the largest T / 100: a correctly rounded division keeps the order
         crisis[i] = worst
         if worst > world:
             world = worst
@@ -257,6 +285,7 @@ def situation(
     flags[0] = 1.0 if talks else 0.0
     flags[1] = 1.0 if in_force else 0.0
     flags[2] = world
+    return anymask
 
 
 @njit(cache=True, inline="always")
@@ -518,7 +547,7 @@ def _run_replicate(
         key_choice, key_accident, key_bargain = day_keys[step, 0], day_keys[step, 1], day_keys[step, 2]
         s_lo, s_hi = scripted_at[step], scripted_at[step + 1]
         day = day0 + step
-        situation(
+        anymask = situation(
             r,
             b,
             n,
@@ -538,20 +567,11 @@ def _run_replicate(
             seen[2],
             seen[3],
             seen[4],
+            mask,
         )
         contact, vec, mat, offer = seen[0], seen[2], seen[3], seen[4]
         stake, flags = vec[8], vec[9]
         strength, risk = mat[0], mat[1]
-        anymask = 0
-        for i in range(n):
-            bits = 0
-            for k in range(nk):
-                if held[r, i, k]:
-                    bits |= 1 << k
-            if contact[i]:
-                bits |= CONTACT_BIT
-            mask[i] = bits
-            anymask |= bits
         e_src, e_tgt, e_move, e_kind = events[0], events[1], events[2], events[3]
         count = 0
         rep = np.uint64(replicates[r])
@@ -631,8 +651,29 @@ def _run_replicate(
                 m = opt_move[lo + o]
                 end = o
                 any_ok = False
+                # the conditions on the actor and on anyone once per move, those on the target per option
+                move_ok = _allowed(
+                    mask[i],
+                    0,
+                    anymask,
+                    posts[m, 0],
+                    -1,
+                    -1,
+                    -1,
+                    conds[m, 0],
+                    0,
+                    conds[m, 2],
+                    conds[m, 3],
+                    0,
+                    conds[m, 5],
+                )
+                clears = posts[m, 1]
+                clear_target = ptgt[r, i, clears] if clears >= 0 else -1
                 while end < hi - lo and opt_move[lo + end] == m:
-                    ok = _option_allowed(r, i, m, opt_target[lo + end], posts, conds, mask, anymask, ptgt)
+                    t = opt_target[lo + end]
+                    ok = move_ok and _allowed(
+                        0, mask[t], 0, -1, clears, clear_target, t, 0, conds[m, 1], 0, 0, conds[m, 4], 0
+                    )
                     avail[end] = ok
                     any_ok = any_ok or ok
                     mok[end] = False
