@@ -430,9 +430,7 @@ def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
 
 
 @njit(cache=True, nogil=True)
-def run_days(
-    lo, hi, day_keys, day0, replicates, scripted, scripted_at, special, tables, state, record, ev, nev, keep
-):
+def run_days(lo, hi, day_keys, day0, replicates, scripted, scripted_at, special, tables, state, record, keep):
     """Replicates lo..hi-1 through the days of `day_keys` (day0 onwards): each replicate all its days in turn.
 
     One replicate's state and tables stay in cache for the whole block of days.
@@ -442,8 +440,12 @@ def run_days(
     scripted_at[d]..scripted_at[d+1]; `special` = (incident, clash, settle) move
     indices; `tables` = the scenario's arrays (see CrisisModel._kernel_tables);
     `state` = the State arrays; `record` = the Recorder's (tension, dyads,
-    posture, settled) arrays. Replicate r's events of the block go to ev[r],
-    one after another, nev[r, d] of them on day d.
+    posture, settled) arrays.
+
+    Returns the kept replicates' events as rows (replicate row, day, actor,
+    target, move, kind): replicate by replicate, day by day, in the order they
+    happened. The rows grow with the events themselves, not with the most a day
+    could have.
     """
     T = state[0]
     n = T.shape[1]
@@ -473,8 +475,16 @@ def run_days(
         np.empty(max_opts),
         np.empty(max_opts, dtype=np.bool_),
     )
+    width = n + most + n * (n - 1) // 2 + 2  # the most events of a day: chosen, scripted, accidents, a deal
+    days = day_keys.shape[0]
+    rows = np.empty(((hi - lo) * days * 3 + days * width, 6), dtype=np.int32)  # about 3 a day, or it grows
+    at = 0
     for r in range(lo, hi):
-        _run_replicate(
+        if keep[r] and at + days * width > rows.shape[0]:  # room for replicate r's worst case
+            grown = np.empty((2 * rows.shape[0] + days * width, 6), dtype=np.int32)
+            grown[:at] = rows[:at]
+            rows = grown
+        at = _run_replicate(
             r,
             day_keys,
             day0,
@@ -485,12 +495,13 @@ def run_days(
             tables,
             state,
             record,
-            ev,
-            nev,
+            rows,
+            at,
             keep,
             seen,
             scratch,
         )
+    return rows[:at]
 
 
 @njit(cache=True, _nrt=False)
@@ -505,15 +516,15 @@ def _run_replicate(
     tables,
     state,
     record,
-    ev,
-    nev,
+    rows,
+    at,
     keep,
     seen,
     scratch,
 ):
     """Replicate r's days, each: situation, bargaining, decisions, scripted moves, accidents, effects, record.
 
-    Each day's events go to ev[r] after the earlier days' (if r keeps its events), nev[r, step] of them.
+    If r keeps its events, they go to rows[at:] (see run_days); returns where the next replicate's go.
     """
     incident, clash_move, settle = special
     act, aff, sal, params, feats, posts, conds, pstab = (
@@ -542,7 +553,6 @@ def _run_replicate(
     batch = act.shape[0]
     b = r if batch > 1 else 0
     p = params[b]
-    at = 0
     for step in range(day_keys.shape[0]):
         key_choice, key_accident, key_bargain = day_keys[step, 0], day_keys[step, 1], day_keys[step, 2]
         s_lo, s_hi = scripted_at[step], scripted_at[step + 1]
@@ -886,43 +896,16 @@ def _run_replicate(
             den = d
         out_global[r, day] = num / den
         out_settled[r, day] = (not blocking) and out_global[r, day] < p[RESOLUTION_THRESHOLD]
-        nev[r, step] = count
         if keep[r]:
             for q in range(count):
-                ev[r, at + q, 0] = e_src[q]
-                ev[r, at + q, 1] = e_tgt[q]
-                ev[r, at + q, 2] = e_move[q]
-                ev[r, at + q, 3] = e_kind[q]
-            at += count
-
-
-@njit(cache=True)
-def compact_events(ev, nev, keep, day0):
-    """A block's events of the kept replicates as rows (replicate row, day, actor, target, move, kind).
-
-    Run by run, and within a run day by day in the order they happened.
-    """
-    total = 0
-    for r in range(nev.shape[0]):
-        if keep[r]:
-            for d in range(nev.shape[1]):
-                total += nev[r, d]
-    out = np.empty((total, 6), dtype=np.int32)
-    q = 0
-    for r in range(nev.shape[0]):
-        if keep[r]:
-            k = 0
-            for d in range(nev.shape[1]):
-                for _ in range(nev[r, d]):
-                    out[q, 0] = r
-                    out[q, 1] = day0 + d
-                    out[q, 2] = ev[r, k, 0]
-                    out[q, 3] = ev[r, k, 1]
-                    out[q, 4] = ev[r, k, 2]
-                    out[q, 5] = ev[r, k, 3]
-                    q += 1
-                    k += 1
-    return out
+                rows[at, 0] = r
+                rows[at, 1] = day
+                rows[at, 2] = e_src[q]
+                rows[at, 3] = e_tgt[q]
+                rows[at, 4] = e_move[q]
+                rows[at, 5] = e_kind[q]
+                at += 1
+    return at
 
 
 @njit(cache=True)

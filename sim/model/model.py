@@ -195,7 +195,7 @@ class CrisisModel(mesa.Model):
         return done
 
     def _advance(self, most: int) -> int:
-        """Run one block of days: at most `most`, within the event buffer's budget, up to the next change.
+        """Run one block of days: at most `most`, and up to the next scripted change of parameters.
 
         Each replicate runs all the block's days in turn in the compiled kernel
         (its state stays in cache); replicates are split among
@@ -210,10 +210,6 @@ class CrisisModel(mesa.Model):
         for later in self.changes_by_day:
             if day < later < end:
                 end = later
-        widths = [rec.day_width(spec.n, len(self.moves_by_day.get(d, []))) for d in range(day, end)]
-        budget = max(1, EVENT_BUDGET // max(1, 16 * r * max(widths)))
-        end = min(end, day + budget)
-        widths = widths[: end - day]
         keys = np.array(
             [
                 [
@@ -228,8 +224,6 @@ class CrisisModel(mesa.Model):
         scripted = np.array([m for ms in moves for m in ms], dtype=np.int64).reshape(-1, 3)
         scripted_at = np.zeros(len(moves) + 1, dtype=np.int64)
         scripted_at[1:] = np.cumsum([len(ms) for ms in moves])
-        ev = rec.event_buffer(sum(widths))
-        nev = np.zeros((r, end - day), dtype=np.int64)
         args = (
             keys,
             day,
@@ -256,25 +250,20 @@ class CrisisModel(mesa.Model):
                 s.clashed,
             ),
             (rec.tension, rec.dyads, rec.posture, rec.settled),
-            ev,
-            nev,
             self.keep_events,
         )
         threads = min(numba.get_num_threads(), r)
         if threads <= 1:
-            kernel.run_days(0, r, *args)
+            rows = [kernel.run_days(0, r, *args)]
         else:  # a few more pieces than threads, so that a slow piece does not hold the others up
             pieces = min(r, 4 * threads)
             bounds = [(k * r // pieces, (k + 1) * r // pieces) for k in range(pieces)]
-            list(_pool(threads).map(lambda b: kernel.run_days(b[0], b[1], *args), bounds))
-        rec.record(ev, nev, day)
+            rows = list(_pool(threads).map(lambda b: kernel.run_days(b[0], b[1], *args), bounds))
+        rec.record(rows)
         self.day = end
         if self.day >= self.days:
             self.running = False
         return end - day
-
-
-EVENT_BUDGET = 64 * 2**20  # bytes of the event buffer of one block of days (int32, 4 columns)
 
 
 @functools.cache
@@ -293,22 +282,11 @@ class Recorder:
         self.dyads = np.zeros((r, t, len(self.pairs)))
         self.posture = np.zeros((r, t, spec.n))
         self.settled = np.zeros((r, t), dtype=bool)
-        self.ev = np.zeros((r, 0, 4), dtype=np.int32)
         self.events: list[np.ndarray] = []
 
-    @staticmethod
-    def day_width(n: int, scripted: int) -> int:
-        """Most events a replicate can have on one day: chosen, scripted, accidents, a signed deal."""
-        return n + scripted + n * (n - 1) // 2 + 2
-
-    def event_buffer(self, width: int) -> np.ndarray:
-        """Room for `width` events per replicate (reused from block to block)."""
-        if self.ev.shape[1] < width:
-            self.ev = np.zeros((self.ev.shape[0], width, 4), dtype=np.int32)
-        return self.ev
-
-    def record(self, ev: np.ndarray, nev: np.ndarray, day: int) -> None:
-        rows = kernel.compact_events(ev, nev, self.model.keep_events, day)
+    def record(self, pieces: list[np.ndarray]) -> None:
+        """Keep a block's event rows (the pieces in replicate order; copied, so the kernel's buffers go)."""
+        rows = np.concatenate(pieces)
         if len(rows):
             self.events.append(rows)
 
