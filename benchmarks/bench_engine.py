@@ -27,14 +27,14 @@ t0 = time.perf_counter()
 from sim import load_scenario
 from sim.model.model import CrisisModel
 sc = load_scenario("{scenario}")
-t1 = time.perf_counter()
+t1, c1 = time.perf_counter(), time.process_time()
 CrisisModel(sc, replicates=2, days=2).run()
-print(time.perf_counter() - t1, t1 - t0)
+print(time.perf_counter() - t1, time.process_time() - c1, t1 - t0)
 """
 
 
-def cold_compile(scenario: str) -> tuple[float, float]:
-    """Seconds of the first run in a fresh process with an empty numba cache (and of the imports)."""
+def cold_compile(scenario: str) -> tuple[float, float, float]:
+    """Seconds of the first run in a fresh process with an empty numba cache: wall, CPU; and the imports'."""
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
         out = subprocess.run(
@@ -44,8 +44,8 @@ def cold_compile(scenario: str) -> tuple[float, float]:
             text=True,
             check=True,
         )
-    first, imports = (float(x) for x in out.stdout.split())
-    return first, imports
+    first, cpu, imports = (float(x) for x in out.stdout.split())
+    return first, cpu, imports
 
 
 def time_engine(sc, batch: dict, runs: int, days: int, threads: int, repeats: int) -> tuple[float, float]:
@@ -82,9 +82,10 @@ def main() -> None:
         f"load average before: {os.getloadavg()[0]:.2f}"
     )
     if not args.no_cold:
-        first, imports = cold_compile(SCENARIO)
+        first, cpu, imports = cold_compile(SCENARIO)
         print(
-            f"cold compile (empty numba cache, first run of 2 x 2): {first:.1f} s (imports {imports:.1f} s)"
+            f"cold compile (empty numba cache, first run of 2 x 2): {first:.1f} s (CPU {cpu:.1f} s; "
+            f"imports {imports:.1f} s; load {os.getloadavg()[0]:.2f})"
         )
     sc = load_scenario(SCENARIO)
     batch = scenario_draws(sc, np.arange(runs))
