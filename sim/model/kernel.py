@@ -478,11 +478,13 @@ def run_days(lo, hi, day_keys, day0, replicates, scripted, scripted_at, special,
     width = n + most + n * (n - 1) // 2 + 2  # the most events of a day: chosen, scripted, accidents, a deal
     days = day_keys.shape[0]
     rows = np.empty(((hi - lo) * days * 3 + days * width, 6), dtype=np.int32)  # about 3 a day, or it grows
-    at = 0
+    at = np.int64(0)  # not a literal 0: _run_replicate is compiled for one signature only
     for r in range(lo, hi):
         if keep[r] and at + days * width > rows.shape[0]:  # room for replicate r's worst case
             grown = np.empty((2 * rows.shape[0] + days * width, 6), dtype=np.int32)
-            grown[:at] = rows[:at]
+            for q in range(at):  # element by element: compiles much faster than a slice copy
+                for col in range(6):
+                    grown[q, col] = rows[q, col]
             rows = grown
         at = _run_replicate(
             r,
