@@ -429,8 +429,48 @@ def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
         A[r, tgt] += p[CASUALTIES] / 2.0
 
 
+def scratch_space(n: int, issues: int, starts: np.ndarray, scripted: int) -> tuple[tuple, tuple]:
+    """Working space of one run_days call, made in Python: the compiled code then needs no allocator
+    for it (each distinct np.empty costs compile time). `scripted` = the most scripted moves of a day."""
+    max_opts = max(1, int(np.max(np.diff(starts)))) if len(starts) > 1 else 1
+    seen = (
+        np.empty(n, dtype=np.bool_),
+        np.empty(n, dtype=np.bool_),
+        np.empty((10, max(n, 4))),
+        np.empty((4, n, n)),
+        np.empty(max(issues, 1)),
+    )
+    scratch = (
+        np.empty(max_opts),
+        np.empty(max_opts, dtype=np.bool_),
+        np.empty((4, n + scripted + n * n + 2), dtype=np.int64),
+        np.empty(n, dtype=np.int64),
+        np.empty(n),
+        np.empty(N_RUNGS),
+        np.empty(N_RUNGS, dtype=np.bool_),
+        np.empty(max_opts),
+        np.empty(max_opts, dtype=np.bool_),
+    )
+    return seen, scratch
+
+
 @njit(cache=True, nogil=True)
-def run_days(lo, hi, day_keys, day0, replicates, scripted, scripted_at, special, tables, state, record, keep):
+def run_days(
+    lo,
+    hi,
+    day_keys,
+    day0,
+    replicates,
+    scripted,
+    scripted_at,
+    special,
+    tables,
+    state,
+    record,
+    keep,
+    seen,
+    scratch,
+):
     """Replicates lo..hi-1 through the days of `day_keys` (day0 onwards): each replicate all its days in turn.
 
     One replicate's state and tables stay in cache for the whole block of days.
@@ -440,41 +480,18 @@ def run_days(lo, hi, day_keys, day0, replicates, scripted, scripted_at, special,
     scripted_at[d]..scripted_at[d+1]; `special` = (incident, clash, settle) move
     indices; `tables` = the scenario's arrays (see CrisisModel._kernel_tables);
     `state` = the State arrays; `record` = the Recorder's (tension, dyads,
-    posture, settled) arrays.
+    posture, settled) arrays; `seen` and `scratch` = working space of this call
+    (see `scratch_space`).
 
     Returns the kept replicates' events as rows (replicate row, day, actor,
     target, move, kind): replicate by replicate, day by day, in the order they
     happened. The rows grow with the events themselves, not with the most a day
     could have.
     """
-    T = state[0]
-    n = T.shape[1]
-    ni = state[9].shape[1]
-    starts = tables[12]
-    max_opts = 1
-    for i in range(n):
-        max_opts = max(max_opts, starts[i + 1] - starts[i])
+    n = state[0].shape[1]
     most = 0
     for d in range(day_keys.shape[0]):
         most = max(most, scripted_at[d + 1] - scripted_at[d])
-    seen = (
-        np.empty(n, dtype=np.bool_),
-        np.empty(n, dtype=np.bool_),
-        np.empty((10, max(n, 4))),
-        np.empty((4, n, n)),
-        np.empty(max(ni, 1)),
-    )
-    scratch = (
-        np.empty(max_opts),
-        np.empty(max_opts, dtype=np.bool_),
-        np.empty((4, n + most + n * n + 2), dtype=np.int64),
-        np.empty(n, dtype=np.int64),
-        np.empty(n),
-        np.empty(N_RUNGS),
-        np.empty(N_RUNGS, dtype=np.bool_),
-        np.empty(max_opts),
-        np.empty(max_opts, dtype=np.bool_),
-    )
     width = n + most + n * (n - 1) // 2 + 2  # the most events of a day: chosen, scripted, accidents, a deal
     days = day_keys.shape[0]
     rows = np.empty(((hi - lo) * days * 3 + days * width, 6), dtype=np.int32)  # about 3 a day, or it grows

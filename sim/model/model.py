@@ -252,13 +252,20 @@ class CrisisModel(mesa.Model):
             (rec.tension, rec.dyads, rec.posture, rec.settled),
             self.keep_events,
         )
+        most = max((len(ms) for ms in moves), default=0)
+
+        def piece(bounds: tuple[int, int]) -> np.ndarray:
+            space = kernel.scratch_space(spec.n, s.status_quo.shape[1], self._tables[12], most)
+            return kernel.run_days(bounds[0], bounds[1], *args, *space)
+
         threads = min(numba.get_num_threads(), r)
         if threads <= 1:
-            rows = [kernel.run_days(0, r, *args)]
+            rows = [piece((0, r))]
         else:  # a few more pieces than threads, so that a slow piece does not hold the others up
             pieces = min(r, 4 * threads)
-            bounds = [(k * r // pieces, (k + 1) * r // pieces) for k in range(pieces)]
-            rows = list(_pool(threads).map(lambda b: kernel.run_days(b[0], b[1], *args), bounds))
+            rows = list(
+                _pool(threads).map(piece, [(k * r // pieces, (k + 1) * r // pieces) for k in range(pieces)])
+            )
         rec.record(rows)
         self.day = end
         if self.day >= self.days:
