@@ -258,11 +258,13 @@ class CrisisModel(mesa.Model):
             space = kernel.scratch_space(spec.n, s.status_quo.shape[1], self._tables[12], most)
             return kernel.run_days(bounds[0], bounds[1], *args, *space)
 
-        threads = min(numba.get_num_threads(), r)
+        # a few more pieces than threads, so that a slow piece does not hold the others up, and none so
+        # small that handing it to a thread costs more than it saves
+        pieces = min(r, 4 * numba.get_num_threads(), max(1, r * (end - day) // PIECE_WORK))
+        threads = min(numba.get_num_threads(), pieces)
         if threads <= 1:
             rows = [piece((0, r))]
-        else:  # a few more pieces than threads, so that a slow piece does not hold the others up
-            pieces = min(r, 4 * threads)
+        else:
             rows = list(
                 _pool(threads).map(piece, [(k * r // pieces, (k + 1) * r // pieces) for k in range(pieces)])
             )
@@ -271,6 +273,9 @@ class CrisisModel(mesa.Model):
         if self.day >= self.days:
             self.running = False
         return end - day
+
+
+PIECE_WORK = 2_000  # replicate-days (a few milliseconds) at least in a piece of work for a thread
 
 
 @functools.cache
