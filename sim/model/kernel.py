@@ -1,8 +1,11 @@
-"""The fast engine: one simulated day for every replicate, compiled with numba.
+"""The fast engine: blocks of simulated days for ranges of replicates, compiled with numba.
 
-Replicates are independent, so the day is a parallel loop over them; within a
-replicate the code is plain scalar arithmetic over the handful of actors,
-options, postures and issues, calling the shared formulas in `mechanisms.py`.
+Replicates are independent, so each runs all the days of a block in turn (its
+state stays in cache) and threads take disjoint ranges of them (`run_days`
+releases the GIL); within a replicate the code is plain scalar arithmetic over
+the handful of actors, options, postures and issues, calling the shared
+formulas in `mechanisms.py`. The per-replicate loop allocates nothing and is
+compiled without reference counting, so no array costs an atomic operation.
 Every random draw is the counter-based `uniform(key, counter)`, computed only
 where it is needed. The plain reference implementation (`reference.py`) does
 the same in ordinary Python and must agree run for run: the loops below and

@@ -4,8 +4,10 @@ Each day (simultaneous activation): scripted parameter changes take effect;
 every actor decides on the same situation; then all moves, scripted moves and
 accidents take effect together; then standing postures press and costs
 accumulate. So the result never depends on the order in which actors act. The
-day itself runs in the compiled kernel (`sim/kernel.py`) for all replicates at
-once; `sim/reference.py` is the same model written the plain way.
+days run in the compiled kernel (`sim/model/kernel.py`), a block of days per
+call (`run` goes to the end in one block unless a scripted change of
+parameters splits it; `step` is one day); the numbers are the same either way.
+`sim/model/reference.py` is the same model written the plain way.
 """
 
 from __future__ import annotations
