@@ -18,7 +18,7 @@ import multiprocessing
 from sim.model import kernel
 
 # the kernel functions Python calls; the functions they call are cached and compiled with them
-ENTRY_POINTS = ("step_day", "compact_events", "by_run")
+ENTRY_POINTS = ("run_days", "by_run")
 # measured on the project's busy 2-core machine (Python 3.13, numba 0.68): 10-16 s of compiling, up to
 # 30 s on a busier day (README, Performance)
 COMPILE_TIME = "usually 10-30 seconds"

@@ -1,8 +1,11 @@
-"""The fast engine: one simulated day for every replicate, compiled with numba.
+"""The fast engine: blocks of simulated days for ranges of replicates, compiled with numba.
 
-Replicates are independent, so the day is a parallel loop over them; within a
-replicate the code is plain scalar arithmetic over the handful of actors,
-options, postures and issues, calling the shared formulas in `mechanisms.py`.
+Replicates are independent, so each runs all the days of a block in turn (its
+state stays in cache) and threads take disjoint ranges of them (`run_days`
+releases the GIL); within a replicate the code is plain scalar arithmetic over
+the handful of actors, options, postures and issues, calling the shared
+formulas in `mechanisms.py`. The per-replicate loop allocates nothing and is
+compiled without reference counting, so no array costs an atomic operation.
 Every random draw is the counter-based `uniform(key, counter)`, computed only
 where it is needed. The plain reference implementation (`reference.py`) does
 the same in ordinary Python and must agree run for run: the loops below and
@@ -14,7 +17,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from sim.model import mechanisms as mx
 from sim.model.mechanisms import (
@@ -141,13 +144,21 @@ def _logit_pick(util, avail, lo, hi, precision, u):
     Overwrites util[lo:hi] with the weights (each exp computed once).
     """
     best = -np.inf
+    only = -1
+    count = 0
     for o in range(lo, hi):
-        if avail[o] and util[o] > best:
-            best = util[o]
+        if avail[o]:
+            count += 1
+            only = o
+            if util[o] > best:
+                best = util[o]
+    if count == 1:  # a single choice needs no weights (what follows would return it too)
+        return only
     total = 0.0
     for o in range(lo, hi):
         if avail[o]:
-            util[o] = math.exp(precision * (util[o] - best))
+            x = precision * (util[o] - best)
+            util[o] = 1.0 if x == 0.0 else math.exp(x)  # exp(0) is exactly 1: the best option costs no exp
             total += util[o]
     threshold = u * total
     acc = 0.0
@@ -161,27 +172,51 @@ def _logit_pick(util, avail, lo, hi, precision, u):
     return last
 
 
-@njit(cache=True)
-def situation(r, b, n, state, tables, p, seen):
-    """Quantities every actor sees on a day, derived once from replicate r's state (written into `seen`)."""
-    act, aff = tables[0], tables[1]
-    pstab, issues, principals = tables[9], tables[14], tables[15]
-    T, Bk, C, Q, REF, held = state[0], state[4], state[6], state[9], state[10], state[11]
-    contact, pledge, vec, mat, offer = seen
+@njit(cache=True, _nrt=False)
+def situation(
+    r,
+    b,
+    n,
+    act,
+    aff,
+    pstab,
+    issues,
+    principals,
+    T,
+    Bk,
+    Q,
+    REF,
+    held,
+    p,
+    contact,
+    pledge,
+    vec,
+    mat,
+    offer,
+    mask,
+):
+    """Quantities every actor sees on a day, derived once from replicate r's state (written into `seen`).
+
+    Also each actor's postures as a bitmask (`mask`, for the moves' conditions); returns their union.
+    Takes its arrays one by one rather than as the kernel's tuples: fewer words to pass, once a day.
+    """
     bonus, signed, agreement, backing, crisis = vec[0], vec[1], vec[2], vec[3], vec[4]
-    exposure, hurt, dissat, stake, flags = vec[5], vec[6], vec[7], vec[8], vec[9]
+    exposure, dissat, stake, flags = vec[5], vec[7], vec[8], vec[9]  # vec[6]: unused
     risk = mat[1]
     nk = pstab.shape[0]
     ni = Q.shape[1]
     lam = p[LOSS_AVERSION]
     buffer = 0.0
     talks = False
+    anymask = 0
     for i in range(n):
         contact[i] = False
         pledge[i] = False
         bonus[i] = 0.0
+        bits = 0
         for k in range(nk):
             if held[r, i, k]:
+                bits |= 1 << k
                 if pstab[k, P_CONTACT] > 0.0:
                     contact[i] = True
                 if pstab[k, P_BUFFER] > buffer:
@@ -191,6 +226,10 @@ def situation(r, b, n, state, tables, p, seen):
                 if pstab[k, P_TALKS] > 0.0:
                     talks = True
                 bonus[i] += pstab[k, P_DETERRENCE]
+        if contact[i]:
+            bits |= CONTACT_BIT
+        mask[i] = bits
+        anymask |= bits
     # the agreement is in force while both principal parties hold their pledge; allies follow their side
     in_force = principals[0] >= 0 and pledge[principals[0]] and pledge[principals[1]]
     for i in range(n):
@@ -211,10 +250,11 @@ def situation(r, b, n, state, tables, p, seen):
         backing[j] = total
     world = 0.0
     for i in range(n):
-        worst = 0.0
+        top = 0.0
         for j in range(n):
-            if aff[b, i, j] < 0.0 and T[r, i, j] / 100.0 > worst:
-                worst = T[r, i, j] / 100.0
+            if aff[b, i, j] < 0.0 and T[r, i, j] > top:
+                top = T[r, i, j]
+        worst = top / 100.0  # = the largest T / 100: a correctly rounded division keeps the order
         crisis[i] = worst
         if worst > world:
             world = worst
@@ -229,7 +269,6 @@ def situation(r, b, n, state, tables, p, seen):
         exposure[i] = total
     # issues: dissatisfaction (losses against the reference point weigh more), and whom it is aimed at
     for i in range(n):
-        hurt[i] = mx.hurt(C[r, i], p[HURT_SCALE])
         d = 0.0
         s = 0.0
         for k in range(ni):
@@ -249,6 +288,7 @@ def situation(r, b, n, state, tables, p, seen):
     flags[0] = 1.0 if talks else 0.0
     flags[1] = 1.0 if in_force else 0.0
     flags[2] = world
+    return anymask
 
 
 @njit(cache=True, inline="always")
@@ -289,108 +329,6 @@ def actor_rows(r, b, i, n, state, tables, p, seen):
         for k in range(n):
             total += max(aff[b, i, k], 0.0) * T[r, k, t]
         pull[i, t] = total / 100.0
-
-
-@njit(cache=True, inline="always")
-def option_utility(r, b, i, m, t, state, tables, p, seen, terms):
-    """The utility terms of actor i's move m towards t (docs/model.md 7.1), written into `terms`."""
-    act, aff, lev, party, feats, shifts, issues = (
-        tables[0],
-        tables[1],
-        tables[2],
-        tables[4],
-        tables[6],
-        tables[13],
-        tables[14],
-    )
-    H, X, A, Med, Rb, L, Q, REF = (
-        state[1],
-        state[2],
-        state[3],
-        state[5],
-        state[7],
-        state[8],
-        state[9],
-        state[10],
-    )
-    contact, vec, mat, offer = seen[0], seen[2], seen[3], seen[4]
-    agreement, backing, crisis, exposure = vec[2], vec[3], vec[4], vec[5]
-    flags = vec[9]
-    strength, pull, drive = mat[0], mat[2], mat[3]
-    cap, res, rt, hawk = act[b, 0, i], act[b, 1, i], act[b, 2, i], act[b, 3, i]
-    e = feats[m, F_HOSTILITY]
-    c = feats[m, F_COOPERATION]
-    net = e - c
-    material = feats[m, F_MATERIAL]
-    cd = feats[m, F_CONTACT_DELTA]
-    a_it = aff[b, i, t]
-    cost = feats[m, F_COST]
-    if cost < 0.0:
-        cost = p[MATERIAL_COST] if feats[m, F_PHYSICAL] > 0.0 else p[VERBAL_COST]
-    gain = 0.0
-    keeps = 0.0
-    if feats[m, F_SHIFTS] > 0.0:
-        lam = p[LOSS_AVERSION]
-        for k in range(Q.shape[1]):
-            to = shifts[m, k]
-            if to >= 0.0:
-                x = issues[0, i, k]
-                gain += issues[1, i, k] * (
-                    mx.felt_distance(x, Q[r, k], REF[r, i, k], lam, p[CHRONIC])
-                    - mx.felt_distance(x, to, REF[r, i, k], lam, p[CHRONIC])
-                )
-                keeps += abs(Q[r, k] - offer[k]) - abs(to - offer[k])
-    terms[0] = mx.disposition(p[HAWK_W], hawk, net, cost, p[CAP_DISCOUNT], cap, material)
-    terms[1] = mx.issues(p[ISSUE_W], drive[i, t], net, gain)
-    terms[2] = mx.reciprocity(
-        p[RECIP_W], H[r, i, t], p[FATIGUE], X[r, i], net, p[MIRROR], cd, 1.0 if contact[t] else 0.0
-    )
-    terms[3] = mx.deterrence(
-        p[DETER_W], rt, mx.balance(strength[i, i], strength[i, t]), e, material, p[VERBAL_SHARE]
-    )
-    terms[4] = mx.audience_costs(
-        p[AUDIENCE_W],
-        A[r, i],
-        feats[m, F_CONCESSION],
-        agreement[i],
-        feats[m, F_SIGNAL],
-        res,
-        1.0 - Rb[r, t, i],
-        vec[7][i] + crisis[i],
-    )
-    terms[5] = mx.alliance(
-        p[ALLIANCE_W],
-        backing[i],
-        pull[i, t],
-        e,
-        1.0 if a_it < 0.0 else 0.0,
-        feats[m, F_SUPPORT],
-        max(a_it, 0.0),
-        res,
-        crisis[t],
-        feats[m, F_RESTRAIN],
-        p[RESTRAINT],
-        rt,
-    )
-    terms[6] = mx.mediation(
-        p[MEDIATION_W],
-        Med[r, i],
-        c,
-        e,
-        party[i],
-        p[DRIVE],
-        res,
-        lev[b, i, t],
-        crisis[t],
-        feats[m, F_MEDIATION],
-    )
-    terms[7] = mx.agreement(p[IMPLEMENTATION], agreement[i] * flags[1], c, e, party[i], keeps)
-    terms[8] = mx.escalation(p[JUMP_COST], feats[m, F_RUNG], L[r, i, t])
-    terms[9] = mx.accidents(p[ACCIDENT_W], rt, exposure[i], cd)
-    total = 0.0
-    for q in range(10):
-        total += terms[q]
-    return total
 
 
 @njit(cache=True, inline="always")
@@ -494,81 +432,122 @@ def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
         A[r, tgt] += p[CASUALTIES] / 2.0
 
 
-@njit(cache=True, parallel=True)
-def step_day(
-    day_keys, replicates, scripted, special, tables, state, record, day, ev, nev, keep_events, chunks
-):
-    """Advance every replicate by one day, in `chunks` parallel blocks (see CrisisModel.step).
-
-    `special` = (incident, clash, settle) move indices; `tables` = the scenario's
-    arrays (see CrisisModel._kernel_tables); `state` = the State arrays;
-    `record` = the Recorder's (tension, dyads, posture, settled) arrays.
-    """
-    T = state[0]
-    n_rep = T.shape[0]
-    n = T.shape[1]
-    ni = state[9].shape[1]
-    starts = tables[12]
-    max_opts = 1
-    for i in range(n):
-        max_opts = max(max_opts, starts[i + 1] - starts[i])
-    for c in prange(chunks):
-        # scratch space once per chunk of replicates, not once per replicate
-        seen = (
-            np.empty(n, dtype=np.bool_),
-            np.empty(n, dtype=np.bool_),
-            np.empty((10, max(n, 4))),
-            np.empty((4, n, n)),
-            np.empty(max(ni, 1)),
-        )
-        scratch = (
-            np.empty(max_opts),
-            np.empty(max_opts, dtype=np.bool_),
-            np.empty((4, n + scripted.shape[0] + n * n + 2), dtype=np.int64),
-            np.empty(n, dtype=np.int64),
-            np.empty(10),
-            np.empty(N_RUNGS),
-            np.empty(N_RUNGS, dtype=np.bool_),
-            np.empty(max_opts),
-            np.empty(max_opts, dtype=np.bool_),
-        )
-        for r in range(c * n_rep // chunks, (c + 1) * n_rep // chunks):
-            _one_day(
-                r,
-                day_keys,
-                replicates,
-                scripted,
-                special,
-                tables,
-                state,
-                record,
-                day,
-                ev,
-                nev,
-                keep_events,
-                seen,
-                scratch,
-            )
+def scratch_space(n: int, issues: int, starts: np.ndarray, scripted: int) -> tuple[tuple, tuple]:
+    """Working space of one run_days call, made in Python: the compiled code then needs no allocator
+    for it (each distinct np.empty costs compile time). `scripted` = the most scripted moves of a day."""
+    max_opts = max(1, int(np.max(np.diff(starts)))) if len(starts) > 1 else 1
+    seen = (
+        np.empty(n, dtype=np.bool_),
+        np.empty(n, dtype=np.bool_),
+        np.empty((10, max(n, 4))),
+        np.empty((4, n, n)),
+        np.empty(max(issues, 1)),
+    )
+    scratch = (
+        np.empty(max_opts),
+        np.empty(max_opts, dtype=np.bool_),
+        np.empty((4, n + scripted + n * n + 2), dtype=np.int64),
+        np.empty(n, dtype=np.int64),
+        np.empty(n),
+        np.empty(N_RUNGS),
+        np.empty(N_RUNGS, dtype=np.bool_),
+        np.empty(max_opts),
+        np.empty(max_opts, dtype=np.bool_),
+    )
+    return seen, scratch
 
 
-@njit(cache=True)
-def _one_day(
-    r,
+@njit(cache=True, nogil=True)
+def run_days(
+    lo,
+    hi,
     day_keys,
+    day0,
     replicates,
     scripted,
+    scripted_at,
     special,
     tables,
     state,
     record,
-    day,
-    ev,
-    nev,
-    keep_events,
+    keep,
     seen,
     scratch,
 ):
-    """One replicate's day: situation, bargaining, decisions, scripted moves, accidents, effects, record."""
+    """Replicates lo..hi-1 through the days of `day_keys` (day0 onwards): each replicate all its days in turn.
+
+    One replicate's state and tables stay in cache for the whole block of days.
+    Releases the GIL, so threads can run disjoint replicate ranges at once (see
+    CrisisModel.advance). `day_keys` = (days, 3) stream keys; `scripted` = the
+    block's scripted moves (actor, move, target), day d's in rows
+    scripted_at[d]..scripted_at[d+1]; `special` = (incident, clash, settle) move
+    indices; `tables` = the scenario's arrays (see CrisisModel._kernel_tables);
+    `state` = the State arrays; `record` = the Recorder's (tension, dyads,
+    posture, settled) arrays; `seen` and `scratch` = working space of this call
+    (see `scratch_space`).
+
+    Returns the kept replicates' events as rows (replicate row, day, actor,
+    target, move, kind): replicate by replicate, day by day, in the order they
+    happened. The rows grow with the events themselves, not with the most a day
+    could have.
+    """
+    n = state[0].shape[1]
+    most = 0
+    for d in range(day_keys.shape[0]):
+        most = max(most, scripted_at[d + 1] - scripted_at[d])
+    width = n + most + n * (n - 1) // 2 + 2  # the most events of a day: chosen, scripted, accidents, a deal
+    days = day_keys.shape[0]
+    rows = np.empty(((hi - lo) * days * 3 + days * width, 6), dtype=np.int32)  # about 3 a day, or it grows
+    at = np.int64(0)  # not a literal 0: _run_replicate is compiled for one signature only
+    for r in range(lo, hi):
+        if keep[r] and at + days * width > rows.shape[0]:  # room for replicate r's worst case
+            grown = np.empty((2 * rows.shape[0] + days * width, 6), dtype=np.int32)
+            for q in range(at):  # element by element: compiles much faster than a slice copy
+                for col in range(6):
+                    grown[q, col] = rows[q, col]
+            rows = grown
+        at = _run_replicate(
+            r,
+            day_keys,
+            day0,
+            replicates,
+            scripted,
+            scripted_at,
+            special,
+            tables,
+            state,
+            record,
+            rows,
+            at,
+            keep,
+            seen,
+            scratch,
+        )
+    return rows[:at]
+
+
+@njit(cache=True, _nrt=False)
+def _run_replicate(
+    r,
+    day_keys,
+    day0,
+    replicates,
+    scripted_all,
+    scripted_at,
+    special,
+    tables,
+    state,
+    record,
+    rows,
+    at,
+    keep,
+    seen,
+    scratch,
+):
+    """Replicate r's days, each: situation, bargaining, decisions, scripted moves, accidents, effects, record.
+
+    If r keeps its events, they go to rows[at:] (see run_days); returns where the next replicate's go.
+    """
     incident, clash_move, settle = special
     act, aff, sal, params, feats, posts, conds, pstab = (
         tables[0],
@@ -589,257 +568,366 @@ def _one_day(
     )
     T, H, X, A, Bk, Med, C, _, L, Q, REF, held, ptgt, age = state[:14]
     out_global, out_dyads, out_posture, out_settled = record
-    util, avail, events, mask, terms, rung_u, rung_ok, mbest, mok = scratch
+    util, avail, events, mask, balance_t, rung_u, rung_ok, mbest, mok = scratch
     n = T.shape[1]
     nk = held.shape[2]
     ni = Q.shape[1]
     batch = act.shape[0]
-    key_choice, key_accident, key_bargain = day_keys[0], day_keys[1], day_keys[2]
     b = r if batch > 1 else 0
     p = params[b]
-    situation(r, b, n, state, tables, p, seen)
-    contact, vec, mat, offer = seen[0], seen[2], seen[3], seen[4]
-    stake, flags = vec[8], vec[9]
-    strength, risk = mat[0], mat[1]
-    anymask = 0
-    for i in range(n):
-        bits = 0
-        for k in range(nk):
-            if held[r, i, k]:
-                bits |= 1 << k
-        if contact[i]:
-            bits |= CONTACT_BIT
-        mask[i] = bits
-        anymask |= bits
-    e_src, e_tgt, e_move, e_kind = events[0], events[1], events[2], events[3]
-    count = 0
-    rep = np.uint64(replicates[r])
-    # ---- bargaining: while talks stand, each principal weighs the offer against fighting on
-    if flags[0] > 0.0 and flags[1] == 0.0 and principals[0] >= 0 and settle >= 0:
-        accepted = 0
-        lam = p[LOSS_AVERSION]
-        for q in range(2):
-            i = principals[q]
-            j = principals[1 - q]
-            actor_rows(r, b, i, n, state, tables, p, seen)
-            deal = 0.0
-            lose = 0.0
-            for k in range(ni):
-                deal -= issues[1, i, k] * mx.felt_distance(
-                    issues[0, i, k], offer[k], REF[r, i, k], lam, p[CHRONIC]
-                )
-                lose -= issues[1, i, k] * mx.felt_distance(
-                    issues[0, i, k], issues[0, j, k], REF[r, i, k], lam, p[CHRONIC]
-                )
-            win = 1.0 - mx.balance(strength[i, i], strength[i, j])
-            fight = mx.no_deal_value(-vec[7][i], win, lose, vec[4][i], p[COST_WEIGHT], vec[6][i])
-            chance = mx.accept_probability(
-                p[BARGAIN_PRECISION],
-                deal,
-                fight,
-                Med[r, i],
-                p[MEDIATION_W],
-                A[r, i],
-                p[AUDIENCE_W],
-                vec[4][i],
-            )
-            if uniform(key_bargain, rep * np.uint64(2) + np.uint64(q)) < chance:
-                accepted += 1
-        if accepted == 2:
+    for step in range(day_keys.shape[0]):
+        key_choice, key_accident, key_bargain = day_keys[step, 0], day_keys[step, 1], day_keys[step, 2]
+        s_lo, s_hi = scripted_at[step], scripted_at[step + 1]
+        day = day0 + step
+        anymask = situation(
+            r,
+            b,
+            n,
+            act,
+            aff,
+            pstab,
+            issues,
+            principals,
+            T,
+            Bk,
+            Q,
+            REF,
+            held,
+            p,
+            seen[0],
+            seen[1],
+            seen[2],
+            seen[3],
+            seen[4],
+            mask,
+        )
+        contact, vec, mat, offer = seen[0], seen[2], seen[3], seen[4]
+        stake, flags = vec[8], vec[9]
+        strength, risk = mat[0], mat[1]
+        e_src, e_tgt, e_move, e_kind = events[0], events[1], events[2], events[3]
+        count = 0
+        rep = np.uint64(replicates[r])
+        # ---- bargaining: while talks stand, each principal weighs the offer against fighting on
+        if flags[0] > 0.0 and flags[1] == 0.0 and principals[0] >= 0 and settle >= 0:
+            accepted = 0
+            lam = p[LOSS_AVERSION]
             for q in range(2):
-                e_src[count] = principals[q]
-                e_tgt[count] = principals[1 - q]
-                e_move[count] = settle
-                e_kind[count] = SETTLEMENT
-                count += 1
-    # ---- decisions: every actor on the same situation, in stages
-    world = flags[2]
-    for i in range(n):
-        is_scripted = False
-        for s in range(scripted.shape[0]):
-            if scripted[s, 0] == i:
-                is_scripted = True
-        if is_scripted:
-            continue
-        base = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(STAGES)
-        chance = mx.act_probability(
-            act[b, 4, i], p[ACT_BASE], p[ACT_AROUSAL], stake[i], arousal(i, seen, world)
-        )
-        if uniform(key_choice, base) >= chance:
-            continue
-        actor_rows(r, b, i, n, state, tables, p, seen)
-        lo, hi = starts[i], starts[i + 1]
-        for g in range(N_RUNGS):
-            rung_u[g] = -np.inf
-            rung_ok[g] = False
-        for o in range(hi - lo):
-            m = opt_move[lo + o]
-            t = opt_target[lo + o]
-            ok = _option_allowed(r, i, m, t, posts, conds, mask, anymask, ptgt)
-            avail[o] = ok
-            if not ok:
-                continue
-            util[o] = option_utility(r, b, i, m, t, state, tables, p, seen, terms)
-            g = int(feats[m, F_RUNG])
-            rung_ok[g] = True
-            if util[o] > rung_u[g]:
-                rung_u[g] = util[o]
-        any_ok = False
-        for g in range(N_RUNGS):
-            any_ok = any_ok or rung_ok[g]
-        if not any_ok:
-            continue
-        # stage 2: the rung of the ladder, valued by its best option
-        g = _logit_pick(rung_u, rung_ok, 0, N_RUNGS, p[RATIONALITY], uniform(key_choice, base + np.uint64(1)))
-        # stage 3: the move within the rung, valued by its best target (options are grouped by move)
-        o = 0
-        while o < hi - lo:
-            m = opt_move[lo + o]
-            end = o
-            best = -np.inf
-            while end < hi - lo and opt_move[lo + end] == m:
-                if avail[end] and util[end] > best:
-                    best = util[end]
-                mok[end] = False
-                end += 1
-            mbest[o] = best
-            mok[o] = best > -np.inf and int(feats[m, F_RUNG]) == g
-            o = end
-        pick_lo = _logit_pick(
-            mbest, mok, 0, hi - lo, p[RATIONALITY], uniform(key_choice, base + np.uint64(2))
-        )
-        pick_hi = pick_lo
-        while pick_hi < hi - lo and opt_move[lo + pick_hi] == opt_move[lo + pick_lo]:
-            pick_hi += 1
-        # stage 4: the target of that move
-        o = _logit_pick(
-            util, avail, pick_lo, pick_hi, p[RATIONALITY], uniform(key_choice, base + np.uint64(3))
-        )
-        e_src[count] = i
-        e_tgt[count] = opt_target[lo + o]
-        e_move[count] = opt_move[lo + o]
-        e_kind[count] = CHOSEN
-        count += 1
-    for s in range(scripted.shape[0]):
-        a, m, t = scripted[s, 0], scripted[s, 1], scripted[s, 2]
-        if _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):
-            e_src[count] = a
-            e_tgt[count] = t
-            e_move[count] = m
-            e_kind[count] = SCRIPTED
-            count += 1
-    # ---- accidents between forces in contact that are not allies (peacekeepers included)
-    pair = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            if risk[i, j] > 0.0:
-                base = (rep * np.uint64(n * (n - 1) // 2) + np.uint64(pair)) * np.uint64(3)
-                chance = -math.expm1(-p[HAZARD] * risk[i, j])
-                if uniform(key_accident, base) < chance:
-                    first = uniform(key_accident, base + np.uint64(1)) < 0.5
-                    level = T[r, i, j] / 100.0
-                    escalates = uniform(key_accident, base + np.uint64(2)) < p[ESCALATION] * level * level
-                    e_src[count] = i if first else j
-                    e_tgt[count] = j if first else i
-                    e_move[count] = clash_move if escalates else incident
-                    e_kind[count] = ACCIDENT
+                i = principals[q]
+                j = principals[1 - q]
+                actor_rows(r, b, i, n, state, tables, p, seen)
+                deal = 0.0
+                lose = 0.0
+                for k in range(ni):
+                    deal -= issues[1, i, k] * mx.felt_distance(
+                        issues[0, i, k], offer[k], REF[r, i, k], lam, p[CHRONIC]
+                    )
+                    lose -= issues[1, i, k] * mx.felt_distance(
+                        issues[0, i, k], issues[0, j, k], REF[r, i, k], lam, p[CHRONIC]
+                    )
+                win = 1.0 - mx.balance(strength[i, i], strength[i, j])
+                fight = mx.no_deal_value(
+                    -vec[7][i], win, lose, vec[4][i], p[COST_WEIGHT], mx.hurt(C[r, i], p[HURT_SCALE])
+                )
+                chance = mx.accept_probability(
+                    p[BARGAIN_PRECISION],
+                    deal,
+                    fight,
+                    Med[r, i],
+                    p[MEDIATION_W],
+                    A[r, i],
+                    p[AUDIENCE_W],
+                    vec[4][i],
+                )
+                if uniform(key_bargain, rep * np.uint64(2) + np.uint64(q)) < chance:
+                    accepted += 1
+            if accepted == 2:
+                for q in range(2):
+                    e_src[count] = principals[q]
+                    e_tgt[count] = principals[1 - q]
+                    e_move[count] = settle
+                    e_kind[count] = SETTLEMENT
                     count += 1
-            pair += 1
-    # ---- the day's effects: decay, events, standing postures, habituation
-    decay_t = 1.0 - p[TENSION_DECAY]
-    memory = 1.0 - p[RECIP_MEMORY]
-    for i in range(n):
-        X[r, i] *= memory
-        A[r, i] *= 1.0 - p[AUDIENCE_DECAY]
-        Med[r, i] *= 1.0 - p[MEDIATION_DECAY]
-        C[r, i] *= 1.0 - p[RECOVERY]
-        for j in range(n):
-            T[r, i, j] *= decay_t
-            H[r, i, j] *= memory
-            Bk[r, i, j] *= 1.0 - p[ALLIANCE_MEMORY]
-            L[r, i, j] *= 1.0 - p[LADDER_MEMORY]
-    for q in range(count):
-        _apply(r, b, e_src[q], e_tgt[q], e_move[q], settle, tables, p, state, seen, n)
-    for i in range(n):
-        for k in range(nk):
-            if held[r, i, k]:
-                t = ptgt[r, i, k]
-                pressure = pstab[k, P_PRESSURE]
-                T[r, i, t] += pressure * p[POSTURE_SCALE]
-                T[r, t, i] += pressure * p[POSTURE_SCALE]
-                _aggrieve(r, b, i, t, pressure / 10.0, aff, H, n)
-                X[r, i] += max(pressure, 0.0) / 10.0
-                C[r, i] += pstab[k, P_COST]
-    for i in range(n):
-        worst = 0.0
-        for j in range(n):
-            if aff[b, i, j] < 0.0 and T[r, i, j] > worst:
-                worst = T[r, i, j]
-        C[r, i] += worst / 100.0
-        for k in range(ni):
-            REF[r, i, k] += p[ADAPTATION] * (Q[r, k] - REF[r, i, k])
-    for i in range(n):
-        for j in range(n):
-            T[r, i, j] = min(100.0, max(0.0, T[r, i, j]))
-    blocking = False
-    for i in range(n):
-        level = 0.0
-        for k in range(nk):
-            if held[r, i, k]:
-                age[r, i, k] += 1
-                if pstab[k, P_MAX_DAYS] > 0 and age[r, i, k] >= pstab[k, P_MAX_DAYS]:
-                    held[r, i, k] = False
-            if held[r, i, k]:
-                level += max(pstab[k, P_PRESSURE], 0.0)
-                if pstab[k, P_BLOCKS] > 0.0:
-                    blocking = True
-        out_posture[r, day, i] = level
-    # ---- record
-    num = 0.0
-    den = 0.0
-    d = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            out_dyads[r, day, d] = T[r, i, j]
-            num += T[r, i, j] * sal[b, i, j]
-            den += sal[b, i, j]
-            d += 1
-    if den == 0.0:
-        num = 0.0
-        for q in range(d):
-            num += out_dyads[r, day, q]
-        den = d
-    out_global[r, day] = num / den
-    out_settled[r, day] = (not blocking) and out_global[r, day] < p[RESOLUTION_THRESHOLD]
-    nev[r] = count
-    if keep_events[r]:
+        # ---- decisions: every actor on the same situation, in stages
+        world = flags[2]
+        lev, party, shifts, Rb = tables[2], tables[4], tables[13], state[7]
+        lam = p[LOSS_AVERSION]
+        for i in range(n):
+            is_scripted = False
+            for s in range(s_lo, s_hi):
+                if scripted_all[s, 0] == i:
+                    is_scripted = True
+            if is_scripted:
+                continue
+            base = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(STAGES)
+            chance = mx.act_probability(
+                act[b, 4, i], p[ACT_BASE], p[ACT_AROUSAL], stake[i], arousal(i, seen, world)
+            )
+            if uniform(key_choice, base) >= chance:
+                continue
+            actor_rows(r, b, i, n, state, tables, p, seen)
+            # what does not depend on the option: once per actor, and per target (docs/model.md 7.1)
+            cap, res, rt, hawk = act[b, 0, i], act[b, 1, i], act[b, 2, i], act[b, 3, i]
+            x_i, a_i, med_i, party_i = X[r, i], A[r, i], Med[r, i], party[i]
+            agree_i, backing_i, crisis_i, exposure_i = vec[2, i], vec[3, i], vec[4, i], vec[5, i]
+            aroused_i = vec[7, i] + crisis_i
+            in_force_i = agree_i * flags[1]
+            for t in range(n):
+                balance_t[t] = mx.balance(strength[i, i], strength[i, t])
+            lo, hi = starts[i], starts[i + 1]
+            for g in range(N_RUNGS):
+                rung_u[g] = -np.inf
+                rung_ok[g] = False
+            # options come grouped by move: the move's own terms once per group, the target's per option
+            o = 0
+            while o < hi - lo:
+                m = opt_move[lo + o]
+                end = o
+                any_ok = False
+                # the conditions on the actor and on anyone once per move, those on the target per option
+                move_ok = _allowed(
+                    mask[i],
+                    0,
+                    anymask,
+                    posts[m, 0],
+                    -1,
+                    -1,
+                    -1,
+                    conds[m, 0],
+                    0,
+                    conds[m, 2],
+                    conds[m, 3],
+                    0,
+                    conds[m, 5],
+                )
+                clears = posts[m, 1]
+                clear_target = ptgt[r, i, clears] if clears >= 0 else -1
+                while end < hi - lo and opt_move[lo + end] == m:
+                    t = opt_target[lo + end]
+                    ok = move_ok and _allowed(
+                        0, mask[t], 0, -1, clears, clear_target, t, 0, conds[m, 1], 0, 0, conds[m, 4], 0
+                    )
+                    avail[end] = ok
+                    any_ok = any_ok or ok
+                    mok[end] = False
+                    end += 1
+                mbest[o] = -np.inf
+                if not any_ok:
+                    o = end
+                    continue
+                e = feats[m, F_HOSTILITY]
+                c = feats[m, F_COOPERATION]
+                net = e - c
+                material = feats[m, F_MATERIAL]
+                cd = feats[m, F_CONTACT_DELTA]
+                rung = feats[m, F_RUNG]
+                concession, signal = feats[m, F_CONCESSION], feats[m, F_SIGNAL]
+                support, restrain, intensity = (
+                    feats[m, F_SUPPORT],
+                    feats[m, F_RESTRAIN],
+                    feats[m, F_MEDIATION],
+                )
+                cost = feats[m, F_COST]
+                if cost < 0.0:
+                    cost = p[MATERIAL_COST] if feats[m, F_PHYSICAL] > 0.0 else p[VERBAL_COST]
+                gain = 0.0
+                keeps = 0.0
+                if feats[m, F_SHIFTS] > 0.0:
+                    for k in range(ni):
+                        to = shifts[m, k]
+                        if to >= 0.0:
+                            x = issues[0, i, k]
+                            gain += issues[1, i, k] * (
+                                mx.felt_distance(x, Q[r, k], REF[r, i, k], lam, p[CHRONIC])
+                                - mx.felt_distance(x, to, REF[r, i, k], lam, p[CHRONIC])
+                            )
+                            keeps += abs(Q[r, k] - offer[k]) - abs(to - offer[k])
+                u0 = mx.disposition(p[HAWK_W], hawk, net, cost, p[CAP_DISCOUNT], cap, material)
+                u7 = mx.agreement(p[IMPLEMENTATION], in_force_i, c, e, party_i, keeps)
+                u9 = mx.accidents(p[ACCIDENT_W], rt, exposure_i, cd)
+                g = int(rung)
+                best = -np.inf
+                for q in range(o, end):
+                    if not avail[q]:
+                        continue
+                    t = opt_target[lo + q]
+                    a_it = aff[b, i, t]
+                    crisis_t = vec[4, t]
+                    u1 = mx.issues(p[ISSUE_W], mat[3, i, t], net, gain)
+                    u2 = mx.reciprocity(
+                        p[RECIP_W],
+                        H[r, i, t],
+                        p[FATIGUE],
+                        x_i,
+                        net,
+                        p[MIRROR],
+                        cd,
+                        1.0 if contact[t] else 0.0,
+                    )
+                    u3 = mx.deterrence(p[DETER_W], rt, balance_t[t], e, material, p[VERBAL_SHARE])
+                    u4 = mx.audience_costs(
+                        p[AUDIENCE_W], a_i, concession, agree_i, signal, res, 1.0 - Rb[r, t, i], aroused_i
+                    )
+                    u5 = mx.alliance(
+                        p[ALLIANCE_W],
+                        backing_i,
+                        mat[2, i, t],
+                        e,
+                        1.0 if a_it < 0.0 else 0.0,
+                        support,
+                        max(a_it, 0.0),
+                        res,
+                        crisis_t,
+                        restrain,
+                        p[RESTRAINT],
+                        rt,
+                    )
+                    u6 = mx.mediation(
+                        p[MEDIATION_W], med_i, c, e, party_i, p[DRIVE], res, lev[b, i, t], crisis_t, intensity
+                    )
+                    u8 = mx.escalation(p[JUMP_COST], rung, L[r, i, t])
+                    # the terms add up in their order (TERMS), as the reference adds them
+                    u = 0.0 + u0 + u1 + u2 + u3 + u4 + u5 + u6 + u7 + u8 + u9
+                    util[q] = u
+                    if u > best:
+                        best = u
+                mbest[o] = best
+                rung_ok[g] = True
+                if best > rung_u[g]:
+                    rung_u[g] = best
+                o = end
+            any_ok = False
+            for g in range(N_RUNGS):
+                any_ok = any_ok or rung_ok[g]
+            if not any_ok:
+                continue
+            # stage 2: the rung of the ladder, valued by its best option
+            g = _logit_pick(
+                rung_u, rung_ok, 0, N_RUNGS, p[RATIONALITY], uniform(key_choice, base + np.uint64(1))
+            )
+            # stage 3: the move within the rung, valued by its best target
+            o = 0
+            while o < hi - lo:
+                m = opt_move[lo + o]
+                mok[o] = mbest[o] > -np.inf and int(feats[m, F_RUNG]) == g
+                o += 1
+                while o < hi - lo and opt_move[lo + o] == m:
+                    o += 1
+            pick_lo = _logit_pick(
+                mbest, mok, 0, hi - lo, p[RATIONALITY], uniform(key_choice, base + np.uint64(2))
+            )
+            pick_hi = pick_lo
+            while pick_hi < hi - lo and opt_move[lo + pick_hi] == opt_move[lo + pick_lo]:
+                pick_hi += 1
+            # stage 4: the target of that move
+            o = _logit_pick(
+                util, avail, pick_lo, pick_hi, p[RATIONALITY], uniform(key_choice, base + np.uint64(3))
+            )
+            e_src[count] = i
+            e_tgt[count] = opt_target[lo + o]
+            e_move[count] = opt_move[lo + o]
+            e_kind[count] = CHOSEN
+            count += 1
+        for s in range(s_lo, s_hi):
+            a, m, t = scripted_all[s, 0], scripted_all[s, 1], scripted_all[s, 2]
+            if _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):
+                e_src[count] = a
+                e_tgt[count] = t
+                e_move[count] = m
+                e_kind[count] = SCRIPTED
+                count += 1
+        # ---- accidents between forces in contact that are not allies (peacekeepers included)
+        pair = 0
+        for i in range(n):
+            for j in range(i + 1, n):
+                if risk[i, j] > 0.0:
+                    base = (rep * np.uint64(n * (n - 1) // 2) + np.uint64(pair)) * np.uint64(3)
+                    chance = -math.expm1(-p[HAZARD] * risk[i, j])
+                    if uniform(key_accident, base) < chance:
+                        first = uniform(key_accident, base + np.uint64(1)) < 0.5
+                        level = T[r, i, j] / 100.0
+                        escalates = uniform(key_accident, base + np.uint64(2)) < p[ESCALATION] * level * level
+                        e_src[count] = i if first else j
+                        e_tgt[count] = j if first else i
+                        e_move[count] = clash_move if escalates else incident
+                        e_kind[count] = ACCIDENT
+                        count += 1
+                pair += 1
+        # ---- the day's effects: decay, events, standing postures, habituation
+        decay_t = 1.0 - p[TENSION_DECAY]
+        memory = 1.0 - p[RECIP_MEMORY]
+        for i in range(n):
+            X[r, i] *= memory
+            A[r, i] *= 1.0 - p[AUDIENCE_DECAY]
+            Med[r, i] *= 1.0 - p[MEDIATION_DECAY]
+            C[r, i] *= 1.0 - p[RECOVERY]
+            for j in range(n):
+                T[r, i, j] *= decay_t
+                H[r, i, j] *= memory
+                Bk[r, i, j] *= 1.0 - p[ALLIANCE_MEMORY]
+                L[r, i, j] *= 1.0 - p[LADDER_MEMORY]
         for q in range(count):
-            ev[r, q, 0] = e_src[q]
-            ev[r, q, 1] = e_tgt[q]
-            ev[r, q, 2] = e_move[q]
-            ev[r, q, 3] = e_kind[q]
-
-
-@njit(cache=True)
-def compact_events(ev, nev, keep, day):
-    """The day's events of the kept replicates as rows (replicate row, day, actor, target, move, kind)."""
-    total = 0
-    for r in range(nev.shape[0]):
+            _apply(r, b, e_src[q], e_tgt[q], e_move[q], settle, tables, p, state, seen, n)
+        for i in range(n):
+            for k in range(nk):
+                if held[r, i, k]:
+                    t = ptgt[r, i, k]
+                    pressure = pstab[k, P_PRESSURE]
+                    T[r, i, t] += pressure * p[POSTURE_SCALE]
+                    T[r, t, i] += pressure * p[POSTURE_SCALE]
+                    _aggrieve(r, b, i, t, pressure / 10.0, aff, H, n)
+                    X[r, i] += max(pressure, 0.0) / 10.0
+                    C[r, i] += pstab[k, P_COST]
+        for i in range(n):
+            worst = 0.0
+            for j in range(n):
+                if aff[b, i, j] < 0.0 and T[r, i, j] > worst:
+                    worst = T[r, i, j]
+            C[r, i] += worst / 100.0
+            for k in range(ni):
+                REF[r, i, k] += p[ADAPTATION] * (Q[r, k] - REF[r, i, k])
+        for i in range(n):
+            for j in range(n):
+                T[r, i, j] = min(100.0, max(0.0, T[r, i, j]))
+        blocking = False
+        for i in range(n):
+            level = 0.0
+            for k in range(nk):
+                if held[r, i, k]:
+                    age[r, i, k] += 1
+                    if pstab[k, P_MAX_DAYS] > 0 and age[r, i, k] >= pstab[k, P_MAX_DAYS]:
+                        held[r, i, k] = False
+                if held[r, i, k]:
+                    level += max(pstab[k, P_PRESSURE], 0.0)
+                    if pstab[k, P_BLOCKS] > 0.0:
+                        blocking = True
+            out_posture[r, day, i] = level
+        # ---- record
+        num = 0.0
+        den = 0.0
+        d = 0
+        for i in range(n):
+            for j in range(i + 1, n):
+                out_dyads[r, day, d] = T[r, i, j]
+                num += T[r, i, j] * sal[b, i, j]
+                den += sal[b, i, j]
+                d += 1
+        if den == 0.0:
+            num = 0.0
+            for q in range(d):
+                num += out_dyads[r, day, q]
+            den = d
+        out_global[r, day] = num / den
+        out_settled[r, day] = (not blocking) and out_global[r, day] < p[RESOLUTION_THRESHOLD]
         if keep[r]:
-            total += nev[r]
-    out = np.empty((total, 6), dtype=np.int32)
-    q = 0
-    for r in range(nev.shape[0]):
-        if keep[r]:
-            for k in range(nev[r]):
-                out[q, 0] = r
-                out[q, 1] = day
-                out[q, 2] = ev[r, k, 0]
-                out[q, 3] = ev[r, k, 1]
-                out[q, 4] = ev[r, k, 2]
-                out[q, 5] = ev[r, k, 3]
-                q += 1
-    return out
+            for q in range(count):
+                rows[at, 0] = r
+                rows[at, 1] = day
+                rows[at, 2] = e_src[q]
+                rows[at, 3] = e_tgt[q]
+                rows[at, 4] = e_move[q]
+                rows[at, 5] = e_kind[q]
+                at += 1
+    return at
 
 
 @njit(cache=True)
@@ -853,6 +941,7 @@ def by_run(table, n_rows):
     out = np.empty_like(table)
     for q in range(table.shape[0]):
         r = table[q, 0]
-        out[counts[r]] = table[q]
+        for col in range(table.shape[1]):  # element by element: compiles faster than a row copy
+            out[counts[r], col] = table[q, col]
         counts[r] += 1
     return out

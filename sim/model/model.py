@@ -4,16 +4,20 @@ Each day (simultaneous activation): scripted parameter changes take effect;
 every actor decides on the same situation; then all moves, scripted moves and
 accidents take effect together; then standing postures press and costs
 accumulate. So the result never depends on the order in which actors act. The
-day itself runs in the compiled kernel (`sim/kernel.py`) for all replicates at
-once; `sim/reference.py` is the same model written the plain way.
+days run in the compiled kernel (`sim/model/kernel.py`), a block of days per
+call (`run` goes to the end in one block unless a scripted change of
+parameters splits it; `step` is one day); the numbers are the same either way.
+`sim/model/reference.py` is the same model written the plain way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import mesa
 import numba
@@ -179,35 +183,76 @@ class CrisisModel(mesa.Model):
 
     def step(self) -> None:
         """Advance every replicate by one day."""
+        self._advance(1)
+
+    def run(self) -> None:
+        """Step until the last day (in blocks of days: the same numbers as day by day, faster)."""
+        while self.running:
+            self.steps += self._advance(self.days - self.day)
+
+    def advance(self, days: int) -> int:
+        """Advance every replicate by up to `days` days (a progress bar's unit); returns how many were run."""
+        done = 0
+        while self.running and done < days:
+            k = self._advance(days - done)
+            self.steps += k
+            done += k
+        return done
+
+    def _advance(self, most: int) -> int:
+        """Run one block of days: at most `most`, and up to the next scripted change of parameters.
+
+        Each replicate runs all the block's days in turn in the compiled kernel
+        (its state stays in cache); replicates are split among
+        `numba.get_num_threads()` threads, the kernel releasing the GIL.
+        """
         day = self.day
         for changes in self.changes_by_day.get(day, []):
             self._change_parameters(changes)
         spec, s, rec = self.spec, self.state, self.recorder
+        r = len(self.replicates)
+        end = min(self.days, day + max(1, most))
+        for later in self.changes_by_day:
+            if day < later < end:
+                end = later
+        # a day with scripted moves runs as a block of its own, so that every run's events can be
+        # checked for them (a move the day's postures rule out is skipped: counted, with its reason)
+        day_rows = np.array(self.moves_by_day.get(day, []), dtype=np.int64).reshape(-1, 3)
+        if len(day_rows):
+            end = day + 1
+        for later, planned in self.moves_by_day.items():
+            if planned and day < later < end:
+                end = later
         keys = np.array(
             [
-                stream_key(self.seed, day, purpose)
-                for purpose in (Purpose.CHOICE, Purpose.ACCIDENT, Purpose.BARGAIN)
+                [
+                    stream_key(self.seed, d, purpose)
+                    for purpose in (Purpose.CHOICE, Purpose.ACCIDENT, Purpose.BARGAIN)
+                ]
+                for d in range(day, end)
             ],
             dtype=np.uint64,
-        )
-        scripted_rows = np.array(self.moves_by_day.get(day, []), dtype=np.int64).reshape(-1, 3)
-        rec.ensure_event_buffer(spec.n, len(scripted_rows))
+        ).reshape(-1, 3)
+        moves = [self.moves_by_day.get(d, []) for d in range(day, end)]
+        scripted_rows = np.array([m for ms in moves for m in ms], dtype=np.int64).reshape(-1, 3)
+        scripted_at = np.zeros(len(moves) + 1, dtype=np.int64)
+        scripted_at[1:] = np.cumsum([len(ms) for ms in moves])
         keep = self.keep_events
         reasons = None
-        if len(scripted_rows):
-            # A scripted move the day's postures rule out is skipped: find out where, and why. The
-            # kernel writes every replicate's events to the buffer today (the log keeps only the kept).
+        if len(day_rows):
             keep = np.ones_like(self.keep_events)
             mask, anymask = scripted.posture_masks(s.held, spec.postures.contact)
             posts, conds = self._tables[7], self._tables[8]
             reasons = np.stack(
-                [scripted.why_not(mask, anymask, s.target, posts, conds, row) for row in scripted_rows],
+                [scripted.why_not(mask, anymask, s.target, posts, conds, row) for row in day_rows],
                 axis=1,
             )
-        kernel.step_day(
+        args = (
             keys,
+            day,
             self.replicates,
             scripted_rows,
+            scripted_at,
             (spec.incident_move, spec.clash_move, spec.settle_move),
             self._tables,
             (
@@ -228,24 +273,42 @@ class CrisisModel(mesa.Model):
                 s.clashed,
             ),
             (rec.tension, rec.dyads, rec.posture, rec.settled),
-            day,
-            rec.ev,
-            rec.nev,
             keep,
-            min(len(self.replicates), 8 * numba.get_num_threads()),
         )
+        most = max((len(ms) for ms in moves), default=0)
+
+        def piece(bounds: tuple[int, int]) -> np.ndarray:
+            space = kernel.scratch_space(spec.n, s.status_quo.shape[1], self._tables[12], most)
+            return kernel.run_days(bounds[0], bounds[1], *args, *space)
+
+        # a few more pieces than threads, so that a slow piece does not hold the others up, and none so
+        # small that handing it to a thread costs more than it saves
+        pieces = min(r, 4 * numba.get_num_threads(), max(1, r * (end - day) // PIECE_WORK))
+        threads = min(numba.get_num_threads(), pieces)
+        if threads <= 1:
+            rows = [piece((0, r))]
+        else:
+            rows = list(
+                _pool(threads).map(piece, [(k * r // pieces, (k + 1) * r // pieces) for k in range(pieces)])
+            )
         if reasons is not None:
-            happened = scripted.made(rec.ev, rec.nev, scripted_rows)
+            every = np.concatenate(rows)
+            happened = scripted.made(every, r, day_rows)
             scripted.tally(rec.scripted_missed, self.move_events_by_day[day], happened, reasons)
-        rec.record(day)
-        self.day += 1
+            rows = [every[self.keep_events[every[:, 0]]]] if len(every) else rows
+        rec.record(rows)
+        self.day = end
         if self.day >= self.days:
             self.running = False
+        return end - day
 
-    def run(self) -> None:
-        """Step until the last day."""
-        while self.running:
-            self.step()
+
+PIECE_WORK = 2_000  # replicate-days (a few milliseconds) at least in a piece of work for a thread
+
+
+@functools.cache
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sim-kernel")
 
 
 class Recorder:
@@ -259,19 +322,13 @@ class Recorder:
         self.dyads = np.zeros((r, t, len(self.pairs)))
         self.posture = np.zeros((r, t, spec.n))
         self.settled = np.zeros((r, t), dtype=bool)
-        self.nev = np.zeros(r, dtype=np.int64)
-        self.ev = np.zeros((r, 0, 4), dtype=np.int64)
         self.events: list[np.ndarray] = []
         # runs in which each scenario event (a scripted move) did not happen, by reason (scripted.REASONS)
         self.scripted_missed = np.zeros((len(model.crisis.events), len(scripted.REASONS)), dtype=np.int64)
 
-    def ensure_event_buffer(self, n: int, scripted: int) -> None:
-        width = n + scripted + n * (n - 1) // 2 + 2  # chosen, scripted, accidents, a signed deal
-        if self.ev.shape[1] < width:
-            self.ev = np.zeros((self.ev.shape[0], width, 4), dtype=np.int64)
-
-    def record(self, day: int) -> None:
-        rows = kernel.compact_events(self.ev, self.nev, self.model.keep_events, day)
+    def record(self, pieces: list[np.ndarray]) -> None:
+        """Keep a block's event rows (the pieces in replicate order; copied, so the kernel's buffers go)."""
+        rows = np.concatenate(pieces)
         if len(rows):
             self.events.append(rows)
 

@@ -75,24 +75,28 @@ def why_not(
     return reason
 
 
-def made(ev: np.ndarray, nev: np.ndarray, scripted: np.ndarray) -> np.ndarray:
+def made(rows: np.ndarray, runs: int, scripted: np.ndarray) -> np.ndarray:
     """(R, S): which of the day's scripted rows (actor, move, target) each replicate made.
 
-    `ev` (R, width, 4: actor, target, move, kind) and `nev` (R,) are a day's events as the
-    kernel leaves them; its scripted events come in the order of the scripted rows, less
-    those it skipped, so they are matched in order.
+    `rows` are the day's events of every replicate as the kernel returns them (replicate row, day,
+    actor, target, move, kind), replicate by replicate in the order they happened; a replicate's
+    scripted events come in the order of the scripted rows, less those it skipped, so they are
+    matched in order.
     """
-    r, width = ev.shape[0], ev.shape[1]
-    out = np.zeros((r, len(scripted)), dtype=bool)
-    if r == 0 or width == 0:
+    out = np.zeros((runs, len(scripted)), dtype=bool)
+    mine = rows[rows[:, 5] == SCRIPTED_KIND] if len(rows) else rows
+    if runs == 0 or len(mine) == 0:
         return out
-    is_scripted = (np.arange(width)[None, :] < nev[:, None]) & (ev[:, :, 3] == SCRIPTED_KIND)
-    count = is_scripted.sum(axis=1)
-    start = np.argmax(is_scripted, axis=1)
-    used = np.zeros(r, dtype=np.int64)
-    rows = np.arange(r)
+    rep = mine[:, 0]
+    count = np.bincount(rep, minlength=runs)
+    first = np.concatenate([[0], np.cumsum(count)[:-1]])
+    width = int(count.max())
+    dense = np.full((runs, width, 3), -1, dtype=np.int64)
+    dense[rep, np.arange(len(mine)) - first[rep]] = mine[:, [2, 3, 4]]  # actor, target, move
+    used = np.zeros(runs, dtype=np.int64)
+    reps = np.arange(runs)
     for s, (a, m, t) in enumerate(scripted):
-        cand = ev[rows, np.minimum(start + used, width - 1)]
+        cand = dense[reps, np.minimum(used, width - 1)]
         hit = (used < count) & (cand[:, 0] == a) & (cand[:, 1] == t) & (cand[:, 2] == m)
         out[:, s] = hit
         used += hit
