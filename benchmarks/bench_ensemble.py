@@ -3,6 +3,11 @@
     python benchmarks/bench_ensemble.py           # the whole table (a few minutes)
     python benchmarks/bench_ensemble.py --quick   # smaller sizes, for a smoke test
 
+First, from command to picture (issue "Fast from command to picture"): the
+start-up of `sim list`, the first run's compile (an empty numba cache), the
+in-process ensemble and the end-to-end `sim run` of R x 180 days with the peak
+memory of each, and their ratio; then the table of configurations.
+
 Each configuration runs in a fresh subprocess, so its peak memory (max RSS) is
 its own; the engine is compiled and warmed up before the clock starts, and the
 fastest of the repeats is reported (Mesa's benchmark conventions). It times
@@ -63,6 +68,45 @@ def measure(config: dict) -> dict:
     return {**config, "seconds": best, "peak_mb": own, "children_peak_mb": children}
 
 
+def timed(command: list[str], env: dict | None = None) -> tuple[float, float]:
+    """Wall seconds and peak memory (MB, the child's own) of one command in a fresh process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed: {' '.join(command)}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def command_to_picture(runs: int) -> None:
+    import statistics
+    import tempfile
+
+    sim = [sys.executable, "-m", "sim"]
+    listing = statistics.median(timed([*sim, "list"])[0] for _ in range(5))
+    print(f"{'sim list (median of 5 fresh processes)':<58}{listing:>8.2f} s")
+    with tempfile.TemporaryDirectory() as tmp:
+        cold = {**os.environ, "NUMBA_CACHE_DIR": os.path.join(tmp, "cache")}
+        run2 = [*sim, "run", SCENARIO, "--runs", "2", "--days", "3", "--events", "none"]
+        compile_s, _ = timed([*run2, "--out", os.path.join(tmp, "cold")], cold)
+        warm_s, _ = timed([*run2, "--out", os.path.join(tmp, "warm")], cold)
+        print(f"{'first run after install (empty numba cache), 2 x 3 days':<58}{compile_s:>8.2f} s")
+        print(f"{'  the same run with the cache filled':<58}{warm_s:>8.2f} s")
+        engine = child({"kind": "fast", "runs": runs, "events": "none"})
+        print(
+            f"{f'in-process sim.run(), {runs:,} x {DAYS} days, no event log':<58}"
+            f"{engine['seconds']:>8.2f} s{engine['peak_mb']:>8,.0f} MB"
+        )
+        big = [*sim, "run", SCENARIO, "--runs", str(runs), "--days", str(DAYS), "--events", "none"]
+        e2e, e2e_mb = timed([*big, "--out", os.path.join(tmp, "big")])
+        print(f"{'sim run end to end, the same ensemble':<58}{e2e:>8.2f} s{e2e_mb:>8,.0f} MB")
+        print(
+            f"  end to end / in-process: {e2e / engine['seconds']:.2f}x time, "
+            f"{e2e_mb / engine['peak_mb']:.2f}x peak memory\n"
+        )
+
+
 def child(config: dict) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--one", json.dumps(config)], capture_output=True, text=True, check=True
@@ -119,6 +163,7 @@ def main() -> None:
         f"scenario {SCENARIO}, {DAYS} days per run; simulation only, best of repeats, "
         "each configuration in its own process\n"
     )
+    command_to_picture(big)
     print(f"{'configuration':<44}{'seconds':>10}{'runs/s':>12}{'peak MB':>10}")
     fast = {}
     for r in sizes:
