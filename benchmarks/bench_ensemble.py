@@ -41,7 +41,7 @@ def measure(config: dict) -> dict:
     kind, runs, repeats = config["kind"], config["runs"], config.get("repeats", 1)
     client = None
     if kind == "dask":
-        from sim.ensemble.executors.executors import connect
+        from sim.ensemble.executors import connect
 
         start = time.perf_counter()
         client = connect("local", 2)
