@@ -350,22 +350,7 @@ def sensitivity(
 
     _check_out(out_dir)
     loaded = load_scenario(scenario, set_ or None)
-    ranges = sa.calibratable(loaded)
-    if param:
-        chosen = {}
-        for text in param:
-            path, _, bounds = text.partition("=")
-            if not bounds and path not in ranges:
-                raise UserError(
-                    f"not a calibratable parameter; expected one of: {', '.join(ranges)}",
-                    field=f"--param {path}",
-                )
-            try:
-                low, high = (float(v) for v in bounds.split(":")) if bounds else ranges[path]
-            except ValueError:
-                raise UserError(f"expected PATH=LOW:HIGH, found '{text}'", field="--param") from None
-            chosen[path] = (low, high)
-        ranges = chosen
+    ranges = _param_ranges(param, sa.calibratable(loaded))
     # sizes and ranges checked before any work (or a cluster) starts
     ranges = sa.check_design(
         loaded, method=method, samples=samples, runs=runs, parameters=ranges, workers=workers
