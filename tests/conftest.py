@@ -25,3 +25,26 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
 @pytest.fixture
 def cli(capsys):
     return lambda *argv: run_cli(list(argv), capsys)
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def variant(folder: Path, body: str, name: str = "v.yaml") -> Path:
+    """A scenario that extends a copy of the bundled 2021 one, in `folder`."""
+    if not (folder / "base.yaml").exists():
+        write(folder, "base.yaml", (SCENARIOS / "kosovo_2021.yaml").read_text())
+    return write(folder, name, f"name: v\nextends: base.yaml\n{body}")
+
+
+def one_error(cli, *argv) -> str:
+    """Run `sim ARGV`, expect exit 2 and exactly one line on stderr; return it."""
+    code, _, err = cli(*argv)
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("sim: error: ")
+    return lines[0]

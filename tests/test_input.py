@@ -16,7 +16,7 @@ from sim import ScenarioError, load_scenario, run
 from sim.model.mechanisms import PARAMS
 from sim.scenario.batch import NOT_PER_REPLICATE, batch_paths, validate_batch
 
-from .conftest import SCENARIOS
+from .conftest import SCENARIOS, one_error, variant, write
 
 BASE = SCENARIOS / "kosovo_2021.yaml"
 
@@ -107,29 +107,6 @@ def test_every_per_replicate_path_has_both_bounds(base):
 
 
 # ------------------------------------------------------------- helpers for files
-
-
-def write(folder: Path, name: str, text: str) -> Path:
-    path = folder / name
-    path.write_text(text)
-    return path
-
-
-def variant(folder: Path, body: str, name: str = "v.yaml") -> Path:
-    """A scenario that extends a copy of the base, in `folder`."""
-    if not (folder / "base.yaml").exists():
-        write(folder, "base.yaml", BASE.read_text())
-    return write(folder, name, f"name: v\nextends: base.yaml\n{body}")
-
-
-def one_error(cli, *argv) -> str:
-    """Run `sim ARGV`, expect exit 2 and exactly one line on stderr; return it."""
-    code, _, err = cli(*argv)
-    lines = err.strip().splitlines()
-    assert code == 2, err
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("sim: error: ")
-    return lines[0]
 
 
 # ------------------------------------------------------------- scripted parameter changes

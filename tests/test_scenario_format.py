@@ -4,7 +4,6 @@ moves that cannot happen are reported, and `sim new` writes a starter scenario."
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,33 +13,10 @@ from sim import ScenarioError, load_scenario, run
 from sim.model.scripted import REASONS
 from sim.scenario.loader import _catalogue
 
-from .conftest import SCENARIOS
+from .conftest import SCENARIOS, one_error, variant, write
 
 BASE = SCENARIOS / "kosovo_2021.yaml"
 TRIGGERS = ["plate_rule", "police_deployed", "roadblocks"]
-
-
-def write(folder: Path, name: str, text: str) -> Path:
-    path = folder / name
-    path.write_text(text)
-    return path
-
-
-def variant(folder: Path, body: str, name: str = "v.yaml") -> Path:
-    """A scenario that extends a copy of the base, in `folder`."""
-    if not (folder / "base.yaml").exists():
-        write(folder, "base.yaml", BASE.read_text())
-    return write(folder, name, f"name: v\nextends: base.yaml\n{body}")
-
-
-def one_error(cli, *argv) -> str:
-    """Run `sim ARGV`, expect exit 2 and exactly one line on stderr; return it."""
-    code, _, err = cli(*argv)
-    lines = err.strip().splitlines()
-    assert code == 2, err
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("sim: error: ")
-    return lines[0]
 
 
 def ids(path) -> list[str | None]:
