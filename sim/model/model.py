@@ -217,8 +217,8 @@ class CrisisModel(mesa.Model):
                 end = later
         # a day with scripted moves runs as a block of its own, so that every run's events can be
         # checked for them (a move the day's postures rule out is skipped: counted, with its reason)
-        day_rows = np.array(self.moves_by_day.get(day, []), dtype=np.int64).reshape(-1, 3)
-        if len(day_rows):
+        scripted_today = bool(self.moves_by_day.get(day))
+        if scripted_today:
             end = day + 1
         for later, planned in self.moves_by_day.items():
             if planned and day < later < end:
@@ -239,12 +239,12 @@ class CrisisModel(mesa.Model):
         scripted_at[1:] = np.cumsum([len(ms) for ms in moves])
         keep = self.keep_events
         reasons = None
-        if len(day_rows):
+        if scripted_today:  # the block is this one day, so its scripted rows are the day's
             keep = np.ones_like(self.keep_events)
             mask, anymask = scripted.posture_masks(s.held, spec.postures.contact)
             posts, conds = self._tables[7], self._tables[8]
             reasons = np.stack(
-                [scripted.why_not(mask, anymask, s.target, posts, conds, row) for row in day_rows],
+                [scripted.why_not(mask, anymask, s.target, posts, conds, row) for row in scripted_rows],
                 axis=1,
             )
         args = (
@@ -293,7 +293,7 @@ class CrisisModel(mesa.Model):
             )
         if reasons is not None:
             every = np.concatenate(rows)
-            happened = scripted.made(every, r, day_rows)
+            happened = scripted.made(every, r, scripted_rows)
             scripted.tally(rec.scripted_missed, self.move_events_by_day[day], happened, reasons)
             rows = [every[self.keep_events[every[:, 0]]]] if len(every) else rows
         rec.record(rows)
