@@ -283,6 +283,31 @@ def test_a_patron_that_fears_entrapment_presses_its_client_in_a_hot_crisis(restr
     assert (hot > cool + 0.1) is rises
 
 
+def test_a_patron_that_presses_its_client_weakens_the_clients_side_and_emboldens_its_opponent():
+    """Snyder's abandonment: after Russia publicly presses Serbia, Kosovo counts less of Russia on
+    Serbia's side, so Serbia's share of the balance falls; public support does the opposite."""
+    model = model_at(3)
+    ix = model.spec.actor_ids.index
+    rus, srb, kos = ix("russia"), ix("serbia"), ix("kosovo")
+    press, support = model.spec.moves.index("press_ally"), model.spec.moves.index("express_support")
+
+    def serbia_share(m) -> float:
+        m.seen = m.see()
+        return mx.balance(m.seen.strength[kos][kos], m.seen.strength[kos][srb])
+
+    before = serbia_share(model)
+    model._apply(rus, srb, press)
+    pressed = serbia_share(model)
+    model._apply(rus, srb, support)
+    model._apply(rus, srb, support)
+    backed = serbia_share(model)
+    assert pressed < before - 0.02 and backed > before + 0.02
+    # control: a move that is neither support nor restraint leaves the balance alone
+    calm = model_at(3)
+    calm._apply(rus, srb, model.spec.moves.index("consult"))
+    assert serbia_share(calm) == pytest.approx(before, abs=1e-12)
+
+
 def test_mediation_pressure_pulls_towards_de_escalation():
     def press(world, ix):
         world.mediation[ix("serbia")] += 2.0
@@ -442,7 +467,23 @@ def test_small_formulas():
     assert mx.incident_risk(100.0, 0.0) == 1.0 and mx.incident_risk(50.0, 0.5) == 0.125
     assert mx.hurt(0.0, 6.0) == 0.0 and 0.6 < mx.hurt(6.0, 6.0) < 0.65
     assert mx.balance(1.0, 1.0) == 0.5 and mx.balance(0.0, 0.0) == 0.5 and mx.balance(1.0, 3.0) == 0.75
-    assert mx.act_probability(1.0, 0.0, 0.0, 1.0, 5.0) == 0.0 < mx.act_probability(1.0, 0.1, 1.0, 1.0, 1.0)
+    assert mx.activity_rate(1.0, 0.0, 0.0, 1.0, 5.0) == 0.0 < mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0)
+    assert mx.commitment(0.0) == 1.0 and mx.commitment(-3.0) == 0.0 and mx.commitment(5.0) == 2.0
+
+
+def test_the_daily_move_count_is_a_capped_poisson_count():
+    """Inverting u through the Poisson distribution gives its frequencies, and never more than the cap."""
+    rate = 1.3
+    u = (np.arange(200_000) + 0.5) / 200_000
+    counts = np.array([mx.move_count(rate, 3.0, x) for x in u])
+    pmf = [math.exp(-rate) * rate**k / math.factorial(k) for k in range(3)]
+    for k in range(3):
+        assert (counts == k).mean() == pytest.approx(pmf[k], abs=1e-4)
+    assert (counts == 3).mean() == pytest.approx(1.0 - sum(pmf), abs=1e-4)  # the tail folds into the cap
+    assert counts.max() == 3
+    # control: P(at least one move) is the old single-move chance, 1 - exp(-rate)
+    assert (counts > 0).mean() == pytest.approx(-math.expm1(-rate), abs=1e-4)
+    assert mx.move_count(0.0, 3.0, 0.999) == 0 and mx.move_count(50.0, 1.0, 0.5) == 1
 
 
 # ---------------------------------------------------------------- every parameter reaches the engine

@@ -182,6 +182,7 @@ KNOCKOUTS = {
     "escalation ladder": {"mechanisms.escalation.jump_cost": 0.0},
     "accidents": {"mechanisms.accidents.hazard": 0.0},
     "arousal (activity)": {"mechanisms.activity.arousal": 0.0},
+    "several moves a day": {"mechanisms.activity.max_moves": 1},
 }
 HEADLINES = {
     "p_clash": "P(armed clash)",

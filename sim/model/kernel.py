@@ -48,9 +48,11 @@ from sim.model.mechanisms import (
     LADDER_MEMORY,
     LOSS_AVERSION,
     MATERIAL_COST,
+    MAX_MOVES,
     MEDIATION_DECAY,
     MEDIATION_W,
     MIRROR,
+    MOST_MOVES,
     N_RUNGS,
     POSTURE_SCALE,
     RATIONALITY,
@@ -96,7 +98,7 @@ from sim.model.spec import (
 )
 
 CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT = 0, 1, 2, 3
-STAGES = 4  # uniforms per actor and day: act?, rung, move, target
+SLOTS = 1 + 3 * MOST_MOVES  # uniforms per actor and day: how many moves, then rung, move, target of each
 
 
 @njit(cache=True, inline="always")
@@ -246,7 +248,7 @@ def situation(
     for j in range(n):
         total = 0.0
         for k in range(n):
-            total += max(aff[b, k, j], 0.0) * act[b, 0, k] * act[b, 1, k] * (1.0 + Bk[r, k, j])
+            total += max(aff[b, k, j], 0.0) * act[b, 0, k] * act[b, 1, k] * mx.commitment(Bk[r, k, j])
         backing[j] = total
     world = 0.0
     for i in range(n):
@@ -299,7 +301,7 @@ def actor_rows(r, b, i, n, state, tables, p, seen):
     each times the perceived resolve; i's own side uses i's own resolve (the diagonal of the beliefs).
     """
     act, aff, issues = tables[0], tables[1], tables[14]
-    T, Rb, Q, REF = state[0], state[7], state[9], state[10]
+    T, Bk, Rb, Q, REF = state[0], state[4], state[7], state[9], state[10]
     bonus = seen[2][0]
     strength, pull, drive = seen[3][0], seen[3][2], seen[3][3]
     ni = Q.shape[1]
@@ -314,6 +316,8 @@ def actor_rows(r, b, i, n, state, tables, p, seen):
             else:
                 side = max(aff[b, k, j], 0.0)
             if side > 0.0:
+                if k != j:
+                    side *= mx.commitment(Bk[r, k, j])
                 total += side * mx.side_strength(act[b, 0, k], bonus[k], Rb[r, i, k])
         strength[i, j] = total
     for t in range(n):
@@ -381,7 +385,7 @@ def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
     _aggrieve(r, b, src, tgt, -g / 10.0, aff, H, n)
     X[r, src] += feats[m, F_HOSTILITY]
     A[r, src] += feats[m, F_HOSTILITY] * feats[m, F_COMMITMENT]
-    Bk[r, src, tgt] += feats[m, F_SUPPORT]
+    Bk[r, src, tgt] += feats[m, F_SUPPORT] - feats[m, F_RESTRAIN]
     leverage = lev[b, src, tgt]
     if feats[m, F_RESTRAIN] > 0.0:  # a patron's leverage over its client is its backing
         leverage = max(leverage, max(aff[b, src, tgt], 0.0) * act[b, 0, src])
@@ -446,13 +450,14 @@ def scratch_space(n: int, issues: int, starts: np.ndarray, scripted: int) -> tup
     scratch = (
         np.empty(max_opts),
         np.empty(max_opts, dtype=np.bool_),
-        np.empty((4, n + scripted + n * n + 2), dtype=np.int64),
+        np.empty((4, n * MOST_MOVES + scripted + n * n + 2), dtype=np.int64),
         np.empty(n, dtype=np.int64),
         np.empty(n),
         np.empty(N_RUNGS),
         np.empty(N_RUNGS, dtype=np.bool_),
         np.empty(max_opts),
         np.empty(max_opts, dtype=np.bool_),
+        np.empty(max_opts),
     )
     return seen, scratch
 
@@ -495,7 +500,8 @@ def run_days(
     most = 0
     for d in range(day_keys.shape[0]):
         most = max(most, scripted_at[d + 1] - scripted_at[d])
-    width = n + most + n * (n - 1) // 2 + 2  # the most events of a day: chosen, scripted, accidents, a deal
+    # the most events of a day: chosen, scripted, accidents, a deal
+    width = n * MOST_MOVES + most + n * (n - 1) // 2 + 2
     days = day_keys.shape[0]
     rows = np.empty(((hi - lo) * days * 3 + days * width, 6), dtype=np.int32)  # about 3 a day, or it grows
     at = np.int64(0)  # not a literal 0: _run_replicate is compiled for one signature only
@@ -568,7 +574,7 @@ def _run_replicate(
     )
     T, H, X, A, Bk, Med, C, _, L, Q, REF, held, ptgt, age = state[:14]
     out_global, out_dyads, out_posture, out_settled = record
-    util, avail, events, mask, balance_t, rung_u, rung_ok, mbest, mok = scratch
+    util, avail, events, mask, balance_t, rung_u, rung_ok, mbest, mok, mw = scratch
     n = T.shape[1]
     nk = held.shape[2]
     ni = Q.shape[1]
@@ -658,11 +664,12 @@ def _run_replicate(
                     is_scripted = True
             if is_scripted:
                 continue
-            base = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(STAGES)
-            chance = mx.act_probability(
+            base = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(SLOTS)
+            rate = mx.activity_rate(
                 act[b, 4, i], p[ACT_BASE], p[ACT_AROUSAL], stake[i], arousal(i, seen, world)
             )
-            if uniform(key_choice, base) >= chance:
+            moves_today = mx.move_count(rate, min(p[MAX_MOVES], MOST_MOVES), uniform(key_choice, base))
+            if moves_today == 0:
                 continue
             actor_rows(r, b, i, n, state, tables, p, seen)
             # what does not depend on the option: once per actor, and per target (docs/model.md 7.1)
@@ -674,9 +681,6 @@ def _run_replicate(
             for t in range(n):
                 balance_t[t] = mx.balance(strength[i, i], strength[i, t])
             lo, hi = starts[i], starts[i + 1]
-            for g in range(N_RUNGS):
-                rung_u[g] = -np.inf
-                rung_ok[g] = False
             # options come grouped by move: the move's own terms once per group, the target's per option
             o = 0
             while o < hi - lo:
@@ -744,7 +748,6 @@ def _run_replicate(
                 u0 = mx.disposition(p[HAWK_W], hawk, net, cost, p[CAP_DISCOUNT], cap, material)
                 u7 = mx.agreement(p[IMPLEMENTATION], in_force_i, c, e, party_i, keeps)
                 u9 = mx.accidents(p[ACCIDENT_W], rt, exposure_i, cd)
-                g = int(rung)
                 best = -np.inf
                 for q in range(o, end):
                     if not avail[q]:
@@ -776,6 +779,7 @@ def _run_replicate(
                         support,
                         max(a_it, 0.0),
                         res,
+                        cap,
                         crisis_t,
                         restrain,
                         p[RESTRAINT],
@@ -791,42 +795,57 @@ def _run_replicate(
                     if u > best:
                         best = u
                 mbest[o] = best
-                rung_ok[g] = True
-                if best > rung_u[g]:
-                    rung_u[g] = best
                 o = end
-            any_ok = False
-            for g in range(N_RUNGS):
-                any_ok = any_ok or rung_ok[g]
-            if not any_ok:
-                continue
-            # stage 2: the rung of the ladder, valued by its best option
-            g = _logit_pick(
-                rung_u, rung_ok, 0, N_RUNGS, p[RATIONALITY], uniform(key_choice, base + np.uint64(1))
-            )
-            # stage 3: the move within the rung, valued by its best target
-            o = 0
-            while o < hi - lo:
-                m = opt_move[lo + o]
-                mok[o] = mbest[o] > -np.inf and int(feats[m, F_RUNG]) == g
-                o += 1
-                while o < hi - lo and opt_move[lo + o] == m:
+            # stages 2-4 once per move today, on the same utilities; a move is made at most once a day
+            for a in range(moves_today):
+                for g in range(N_RUNGS):
+                    rung_u[g] = -np.inf
+                    rung_ok[g] = False
+                o = 0
+                while o < hi - lo:
+                    m = opt_move[lo + o]
+                    if mbest[o] > -np.inf:
+                        g = int(feats[m, F_RUNG])
+                        rung_ok[g] = True
+                        if mbest[o] > rung_u[g]:
+                            rung_u[g] = mbest[o]
                     o += 1
-            pick_lo = _logit_pick(
-                mbest, mok, 0, hi - lo, p[RATIONALITY], uniform(key_choice, base + np.uint64(2))
-            )
-            pick_hi = pick_lo
-            while pick_hi < hi - lo and opt_move[lo + pick_hi] == opt_move[lo + pick_lo]:
-                pick_hi += 1
-            # stage 4: the target of that move
-            o = _logit_pick(
-                util, avail, pick_lo, pick_hi, p[RATIONALITY], uniform(key_choice, base + np.uint64(3))
-            )
-            e_src[count] = i
-            e_tgt[count] = opt_target[lo + o]
-            e_move[count] = opt_move[lo + o]
-            e_kind[count] = CHOSEN
-            count += 1
+                    while o < hi - lo and opt_move[lo + o] == m:
+                        o += 1
+                any_ok = False
+                for g in range(N_RUNGS):
+                    any_ok = any_ok or rung_ok[g]
+                if not any_ok:
+                    break
+                slot = base + np.uint64(1 + 3 * a)
+                # stage 2: the rung of the ladder, valued by its best option
+                g = _logit_pick(rung_u, rung_ok, 0, N_RUNGS, p[RATIONALITY], uniform(key_choice, slot))
+                # stage 3: the move within the rung, valued by its best target
+                o = 0
+                while o < hi - lo:
+                    m = opt_move[lo + o]
+                    mok[o] = mbest[o] > -np.inf and int(feats[m, F_RUNG]) == g
+                    mw[o] = mbest[o]
+                    o += 1
+                    while o < hi - lo and opt_move[lo + o] == m:
+                        mok[o] = False
+                        o += 1
+                pick_lo = _logit_pick(
+                    mw, mok, 0, hi - lo, p[RATIONALITY], uniform(key_choice, slot + np.uint64(1))
+                )
+                pick_hi = pick_lo
+                while pick_hi < hi - lo and opt_move[lo + pick_hi] == opt_move[lo + pick_lo]:
+                    pick_hi += 1
+                # stage 4: the target of that move
+                o = _logit_pick(
+                    util, avail, pick_lo, pick_hi, p[RATIONALITY], uniform(key_choice, slot + np.uint64(2))
+                )
+                mbest[pick_lo] = -np.inf  # made today: not again
+                e_src[count] = i
+                e_tgt[count] = opt_target[lo + o]
+                e_move[count] = opt_move[lo + o]
+                e_kind[count] = CHOSEN
+                count += 1
         for s in range(s_lo, s_hi):
             a, m, t = scripted_all[s, 0], scripted_all[s, 1], scripted_all[s, 2]
             if _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):

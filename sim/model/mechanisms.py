@@ -31,6 +31,7 @@ PARAMS = (
     "rationality",
     "activity.base",
     "activity.arousal",
+    "activity.max_moves",
     "disposition.hawkishness",
     "disposition.verbal_cost",
     "disposition.material_cost",
@@ -72,7 +73,7 @@ PARAMS = (
     "outcome.resolution_window",
 )
 (
-    RATIONALITY, ACT_BASE, ACT_AROUSAL,
+    RATIONALITY, ACT_BASE, ACT_AROUSAL, MAX_MOVES,
     HAWK_W, VERBAL_COST, MATERIAL_COST, CAP_DISCOUNT,
     ISSUE_W, LOSS_AVERSION, ADAPTATION, CHRONIC,
     RECIP_W, RECIP_MEMORY, FATIGUE, MIRROR,
@@ -96,15 +97,36 @@ N_RUNGS = len(RUNGS)
 # ---------------------------------------------------------------- stage 1: whether to act
 
 
+# The most moves an actor can make in a day, whatever `activity.max_moves` says: the width of the
+# random stream's slots per actor and day (one for the count, three per move).
+MOST_MOVES = 4
+
+
 @njit(cache=True, inline="always")
-def act_probability(role_rate: float, base: float, arousal_w: float, stake: float, arousal: float) -> float:
-    """Chance of making a reportable move today: a Poisson rate, in proportion to the actor's stake.
+def activity_rate(role_rate: float, base: float, arousal_w: float, stake: float, arousal: float) -> float:
+    """Expected reportable moves today: a Poisson rate, in proportion to the actor's stake.
 
     An actor that cares about the issues (stake) speaks now and then at rest, and more the more
     aroused it is; one with no stake stays quiet whatever happens.
     """
-    rate = role_rate * stake * (base + arousal_w * arousal)
-    return -math.expm1(-rate)
+    return role_rate * stake * (base + arousal_w * arousal)
+
+
+@njit(cache=True, inline="always")
+def move_count(rate: float, most: float, u: float) -> int:
+    """Today's number of moves: a Poisson count with mean `rate`, capped at `most`, by inversion of u.
+
+    Event data count several events a day for an aroused actor (the 2021 record has Serbia three
+    times on days 1, 3 and 6); the cap is the busiest actor-day of the records.
+    """
+    chance = math.exp(-rate)
+    cumulative = chance
+    k = 0
+    while u >= cumulative and k < most:
+        k += 1
+        chance *= rate / k
+        cumulative += chance
+    return k
 
 
 # ---------------------------------------------------------------- issues and positions
@@ -213,14 +235,16 @@ def alliance(
     support: float,
     ally: float,
     resolve: float,
+    capability: float,
     target_crisis: float,
     restrain: float,
     restraint: float,
     risk_tolerance: float,
 ) -> float:
-    """Allies embolden their side and back allies in trouble; a risk-averse patron restrains its client."""
+    """Allies embolden their side and back allies in trouble, as far as their backing adds strength (their
+    capability); a risk-averse patron restrains its client."""
     return (
-        w * ((backing + pull) * hostility * adversary + support * ally * resolve * target_crisis)
+        w * ((backing + pull) * hostility * adversary + support * ally * resolve * capability * target_crisis)
         + restraint * restrain * ally * (1.0 - risk_tolerance) * target_crisis
     )
 
@@ -288,6 +312,13 @@ def balance(own: float, other: float) -> float:
 def side_strength(capability: float, bonus: float, belief: float) -> float:
     """One actor's weight on its side: capability, raised by deterrent postures, times perceived resolve."""
     return capability * (1.0 + bonus) * (0.5 + belief)
+
+
+@njit(cache=True, inline="always")
+def commitment(backing: float) -> float:
+    """How far an ally counts on one's side, 0-2: 1 by affinity alone, up to twice after public support,
+    down to nothing after it publicly pressed its client to back down (Huth 1988; Snyder 1984)."""
+    return min(2.0, max(0.0, 1.0 + backing))
 
 
 @njit(cache=True, inline="always")

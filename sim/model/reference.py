@@ -29,7 +29,9 @@ F = {
     name: getattr(mx, name).py_func
     for name in (
         *TERMS,
-        "act_probability",
+        "activity_rate",
+        "move_count",
+        "commitment",
         "felt_distance",
         "hurt",
         "balance",
@@ -42,7 +44,7 @@ F = {
     )
 }
 CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT = 0, 1, 2, 3
-STAGES = 4
+SLOTS = 1 + 3 * mx.MOST_MOVES  # uniforms per actor and day: how many moves, then rung, move, target of each
 
 
 @dataclass
@@ -190,6 +192,7 @@ class ReferenceActor(mesa.Agent):
                 float(mv.support[move]),
                 max(a_it, 0.0),
                 res,
+                cap,
                 s.crisis[t],
                 float(mv.restrain[move]),
                 p["alliance.restraint"],
@@ -219,10 +222,14 @@ class ReferenceActor(mesa.Agent):
         return total
 
     def act_probability(self) -> float:
-        """Stage 1: the chance of making a reportable move today (docs/model.md 7.2)."""
+        """The chance of making at least one reportable move today (stage 1, docs/model.md 7.2)."""
+        return -math.expm1(-self.activity_rate())
+
+    def activity_rate(self) -> float:
+        """Stage 1: the expected number of reportable moves today (docs/model.md 7.2)."""
         s, p, i = self.model.seen, self.model.p, self.index
         arousal = s.dissatisfaction[i] + s.crisis[i] + s.world
-        return F["act_probability"](
+        return F["activity_rate"](
             float(self.model.spec.activity[0, i]),
             p["activity.base"],
             p["activity.arousal"],
@@ -288,7 +295,8 @@ class ReferenceActor(mesa.Agent):
         return values
 
     def choice_probabilities(self) -> list[tuple[int, int, float]]:
-        """(move, target, probability) of every option: P(act) P(rung) P(move | rung) P(target | move)."""
+        """(move, target, probability) of every option as the day's first move: P(at least one move)
+        P(rung) P(move | rung) P(target | move); later moves of the day leave out the moves made."""
         options, utility, rung_value, groups = self._stages()
         if not rung_value:
             return [(m, t, 0.0) for m, t in options]
@@ -314,27 +322,49 @@ class ReferenceActor(mesa.Agent):
                         out[o] = act * rung_w[g] / rung_total * weight / m_total * tw[o - lo] / t_total
         return [(m, t, out.get(o, 0.0)) for o, (m, t) in enumerate(options)]
 
-    def decide(self) -> tuple[int, int] | None:
-        """Today's (move, target), or None: the four stages, each a draw from its own slot of the stream."""
+    def decide(self) -> list[tuple[int, int]]:
+        """Today's (move, target)s: how many, then for each the rung, move and target, each a draw from its
+        own slot of the stream; a move is made at most once a day."""
         model = self.model
         key = model.keys[Purpose.CHOICE]
-        base = (model.replicate * model.spec.n + self.index) * STAGES
-        if uniform_py(key, base) >= self.act_probability():
-            return None
-        options, utility, rung_value, groups = self._stages()
-        if not rung_value:
-            return None
+        base = (model.replicate * model.spec.n + self.index) * SLOTS
+        most = min(model.p["activity.max_moves"], mx.MOST_MOVES)
+        count = F["move_count"](self.activity_rate(), most, uniform_py(key, base))
+        if count == 0:
+            return []
+        options, utility, _, groups = self._stages()
         prec = model.p["rationality"]
-        rung_list = [rung_value.get(g) for g in range(N_RUNGS)]
-        g = self._draw(
-            self._logit(rung_list, prec), [v is not None for v in rung_list], uniform_py(key, base + 1)
-        )
-        values = self._move_values(options, utility, groups, g)
-        k = self._draw(self._logit(values, prec), [v is not None for v in values], uniform_py(key, base + 2))
-        _, lo, hi = groups[k]
-        part = utility[lo:hi]
-        o = lo + self._draw(self._logit(part, prec), [v is not None for v in part], uniform_py(key, base + 3))
-        return options[o]
+        rungs = model.spec.moves.rung
+        used: set[int] = set()
+        chosen = []
+        for a in range(count):
+            rung_value: dict[int, float] = {}
+            for k, (move, lo, hi) in enumerate(groups):
+                if k in used:
+                    continue
+                for o in range(lo, hi):
+                    u = utility[o]
+                    g = int(rungs[move])
+                    if u is not None and (g not in rung_value or u > rung_value[g]):
+                        rung_value[g] = u
+            if not rung_value:
+                break
+            slot = base + 1 + 3 * a
+            rung_list = [rung_value.get(g) for g in range(N_RUNGS)]
+            g = self._draw(
+                self._logit(rung_list, prec), [v is not None for v in rung_list], uniform_py(key, slot)
+            )
+            values = self._move_values(options, utility, groups, g)
+            values = [None if k in used else v for k, v in enumerate(values)]
+            allowed = [v is not None for v in values]
+            k = self._draw(self._logit(values, prec), allowed, uniform_py(key, slot + 1))
+            used.add(k)
+            _, lo, hi = groups[k]
+            part = utility[lo:hi]
+            allowed = [v is not None for v in part]
+            o = lo + self._draw(self._logit(part, prec), allowed, uniform_py(key, slot + 2))
+            chosen.append(options[o])
+        return chosen
 
 
 class ReferenceModel(mesa.Model):
@@ -443,6 +473,8 @@ class ReferenceModel(mesa.Model):
                 total = 0.0
                 for k in range(n):
                     side = 1.0 if k == j else 0.0 if k == i else max(float(aff[k, j]), 0.0)
+                    if side > 0.0 and k != j:
+                        side *= F["commitment"](w.backing[k][j])
                     if side > 0.0:
                         total += side * F["side_strength"](float(cap[k]), s.bonus[k], w.belief[i][k])
                 row.append(total)
@@ -450,7 +482,8 @@ class ReferenceModel(mesa.Model):
         for j in range(n):
             total = 0.0
             for k in range(n):
-                total += max(float(aff[k, j]), 0.0) * float(cap[k]) * float(res[k]) * (1.0 + w.backing[k][j])
+                ally = max(float(aff[k, j]), 0.0) * float(cap[k]) * float(res[k])
+                total += ally * F["commitment"](w.backing[k][j])
             s.backing.append(total)
         for i in range(n):
             worst = 0.0
@@ -569,9 +602,8 @@ class ReferenceModel(mesa.Model):
         for agent in self.actors:
             if agent.index in scripted_actors:
                 continue
-            choice = agent.decide()
-            if choice is not None:
-                todays.append((agent.index, choice[1], choice[0], CHOSEN))
+            for move, target in agent.decide():
+                todays.append((agent.index, target, move, CHOSEN))
         for actor, move, target in self.scripted.get(self.day, []):
             if self.actors[actor].allowed(move, target):
                 todays.append((actor, target, move, SCRIPTED))
@@ -661,7 +693,7 @@ class ReferenceModel(mesa.Model):
         self._aggrieve(src, tgt, -g / 10.0)
         w.hostility[src] += float(mv.hostility[m])
         w.commitment[src] += float(mv.hostility[m]) * float(mv.commitment[m])
-        w.backing[src][tgt] += float(mv.support[m])
+        w.backing[src][tgt] += float(mv.support[m]) - float(mv.restrain[m])
         leverage = float(spec.leverage[0, src, tgt])
         if mv.restrain[m] > 0.0:
             leverage = max(leverage, max(float(aff[src, tgt]), 0.0) * float(spec.capability[0, src]))

@@ -318,7 +318,7 @@ def _calibratable(low: float, high: float) -> dict:
 
 
 class Activity(Strict):
-    """Stage 1 of the choice: whether an actor makes a reportable move today."""
+    """Stage 1 of the choice: how many reportable moves an actor makes today."""
 
     base: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
         json_schema_extra=_calibratable(0.005, 0.2),
@@ -329,6 +329,10 @@ class Activity(Strict):
         json_schema_extra=_calibratable(0.2, 4.0),
         default=1.2,
         description="Extra daily move rate per unit of arousal (dissatisfaction, crisis, grievance).",
+    )
+    max_moves: Annotated[int, Field(ge=1, le=4)] = Field(
+        default=3,
+        description="Most reportable moves an actor makes in a day (the busiest actor-day of the records).",
     )
 
 
