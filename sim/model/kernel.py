@@ -55,6 +55,8 @@ from sim.model.mechanisms import (
     MOST_MOVES,
     N_RUNGS,
     POSTURE_SCALE,
+    PROMINENCE,
+    PROSPECT,
     RATIONALITY,
     RECIP_MEMORY,
     RECIP_W,
@@ -203,7 +205,7 @@ def situation(
     Takes its arrays one by one rather than as the kernel's tuples: fewer words to pass, once a day.
     """
     bonus, signed, agreement, backing, crisis = vec[0], vec[1], vec[2], vec[3], vec[4]
-    exposure, dissat, stake, flags = vec[5], vec[7], vec[8], vec[9]  # vec[6]: unused
+    exposure, at_stake, dissat, stake, flags = vec[5], vec[6], vec[7], vec[8], vec[9]
     risk = mat[1]
     nk = pstab.shape[0]
     ni = Q.shape[1]
@@ -269,15 +271,6 @@ def situation(
                 risk[i, j] = 0.0
             total += risk[i, j]
         exposure[i] = total
-    # issues: dissatisfaction (losses against the reference point weigh more), and whom it is aimed at
-    for i in range(n):
-        d = 0.0
-        s = 0.0
-        for k in range(ni):
-            d += issues[1, i, k] * mx.felt_distance(issues[0, i, k], Q[r, k], REF[r, i, k], lam, p[CHRONIC])
-            s += issues[1, i, k]
-        dissat[i] = d
-        stake[i] = s
     # the mediator's offer: the capability- and salience-weighted mean position (Bueno de Mesquita; KTAB)
     for k in range(ni):
         num = 0.0
@@ -287,6 +280,22 @@ def situation(
             num += w * issues[0, i, k]
             den += w
         offer[k] = num / den if den > 0.0 else Q[r, k]
+    # issues: dissatisfaction (losses against the reference point weigh more) with the status quo, and
+    # with the prospect (the offer, while talks stand or a deal is in force)
+    bargaining = talks or in_force
+    for i in range(n):
+        d = 0.0
+        d_q = 0.0
+        s = 0.0
+        for k in range(ni):
+            x = issues[0, i, k]
+            look = mx.prospect(Q[r, k], offer[k], p[PROSPECT], bargaining)
+            d += issues[1, i, k] * mx.felt_distance(x, look, REF[r, i, k], lam, p[CHRONIC])
+            d_q += issues[1, i, k] * mx.felt_distance(x, Q[r, k], REF[r, i, k], lam, p[CHRONIC])
+            s += issues[1, i, k]
+        dissat[i] = d
+        at_stake[i] = d_q
+        stake[i] = s
     flags[0] = 1.0 if talks else 0.0
     flags[1] = 1.0 if in_force else 0.0
     flags[2] = world
@@ -302,7 +311,8 @@ def actor_rows(r, b, i, n, state, tables, p, seen):
     """
     act, aff, issues = tables[0], tables[1], tables[14]
     T, Bk, Rb, Q, REF = state[0], state[4], state[7], state[9], state[10]
-    bonus = seen[2][0]
+    bonus, flags, offer = seen[2][0], seen[2][9], seen[4]
+    bargaining = flags[0] > 0.0 or flags[1] > 0.0
     strength, pull, drive = seen[3][0], seen[3][2], seen[3][3]
     ni = Q.shape[1]
     lam = p[LOSS_AVERSION]
@@ -323,9 +333,10 @@ def actor_rows(r, b, i, n, state, tables, p, seen):
     for t in range(n):
         total = 0.0
         for k in range(ni):
+            look = mx.prospect(Q[r, k], offer[k], p[PROSPECT], bargaining)
             total += (
                 issues[1, i, k]
-                * mx.felt_distance(issues[0, i, k], Q[r, k], REF[r, i, k], lam, p[CHRONIC])
+                * mx.felt_distance(issues[0, i, k], look, REF[r, i, k], lam, p[CHRONIC])
                 * abs(issues[0, i, k] - issues[0, t, k])
             )
         drive[i, t] = total
@@ -632,7 +643,7 @@ def _run_replicate(
                     )
                 win = 1.0 - mx.balance(strength[i, i], strength[i, j])
                 fight = mx.no_deal_value(
-                    -vec[7][i], win, lose, vec[4][i], p[COST_WEIGHT], mx.hurt(C[r, i], p[HURT_SCALE])
+                    -vec[6][i], win, lose, vec[4][i], p[COST_WEIGHT], mx.hurt(C[r, i], p[HURT_SCALE])
                 )
                 chance = mx.accept_probability(
                     p[BARGAIN_PRECISION],
@@ -666,7 +677,13 @@ def _run_replicate(
                 continue
             base = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(SLOTS)
             rate = mx.activity_rate(
-                act[b, 4, i], p[ACT_BASE], p[ACT_AROUSAL], stake[i], arousal(i, seen, world)
+                act[b, 4, i],
+                p[ACT_BASE],
+                p[ACT_AROUSAL],
+                stake[i],
+                arousal(i, seen, world),
+                act[b, 0, i],
+                p[PROMINENCE],
             )
             moves_today = mx.move_count(rate, min(p[MAX_MOVES], MOST_MOVES), uniform(key_choice, base))
             if moves_today == 0:

@@ -31,6 +31,7 @@ PARAMS = (
     "rationality",
     "activity.base",
     "activity.arousal",
+    "activity.prominence",
     "activity.max_moves",
     "disposition.hawkishness",
     "disposition.verbal_cost",
@@ -60,6 +61,7 @@ PARAMS = (
     "bargaining.cost_weight",
     "bargaining.hurt_scale",
     "bargaining.recovery",
+    "bargaining.prospect",
     "escalation.jump_cost",
     "escalation.memory",
     "accidents.weight",
@@ -73,7 +75,7 @@ PARAMS = (
     "outcome.resolution_window",
 )
 (
-    RATIONALITY, ACT_BASE, ACT_AROUSAL, MAX_MOVES,
+    RATIONALITY, ACT_BASE, ACT_AROUSAL, PROMINENCE, MAX_MOVES,
     HAWK_W, VERBAL_COST, MATERIAL_COST, CAP_DISCOUNT,
     ISSUE_W, LOSS_AVERSION, ADAPTATION, CHRONIC,
     RECIP_W, RECIP_MEMORY, FATIGUE, MIRROR,
@@ -81,7 +83,7 @@ PARAMS = (
     AUDIENCE_W, AUDIENCE_DECAY, SIGNAL,
     ALLIANCE_W, ALLIANCE_MEMORY, RESTRAINT,
     MEDIATION_W, MEDIATION_DECAY, IMPLEMENTATION, DRIVE,
-    BARGAIN_PRECISION, COST_WEIGHT, HURT_SCALE, RECOVERY,
+    BARGAIN_PRECISION, COST_WEIGHT, HURT_SCALE, RECOVERY, PROSPECT,
     JUMP_COST, LADDER_MEMORY,
     ACCIDENT_W, HAZARD, ESCALATION, CASUALTIES,
     TENSION_DECAY, EVENT_SCALE, POSTURE_SCALE,
@@ -103,13 +105,23 @@ MOST_MOVES = 4
 
 
 @njit(cache=True, inline="always")
-def activity_rate(role_rate: float, base: float, arousal_w: float, stake: float, arousal: float) -> float:
+def activity_rate(
+    role_rate: float,
+    base: float,
+    arousal_w: float,
+    stake: float,
+    arousal: float,
+    capability: float,
+    prominence: float,
+) -> float:
     """Expected reportable moves today: a Poisson rate, in proportion to the actor's stake.
 
     An actor that cares about the issues (stake) speaks now and then at rest, and more the more
-    aroused it is; one with no stake stays quiet whatever happens.
+    aroused it is; one with no stake stays quiet whatever happens. The strong make more of the
+    moves that are reported (`prominence`, an exponent of capability: Galtung and Ruge's news
+    values; Weidmann 2016 on reporting bias in event data).
     """
-    return role_rate * stake * (base + arousal_w * arousal)
+    return role_rate * stake * capability**prominence * (base + arousal_w * arousal)
 
 
 @njit(cache=True, inline="always")
@@ -149,6 +161,15 @@ def felt_distance(
     if loss > 0.0:
         return chronic * (gap - loss) + loss_aversion * loss
     return chronic * gap
+
+
+@njit(cache=True, inline="always")
+def prospect(status_quo: float, offer: float, weight: float, bargaining: bool) -> float:
+    """The point on an issue a party judges its grievance by: the status quo, or, while talks stand or a
+    deal is in force, as far as `weight` says, the offer on the table (Zartman's way out)."""
+    if bargaining:
+        return status_quo + weight * (offer - status_quo)
+    return status_quo
 
 
 # ---------------------------------------------------------------- utility terms

@@ -30,6 +30,7 @@ F = {
     for name in (
         *TERMS,
         "activity_rate",
+        "prospect",
         "move_count",
         "commitment",
         "felt_distance",
@@ -80,7 +81,8 @@ class Seen:
     crisis: list[float] = field(default_factory=list)
     exposure: list[float] = field(default_factory=list)
     hurt: list[float] = field(default_factory=list)
-    dissatisfaction: list[float] = field(default_factory=list)
+    dissatisfaction: list[float] = field(default_factory=list)  # with the prospect (7.1)
+    at_stake: list[float] = field(default_factory=list)  # with the status quo: the value of no deal
     stake: list[float] = field(default_factory=list)
     strength: list[list[float]] = field(default_factory=list)
     risk: list[list[float]] = field(default_factory=list)
@@ -235,6 +237,8 @@ class ReferenceActor(mesa.Agent):
             p["activity.arousal"],
             s.stake[i],
             arousal,
+            float(self.model.spec.capability[0, i]),
+            p["activity.prominence"],
         )
 
     def _stages(self) -> tuple[list[tuple[int, int]], list[float | None], dict[int, float], list]:
@@ -505,17 +509,29 @@ class ReferenceModel(mesa.Model):
             s.risk.append(row)
             s.exposure.append(total)
         ni = len(spec.issue_ids)
+        for k in range(ni):
+            num, den = 0.0, 0.0
+            for i in range(n):
+                weight = float(cap[i]) * float(sal[i, k])
+                num += weight * float(x[i, k])
+                den += weight
+            s.offer.append(num / den if den > 0.0 else w.status_quo[k])
+        bargaining = s.talks or s.in_force
+        weight = p["bargaining.prospect"]
+        look = [F["prospect"](w.status_quo[k], s.offer[k], weight, bargaining) for k in range(ni)]
         for i in range(n):
             s.hurt.append(F["hurt"](w.costs[i], p["bargaining.hurt_scale"]))
-            felt = [
-                F["felt_distance"](float(x[i, k]), w.status_quo[k], w.reference[i][k], lam, chronic)
-                for k in range(ni)
-            ]
-            d, stake = 0.0, 0.0
+            ref = w.reference[i]
+            felt = [F["felt_distance"](float(x[i, k]), look[k], ref[k], lam, chronic) for k in range(ni)]
+            d, d_q, stake = 0.0, 0.0, 0.0
             for k in range(ni):
                 d += float(sal[i, k]) * felt[k]
+                d_q += float(sal[i, k]) * F["felt_distance"](
+                    float(x[i, k]), w.status_quo[k], w.reference[i][k], lam, chronic
+                )
                 stake += float(sal[i, k])
             s.dissatisfaction.append(d)
+            s.at_stake.append(d_q)
             s.stake.append(stake)
             drive, pull = [], []
             for t in range(n):
@@ -529,13 +545,6 @@ class ReferenceModel(mesa.Model):
                 pull.append(total / 100.0)
             s.drive.append(drive)
             s.pull.append(pull)
-        for k in range(ni):
-            num, den = 0.0, 0.0
-            for i in range(n):
-                weight = float(cap[i]) * float(sal[i, k])
-                num += weight * float(x[i, k])
-                den += weight
-            s.offer.append(num / den if den > 0.0 else w.status_quo[k])
         return s
 
     @property
@@ -562,7 +571,7 @@ class ReferenceModel(mesa.Model):
                 )
             win = 1.0 - F["balance"](s.strength[i][i], s.strength[i][j])
             fight = F["no_deal_value"](
-                -s.dissatisfaction[i], win, lose, s.crisis[i], p["bargaining.cost_weight"], s.hurt[i]
+                -s.at_stake[i], win, lose, s.crisis[i], p["bargaining.cost_weight"], s.hurt[i]
             )
             out[i] = F["accept_probability"](
                 p["bargaining.precision"],

@@ -326,9 +326,15 @@ class Activity(Strict):
         description="Daily move rate of a calm, fully concerned state (per unit of stake).",
     )
     arousal: Annotated[float, Field(ge=0.0, le=20.0)] = Field(
-        json_schema_extra=_calibratable(0.2, 4.0),
+        json_schema_extra=_calibratable(0.02, 4.0),
         default=1.2,
         description="Extra daily move rate per unit of arousal (dissatisfaction, crisis, grievance).",
+    )
+    prominence: Prob = Field(
+        json_schema_extra=_calibratable(0.0, 1.0),
+        default=0.5,
+        description="Exponent of capability in the move rate: the strong make more reportable moves "
+        "(news values; reporting bias of event data). 0: capability does not matter.",
     )
     max_moves: Annotated[int, Field(ge=1, le=4)] = Field(
         default=3,
@@ -482,6 +488,12 @@ class Bargaining(Strict):
         default=6.0, description="Accumulated cost at which hurt reaches 63%."
     )
     recovery: Rate = Field(default=0.05, description="Daily fading of accumulated costs.")
+    prospect: Prob = Field(
+        json_schema_extra=_calibratable(0.0, 1.0),
+        default=1.0,
+        description="How far a party in talks, or bound by a deal in force, judges the issues by the offer "
+        "on the table rather than the status quo (0: by the status quo).",
+    )
 
 
 class Escalation(Strict):
