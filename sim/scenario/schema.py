@@ -164,7 +164,9 @@ class Actor(Strict):
         "to at most 1 (Bueno de Mesquita's salience; KTAB's issue weight).",
     )
     postures: list[StartingPosture] = Field(
-        default_factory=list, max_length=MAX_LIST, description="Standing postures held on day 0."
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Standing postures held on day 0 (with a history: on its first day).",
     )
     leverage: dict[ActorRef, Prob] = Field(
         default_factory=dict,
@@ -197,7 +199,10 @@ class Issue(Strict):
     label: Label = Field(description="What the issue is, in words.")
     low: Label = Field(default="", description="What 0 on this issue means.")
     high: Label = Field(default="", description="What 1 on this issue means.")
-    status_quo: Prob = Field(description="Where the issue stands on day 0 (before any scripted move).")
+    status_quo: Prob = Field(
+        description="Where the issue stands on day 0 before any scripted move (with a history: on its "
+        "first day)."
+    )
 
 
 class PostureDef(Strict):
