@@ -290,7 +290,10 @@ class MoveDef(Strict):
         default=0.0, ge=0.0, le=5.0, description="Mediation pressure it puts on the target."
     )
     support: bool = Field(default=False, description="Public backing of an ally.")
-    accident: bool = Field(default=False, description="Only happens as an accident, never chosen.")
+    accident: bool = Field(
+        default=False,
+        description="Never chosen: made only by the accident process or a scripted event (e.g. a trigger).",
+    )
     settles: bool = Field(
         default=False,
         description="Signing the agreement: made by the bargaining process when both principal parties "
