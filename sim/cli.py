@@ -617,7 +617,9 @@ def validate(
             continue
         out.print(
             f"{name}: ok ({sc.name}: {len(sc.actors)} actors, {sc.days} days, "
-            f"{len(sc.events)} scripted events)",
+            f"{len(sc.events)} scripted events"
+            + (f", {len(sc.history)} before day 0" if sc.history else "")
+            + ")",
             highlight=False,
         )
     if failed:
@@ -687,11 +689,13 @@ def show(
         else:
             mech.add_row(f"mechanisms.{group}", f"{values:g}")
     out.print(mech)
-    if sc.events:
-        ev = Table(title="Scripted events")
+    for title, listed in (("History (before day 0)", sc.history), ("Scripted events", sc.events)):
+        if not listed:
+            continue
+        ev = Table(title=title)
         for col in ("day", "date", "id", "what"):
             ev.add_column(col)
-        for e in sc.events:
+        for e in listed:
             what = (
                 f"{e.actor} {e.move} -> {e.target}"
                 if e.move

@@ -21,6 +21,10 @@ EXPECTED = {
     "kosovo_2021_early_police_withdrawal",
     "kosovo_2021_no_kfor",
     "kosovo_2021_with_usa",
+    "kosovo_2011",
+    "kosovo_2018",
+    "korea_2015",
+    "india_pakistan_2019",
 }
 
 
@@ -46,7 +50,16 @@ def test_shipped_data_is_an_unchanged_copy_of_the_reference(name):
 
 
 @pytest.mark.skipif(not SHARED.exists(), reason="reference data not beside the repository")
-@pytest.mark.parametrize("name", ["kosovo_2021_events.csv"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "kosovo_2021_events.csv",
+        "kosovo_2011_events.csv",
+        "kosovo_2018_events.csv",
+        "korea_2015_events.csv",
+        "india_pakistan_2019_events.csv",
+    ],
+)
 def test_shipped_records_are_unchanged_copies_of_the_reference(name):
     assert (SCENARIOS / "records" / name).read_bytes() == (SHARED / "data" / name).read_bytes()
 

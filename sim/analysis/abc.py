@@ -1,7 +1,7 @@
 """The calibration's engine: ABC-SMC (pyabc) of the shared parameters against one or more coded records.
 
 Each episode contributes its record's summaries (`sim.analysis.fit`) and a
-calm check: the same scenario with its scripted events removed must stay calm
+calm check: the same scenario with its scripted events and history removed must stay calm
 (no material hostility, no deal), which is what the record's quiet years say.
 The free parameters are the mechanism parameters the schema marks
 `calibratable` and the roles' activity multipliers, with uniform priors over
@@ -49,7 +49,7 @@ def episode_stats(
     stats = summary(simulate(scenario, runs, days=days, batch=batch, posterior=False), goal)
     out = {k: v for k, v in stats.items() if not k.startswith("root.")}
     out.update(_rung_shares(stats))
-    calm = scenario.model_copy(update={"events": []})
+    calm = scenario.model_copy(update={"events": [], "history": []})
     quiet = simulate(calm, runs, days=CALM_DAYS, batch=batch, posterior=False)
     ev = quiet.events
     roots = np.array([int(c[:2]) if c else 0 for c in quiet.cameo])

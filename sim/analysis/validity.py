@@ -38,8 +38,8 @@ class Calm:
 def calm(
     scenario: Scenario, *, runs: int = 1000, days: int = 60, batch: Mapping[str, np.ndarray] | None = None
 ) -> Calm:
-    """The scenario with every scripted event removed: no trigger, so the world should stay calm."""
-    quiet = scenario.model_copy(update={"events": []})
+    """The scenario without its scripted events and history: no trigger, so the world should stay calm."""
+    quiet = scenario.model_copy(update={"events": [], "history": []})
     sim = simulate(quiet, runs, days=days, batch=batch)
     ev = sim.events
     material = ev[_roots(sim)[ev[:, 4]] >= MATERIAL_ROOT]

@@ -625,7 +625,8 @@ def _run_replicate(
         count = 0
         rep = np.uint64(replicates[r])
         # ---- bargaining: while talks stand, each principal weighs the offer against fighting on
-        if flags[0] > 0.0 and flags[1] == 0.0 and principals[0] >= 0 and settle >= 0:
+        # (a day before day 0 is history: only its scripted moves happen, and nothing is recorded)
+        if day >= 0 and flags[0] > 0.0 and flags[1] == 0.0 and principals[0] >= 0 and settle >= 0:
             accepted = 0
             lam = p[LOSS_AVERSION]
             for q in range(2):
@@ -673,7 +674,7 @@ def _run_replicate(
             for s in range(s_lo, s_hi):
                 if scripted_all[s, 0] == i:
                     is_scripted = True
-            if is_scripted:
+            if is_scripted or day < 0:
                 continue
             base = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(SLOTS)
             rate = mx.activity_rate(
@@ -875,7 +876,7 @@ def _run_replicate(
         pair = 0
         for i in range(n):
             for j in range(i + 1, n):
-                if risk[i, j] > 0.0:
+                if risk[i, j] > 0.0 and day >= 0:
                     base = (rep * np.uint64(n * (n - 1) // 2) + np.uint64(pair)) * np.uint64(3)
                     chance = -math.expm1(-p[HAZARD] * risk[i, j])
                     if uniform(key_accident, base) < chance:
@@ -936,7 +937,10 @@ def _run_replicate(
                     level += max(pstab[k, P_PRESSURE], 0.0)
                     if pstab[k, P_BLOCKS] > 0.0:
                         blocking = True
-            out_posture[r, day, i] = level
+            if day >= 0:
+                out_posture[r, day, i] = level
+        if day < 0:
+            continue
         # ---- record
         num = 0.0
         den = 0.0

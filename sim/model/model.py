@@ -13,6 +13,7 @@ parameters splits it; `step` is one day); the numbers are the same either way.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 from collections import defaultdict
@@ -128,6 +129,53 @@ class CrisisModel(mesa.Model):
         self._schedule(scenario)
         self.day = 0
         self.recorder = Recorder(self)
+        self._replay_history(scenario)
+
+    def _replay_history(self, scenario: Scenario) -> None:
+        """The run-up (`history:`): its days before day 0 in every replicate, only its moves happening.
+
+        Day by day in the kernel, whose days before 0 have no choices, accidents or bargaining and
+        record nothing: stocks decay and postures age as in the run, under each replicate's own
+        parameters. A clash in the history is the past, not the run's outcome. A history move that
+        cannot happen is an input error (the loader checks the same; this is the engine's word).
+        """
+        if not scenario.history:
+            return
+        spec, s, rec = self.spec, self.state, self.recorder
+        ids = spec.actor_ids
+        by_day: dict[int, list[tuple[int, tuple[int, int, int]]]] = defaultdict(list)
+        for n, event in enumerate(scenario.history):
+            row = (
+                ids.index(event.actor),
+                spec.moves.index(event.move),
+                ids.index(event.target or event.actor),
+            )
+            by_day[event.day].append((n, row))
+        space = kernel.scratch_space(
+            spec.n, s.status_quo.shape[1], self._tables[12], max(map(len, by_day.values()))
+        )
+        state = tuple(getattr(s, f.name) for f in dataclasses.fields(State))
+        special = (spec.incident_move, spec.clash_move, spec.settle_move)
+        quiet = np.zeros(len(self.replicates), dtype=np.bool_)
+        for day in range(min(by_day), 0):
+            todays = by_day.get(day, [])
+            rows = np.array([row for _, row in todays], dtype=np.int64).reshape(-1, 3)
+            mask, anymask = scripted.posture_masks(s.held, spec.postures.contact)
+            for n, row in todays:
+                why = scripted.why_not(mask, anymask, s.target, self._tables[7], self._tables[8], row)
+                if (why >= 0).any():
+                    reason = list(scripted.REASONS.values())[int(why[why >= 0][0])]
+                    raise ScenarioError(
+                        f"'{scenario.history[n].move}' cannot happen on day {day}: {reason}",
+                        source=scenario.name,
+                        field=f"history.{n}.move",
+                    )
+            at = np.array([0, len(rows)], dtype=np.int64)
+            keys = np.zeros((1, 3), dtype=np.uint64)  # no draws before day 0
+            record = (rec.tension, rec.dyads, rec.posture, rec.settled)  # untouched before day 0
+            args = (keys, day, self.replicates, rows, at, special, self._tables, state, record, quiet)
+            kernel.run_days(0, len(self.replicates), *args, *space)
+        s.clashed[:] = False
 
     @staticmethod
     def _kernel_tables(spec: Spec) -> tuple:

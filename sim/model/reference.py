@@ -424,6 +424,34 @@ class ReferenceModel(mesa.Model):
         self.events: list[tuple[int, int, int, int, int]] = []  # day, actor, target, move, kind
         self.drivers: list[list[list[list[float]]]] | None = None  # see track_drivers()
         self.driver_log: list[np.ndarray] = []
+        self._replay_history(scenario)
+
+    def _replay_history(self, scenario: Scenario) -> None:
+        """The run-up (`history:`): each day before day 0, only its moves happen (if their postures
+        allow, as the loader has checked), then the day takes effect; nothing is recorded.
+
+        Who put the tension there is kept (`history_drivers`), so that `track_drivers` starts from it.
+        """
+        n, ids = self.spec.n, self.spec.actor_ids
+        self.history_drivers = [[[0.0] * n for _ in range(n)] for _ in range(n + 1)]
+        if not scenario.history:
+            return
+        past: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+        for event in scenario.history:
+            target = event.target or event.actor
+            past[event.day].append(
+                (ids.index(event.actor), self.spec.moves.index(event.move), ids.index(target))
+            )
+        self.drivers = self.history_drivers
+        for day in range(min(past), 0):
+            self.day = day
+            self.seen = self.see()
+            todays = [(a, t, m, SCRIPTED) for a, m, t in past.get(day, []) if self.actors[a].allowed(m, t)]
+            self.take_effect(todays)
+        self.drivers = None
+        self.world.clashed = False
+        self.day = 0
+        self.tension, self.dyads, self.posture, self.settled, self.driver_log = [], [], [], [], []
 
     def _compile(self, scenario: Scenario) -> None:
         self.spec: Spec = compile_spec(scenario)
@@ -645,14 +673,13 @@ class ReferenceModel(mesa.Model):
         """Also split every dyad's tension by whose moves and postures put it there.
 
         drivers[a][i][j] is the part of tension(i, j) that actor a's events and
-        standing postures contributed, decayed like the tension itself, so the parts add up
-        exactly to the tension. Each day's parts go to driver_log, (N + 1, pairs).
+        standing postures contributed (in the history too), decayed like the tension itself, so the
+        parts add up exactly to the tension. Each day's parts go to driver_log, (N + 1, pairs).
         Where clipping to 0..100 cut the tension, the parts on the overshooting
         side shrink in proportion; only what they cannot absorb is booked to the
         extra row.
         """
-        n = self.spec.n
-        self.drivers = [[[0.0] * n for _ in range(n)] for _ in range(n + 1)]
+        self.drivers = [[list(row) for row in layer] for layer in self.history_drivers]
 
     def _drive(self, actor: int, i: int, j: int, amount: float) -> None:
         if self.drivers is not None:

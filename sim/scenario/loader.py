@@ -513,6 +513,9 @@ QUOTES_ITS_INPUT = frozenset(
         "day_or_date",
         "date_before_start",
         "date_too_late",
+        "date_not_before_start",
+        "day_not_before_start",
+        "date_too_early",
         "unplaced_date",
         "replace_without_base",
         "drop_without_base",
@@ -607,9 +610,9 @@ def _repertoire(scenario: Scenario, actor_id: str) -> set[str]:
     return (moves - set(actor.exclude_moves)) | {"hold"}
 
 
-def _move_issues(scenario: Scenario, n: int, event: Any) -> list[Issue]:
-    """What the run would refuse, ignore or fail on in a scripted move."""
-    where = f"events.{n}"
+def _move_issues(scenario: Scenario, n: int, event: Any, part: str = "events") -> list[Issue]:
+    """What the run would refuse, ignore or fail on in a scripted move (or a move of the history)."""
+    where = f"{part}.{n}"
     move = scenario.moves.get(event.move)
     if move is None:
         return [(f"{where}.move", f"unknown move '{event.move}' (removed by an earlier scripted change)")]
@@ -636,20 +639,91 @@ def _move_issues(scenario: Scenario, n: int, event: Any) -> list[Issue]:
 
 
 def _id_issues(scenario: Scenario) -> list[Issue]:
-    """Scripted events' ids are unique: a variant names the one it drops or replaces."""
+    """Ids of scripted events and history are unique: a variant names the event it drops or replaces."""
     issues: list[Issue] = []
-    first: dict[str, int] = {}
-    for n, event in enumerate(scenario.events):
+    first: dict[str, str] = {}
+    listed = [("events", n, e) for n, e in enumerate(scenario.events)]
+    listed += [("history", n, e) for n, e in enumerate(scenario.history)]
+    for part, n, event in listed:
         if event.id is None:
             continue
         if event.id in first:
             issues.append(
-                (
-                    f"events.{n}.id",
-                    f"'{event.id}' is already the id of events.{first[event.id]}; ids are unique",
-                )
+                (f"{part}.{n}.id", f"'{event.id}' is already the id of {first[event.id]}; ids are unique")
             )
-        first.setdefault(event.id, n)
+        first.setdefault(event.id, f"{part}.{n}")
+    return issues
+
+
+def _history_issues(scenario: Scenario) -> list[Issue]:
+    """The history's moves, checked like scripted moves, and replayed for their posture conditions.
+
+    The replay follows the engines' rule (docs/model.md 3, 6): each day's moves are checked against
+    the postures standing at the start of that day, then postures are set and cleared in the order of
+    the moves, then every held posture ages a day and lapses after its `max_days`. A move whose
+    conditions fail would not happen, and the past is not random: that is an error here.
+    """
+    issues: list[Issue] = []
+    for n, event in enumerate(scenario.history):
+        issues += _move_issues(scenario, n, event, "history")
+    if issues or not scenario.history:
+        return issues
+    postures = scenario.postures
+    held: dict[tuple[str, str], str] = {}  # (actor, posture) -> target
+    ages: dict[tuple[str, str], int] = {}
+    for actor_id, actor in scenario.actors.items():
+        for p in actor.postures:
+            held[(actor_id, p.posture)] = p.target
+            ages[(actor_id, p.posture)] = 0
+
+    def stands(scope: str, posture: str, actor: str, target: str) -> bool:
+        who = {"self": [actor], "target": [target], "any": list(scenario.actors)}[scope]
+        if posture == "contact":
+            return any(postures[k].contact for a, k in held if a in who)
+        return any((a, posture) in held for a in who)
+
+    by_day: dict[int, list[int]] = {}
+    for n, event in enumerate(scenario.history):
+        by_day.setdefault(event.day, []).append(n)
+    for day in range(min(by_day), 0):
+        made = []
+        for n in by_day.get(day, []):
+            event = scenario.history[n]
+            move = scenario.moves[event.move]
+            actor, target = event.actor, event.target or event.actor
+            why = None
+            if move.sets is not None and (actor, move.sets) in held:
+                why = f"the posture it sets ({move.sets}) already stands"
+            elif move.clears is not None and held.get((actor, move.clears)) != target:
+                why = f"the posture it ends ({move.clears}) is not held towards {target}"
+            else:
+                for req in move.requires:
+                    scope, _, posture = req.partition(":")
+                    if not stands(scope, posture, actor, target):
+                        why = f"it requires {req}, which is not in place"
+                        break
+                for req in move.forbids:
+                    scope, _, posture = req.partition(":")
+                    if why is None and stands(scope, posture, actor, target):
+                        why = f"{req} rules it out, and it stands"
+            if why is not None:
+                issues.append((f"history.{n}.move", f"'{event.move}' cannot happen on day {day}: {why}"))
+            else:
+                made.append((actor, target, move))
+        for actor, target, move in made:
+            if move.settles:
+                for key in [key for key in held if postures[key[1]].talks]:
+                    del held[key]
+            if move.sets is not None:
+                held[(actor, move.sets)] = target
+                ages[(actor, move.sets)] = 0
+            if move.clears is not None:
+                held.pop((actor, move.clears), None)
+        for key in list(held):
+            ages[key] = ages.get(key, 0) + 1
+            limit = postures[key[1]].max_days
+            if limit is not None and ages[key] >= limit:
+                del held[key]
     return issues
 
 
@@ -671,7 +745,7 @@ def _scenario_issues(scenario: Scenario) -> list[Issue]:
 # What a scripted change cannot touch: fixed when the run starts (the calendar,
 # the cast, the catalogue's ids, day-0 postures, names shown in the outputs and
 # the resolution window, which is applied to the finished runs).
-_FIXED_TOP = ("name", "description", "extends", "start_date", "days", "seed", "events")
+_FIXED_TOP = ("name", "description", "extends", "start_date", "days", "seed", "events", "history")
 _FIXED_ACTOR = ("name", "code", "postures")
 
 
@@ -798,7 +872,7 @@ def validate(raw: dict, *, shown: str, note: str = "", horizon: bool = True, eve
         raise format_validation_error(exc, shown, note) from None
     issues = _scenario_issues(scenario)
     if not issues and events:
-        issues = _id_issues(scenario) + _event_issues(scenario, horizon=horizon)
+        issues = _id_issues(scenario) + _history_issues(scenario) + _event_issues(scenario, horizon=horizon)
     if issues:
         raise scenario_error(issues, shown, note)
     return scenario

@@ -164,7 +164,9 @@ class Actor(Strict):
         "to at most 1 (Bueno de Mesquita's salience; KTAB's issue weight).",
     )
     postures: list[StartingPosture] = Field(
-        default_factory=list, max_length=MAX_LIST, description="Standing postures held on day 0."
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Standing postures held on day 0 (with a history: on its first day).",
     )
     leverage: dict[ActorRef, Prob] = Field(
         default_factory=dict,
@@ -197,7 +199,10 @@ class Issue(Strict):
     label: Label = Field(description="What the issue is, in words.")
     low: Label = Field(default="", description="What 0 on this issue means.")
     high: Label = Field(default="", description="What 1 on this issue means.")
-    status_quo: Prob = Field(description="Where the issue stands on day 0 (before any scripted move).")
+    status_quo: Prob = Field(
+        description="Where the issue stands on day 0 before any scripted move (with a history: on its "
+        "first day)."
+    )
 
 
 class PostureDef(Strict):
@@ -285,7 +290,10 @@ class MoveDef(Strict):
         default=0.0, ge=0.0, le=5.0, description="Mediation pressure it puts on the target."
     )
     support: bool = Field(default=False, description="Public backing of an ally.")
-    accident: bool = Field(default=False, description="Only happens as an accident, never chosen.")
+    accident: bool = Field(
+        default=False,
+        description="Never chosen: made only by the accident process or a scripted event (e.g. a trigger).",
+    )
     settles: bool = Field(
         default=False,
         description="Signing the agreement: made by the bargaining process when both principal parties "
@@ -764,6 +772,98 @@ class ScriptedEvent(Strict):
         return self
 
 
+class HistoryEvent(Strict):
+    """A move made before the run starts: the run-up that sets day 0's stocks and postures.
+
+    The history is replayed before day 0 in every replicate alike: on its days only these moves
+    happen (no chosen moves, no accidents, no bargaining), stocks decay day by day as in the run,
+    and postures set in it keep their ages. The day is negative (`day: -5`) or a calendar date
+    before `start_date` (`date: 2011-07-20`).
+    """
+
+    id: Id | None = Field(
+        default=None,
+        description="A name for the event, unique among the scenario's events and history.",
+    )
+    day: int | None = Field(
+        default=None,
+        ge=-MAX_DAY,
+        le=-1,
+        description="Day of the move before the start (-1 = the day before start_date); give either "
+        "`day` or `date`.",
+    )
+    date: dt.date | None = Field(
+        default=None,
+        strict=False,
+        exclude=True,  # the resolved scenario carries the day number
+        description="Calendar date of the move (YYYY-MM-DD), instead of `day`: a date before `start_date`.",
+    )
+    actor: ActorRef = Field(description="Who moved.")
+    move: MoveRef = Field(description="The move made.")
+    target: ActorRef | None = Field(default=None, description="Towards whom.")
+    label: Label | None = Field(default=None, description="What happened, in words.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _day_or_date(cls, data: Any, info: ValidationInfo) -> Any:
+        """Exactly one of `day` and `date`; a date before the start becomes its (negative) day number."""
+        if not isinstance(data, dict):
+            return data
+        has_day, has_date = data.get("day") is not None, data.get("date") is not None
+        if has_day and has_date:
+            raise PydanticCustomError(
+                "day_and_date", "expected either 'day' or 'date' (the same thing, two ways), not both", {}
+            )
+        if not has_day and not has_date:
+            raise PydanticCustomError(
+                "day_or_date", "expected 'day' (-1 = the day before the start) or 'date' (YYYY-MM-DD)", {}
+            )
+        start = (info.context or {}).get("start_date")
+        date = _as_date(data.get("date"))
+        if has_date and start is not None and date is not None and -MAX_DAY <= (date - start).days < 0:
+            data = {**data, "day": (date - start).days}
+        return data
+
+    @field_validator("day", mode="before")
+    @classmethod
+    def _day_before_start(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            raise PydanticCustomError(
+                "day_not_before_start",
+                "expected a day before the start (-1 or earlier), found {day}; what happens from day 0 "
+                "on belongs under 'events'",
+                {"day": value},
+            )
+        return value
+
+    @field_validator("date")
+    @classmethod
+    def _date_before_start(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = (info.context or {}).get("start_date")
+        if value is None or start is None:
+            return value
+        if value >= start:
+            raise PydanticCustomError(
+                "date_not_before_start",
+                "{date} is not before the start date {start}; expected a date before {start} "
+                "(what happens from the start on belongs under 'events')",
+                {"date": value.isoformat(), "start": start.isoformat()},
+            )
+        if (start - value).days > MAX_DAY:
+            raise PydanticCustomError(
+                "date_too_early",
+                "{date} is more than {max} days before the start date {start}",
+                {"date": value.isoformat(), "max": MAX_DAY, "start": start.isoformat()},
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _placed(self) -> HistoryEvent:
+        if self.day is None:  # a date that no start date places (the start date's own error says why)
+            raise PydanticCustomError("unplaced_date", "cannot place 'date' without a valid start_date", {})
+        return self
+
+
 class Scenario(Strict):
     """A crisis scenario: actors, relations, mechanisms and scripted events."""
 
@@ -810,6 +910,13 @@ class Scenario(Strict):
         default_factory=list,
         max_length=MAX_EVENTS,
         description="Scripted moves and parameter changes; a variant's events follow its base's.",
+    )
+    history: list[HistoryEvent] = Field(
+        default_factory=list,
+        max_length=MAX_EVENTS,
+        description="Moves made before day 0 (negative days or dates before start_date), replayed before "
+        "the run so that it starts from their tension, grievances and standing postures; a variant's "
+        "`history:` replaces its base's whole.",
     )
     drop_events: list[Id] = Field(
         default_factory=list,

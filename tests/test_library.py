@@ -1,0 +1,99 @@
+"""The library of real crises: one scenario per coded record, each consistent with its record."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from sim import load_scenario, run
+from sim.scenario.loader import _catalogue
+from sim.scenario.record import locate, read_event_data, targets
+
+from .conftest import SCENARIOS
+
+LIBRARY = ["kosovo_2011", "kosovo_2018", "korea_2015", "india_pakistan_2019"]
+RECORDS = ["kosovo_2011", "kosovo_2018", "kosovo_2021", "korea_2015", "india_pakistan_2019"]
+
+
+def record_rows(name: str):
+    """Every coded row of a scenario's record, on its day axis (before day 0 too)."""
+    import pandas as pd
+
+    sc = load_scenario(name)
+    data = pd.read_csv(locate(sc), dtype=str, keep_default_na=False)
+    data = data[data["cameo"].str.strip() != ""]
+    return sc, data.assign(day=data["day"].astype(int))
+
+
+def test_the_catalogue_covers_every_cameo_root_of_the_shipped_records():
+    roots = {m["cameo"][:2] for m in _catalogue()["moves"].values() if m.get("cameo")}
+    seen = set()
+    for name in RECORDS:
+        _, rows = record_rows(name)
+        seen |= set(rows["cameo"].str[:2])
+    assert len(seen) >= 19  # the five records use 19 of CAMEO's 20 roots
+    assert seen <= roots, f"roots without a core move: {sorted(seen - roots)}"
+
+
+@pytest.mark.parametrize("name", LIBRARY)
+def test_each_record_loads_and_its_actor_codes_are_the_scenarios(name):
+    sc = load_scenario(name)
+    data = read_event_data(locate(sc), sc)
+    t = targets(sc)
+    assert len(data) > 20 and t.events_per_day > 0
+    codes = {a.code for a in sc.actors.values()}
+    assert None not in codes  # every actor can be found in event data
+    found = set(data["actor"])
+    assert codes <= found, f"scenario codes with no event in the record: {codes - found}"
+    # the record's own actors outside the scenario are few (one-off actors: Japan, "unidentified")
+    others = data["actor_id"].str.startswith("other: ").sum()
+    assert others <= 2
+
+
+@pytest.mark.parametrize("name", LIBRARY)
+def test_each_records_timings_are_those_of_its_events_file(name):
+    sc, rows = record_rows(name)
+    rec = sc.record
+    for key, first in rec.first_moves.items():
+        code = sc.actors[first.actor].code
+        roots = {sc.moves[m].cameo[:2] for m in first.moves}
+        that_day = rows[(rows["day"] == first.day) & (rows["actor"] == code)]
+        assert set(that_day["cameo"].str[:2]) & roots, f"{key}: no such event of {code} on day {first.day}"
+        assert rec.window[0] <= first.day <= rec.window[1]
+    if rec.agreement_day is not None:
+        signed = rows[(rows["day"] == rec.agreement_day) & (rows["cameo"] == "057")]
+        assert {sc.actors[p].code for p in sc.principals} <= set(signed["actor"])
+    assert rec.window[1] == rows["day"].max()
+    clash = rows[(rows["day"] >= 0) & rows["cameo"].str[:2].isin(["19", "20"])]
+    assert rec.clash == (len(clash) > 0)
+
+
+@pytest.mark.parametrize("name", LIBRARY)
+def test_the_history_is_the_records_run_up(name):
+    sc, rows = record_rows(name)
+    before = sorted(set(rows.loc[rows["day"] < 0, "day"]))
+    assert sorted({e.day for e in sc.history}) == before
+    for e in sc.history:  # each history move is one of the record's rows of that day, by actor and root
+        day = rows[(rows["day"] == e.day) & (rows["actor"] == sc.actors[e.actor].code)]
+        assert sc.moves[e.move].cameo[:2] in set(day["cameo"].str[:2])
+
+
+@pytest.mark.parametrize("name", LIBRARY)
+def test_library_scenarios_leave_the_mechanisms_to_the_joint_calibration(name):
+    raw = yaml.safe_load((SCENARIOS / f"{name}.yaml").read_text())
+    assert not {"mechanisms", "posterior", "roles"} & set(raw)
+    # control: the seed scenario does carry its calibration
+    assert {"mechanisms", "posterior"} <= set(yaml.safe_load((SCENARIOS / "kosovo_2021.yaml").read_text()))
+
+
+@pytest.mark.parametrize("name", LIBRARY)
+def test_each_scenario_runs_and_its_trigger_happens(name):
+    result = run(name, runs=3)
+    sc = load_scenario(name)
+    ev = result.events
+    day0 = [e for e in sc.events if e.day == 0 and e.move]
+    made = ev[(ev["day"] == 0) & (ev["kind"] == "scripted")]
+    assert len(made) == 3 * len(day0)  # every day-0 trigger in every run
+    assert np.isfinite(result.trajectories["tension"]).all() and result.trajectories["tension"].max() > 0
+    assert set(result.outcomes["run"]) == {0, 1, 2}
