@@ -7,13 +7,19 @@ of a run folder is byte for byte what the slower path writes.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
+from pathlib import Path
 
+import pandas as pd
 import pytest
 from scipy import stats
 
+from sim import runner
+from sim.ensemble import executors
+from sim.errors import UserError
 from sim.results.outcomes import wilson
 
 from .conftest import REPO
@@ -69,3 +75,71 @@ def test_control_a_command_that_needs_scipy_stats_loads_it(tmp_path):
     proc = _sim(args, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "scipy.stats True frozen True"
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+@pytest.fixture
+def small_spill(monkeypatch):
+    """Spill ensembles above 1,000 replicate-days, so a few hundred short runs go through the spill."""
+    monkeypatch.setattr(executors, "SPILL_WORK", 1_000)
+    monkeypatch.setattr(runner, "SPILL_WORK", 1_000)
+
+
+RUNS, DAYS = 1_100, 12  # three chunks of runs (500, 500, 100): several row groups, one of them short
+
+
+def test_parquet_streamed_while_running_is_the_file_written_afterwards(tmp_path, small_spill):
+    streamed = runner.run("kosovo_2021", runs=RUNS, days=DAYS, spill_format="parquet")
+    spilled = runner.run("kosovo_2021", runs=RUNS, days=DAYS)  # Arrow IPC spill, encoded when saved
+    assert streamed.model.spilled and spilled.model.spilled
+    assert streamed.model.store.path.suffix == ".parquet" and spilled.model.store.path.suffix == ".arrow"
+    for name, result in (("streamed", streamed), ("spilled", spilled)):
+        result.save(tmp_path / name, data="parquet")
+        result.save(tmp_path / f"{name}-csv", data="csv")  # CSV read back from either spill
+    a, b = _digests(tmp_path / "streamed"), _digests(tmp_path / "spilled")
+    assert "trajectories.parquet" in a and len(a) >= 7
+    assert a == b
+    assert _digests(tmp_path / "streamed-csv") == _digests(tmp_path / "spilled-csv")
+    pd.testing.assert_frame_equal(streamed.trajectories, spilled.trajectories, check_exact=True)
+    sizes = [len(c) for c in streamed.trajectory_chunks()]
+    assert sizes == [500 * DAYS, 500 * DAYS, 100 * DAYS]  # RUNS_PER_CHUNK runs at a time, as before
+    # control: another seed streams another file
+    other = runner.run("kosovo_2021", runs=RUNS, days=DAYS, seed=99, spill_format="parquet")
+    other.save(tmp_path / "other", data="parquet")
+    assert _digests(tmp_path / "other")["trajectories.parquet"] != a["trajectories.parquet"]
+    for result in (streamed, spilled, other):
+        result.close()
+
+
+def test_a_streamed_table_matches_the_one_kept_in_memory(tmp_path, small_spill):
+    streamed = runner.run("kosovo_2021", runs=RUNS, days=DAYS, spill_format="parquet")
+    streamed.save(tmp_path / "streamed", data="parquet")
+    streamed.close()
+    executors.SPILL_WORK = runner.SPILL_WORK = 10**9  # (monkeypatch restores them)
+    kept = runner.run("kosovo_2021", runs=RUNS, days=DAYS)
+    assert not kept.model.spilled
+    kept.save(tmp_path / "kept", data="parquet")
+    a, b = _digests(tmp_path / "streamed"), _digests(tmp_path / "kept")
+    for table in ("trajectories.parquet", "events.parquet", "outcomes.csv", "manifest.json"):
+        assert a[table] == b[table], table
+
+
+def test_sim_run_streams_the_parquet_table_and_writes_what_the_api_writes(tmp_path, cli, small_spill):
+    args = ["run", "kosovo_2021", "--runs", str(RUNS), "--days", str(DAYS), "--format-data", "parquet"]
+    code, _, err = cli(*args, "--out", str(tmp_path / "cli"))
+    assert code == 0, err
+    api = runner.run("kosovo_2021", runs=RUNS, days=DAYS)
+    api.save(tmp_path / "api", data="parquet")
+    api.close()
+    a, b = _digests(tmp_path / "cli"), _digests(tmp_path / "api")
+    assert a.keys() == b.keys()
+    for name in a.keys() - {"manifest.json"}:  # the manifest records the command line
+        assert a[name] == b[name], name
+
+
+def test_the_spill_format_is_checked():
+    with pytest.raises(UserError, match="expected arrow or parquet"):
+        runner.run("kosovo_2021", runs=2, days=3, spill_format="feather")

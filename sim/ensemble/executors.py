@@ -115,13 +115,21 @@ class Ensemble:
     large. The dyad figure then uses the first PLOT_RUNS runs.
     """
 
-    def __init__(self, scenario: Scenario, spec: Spec, replicates: np.ndarray, days: int, seed: int):
+    def __init__(
+        self,
+        scenario: Scenario,
+        spec: Spec,
+        replicates: np.ndarray,
+        days: int,
+        seed: int,
+        spill_format: str = "arrow",
+    ):
         self.crisis, self.spec, self.days, self.seed = scenario, spec, days, seed
         self.replicates = np.asarray(replicates, dtype=np.int64)
         r = len(self.replicates)
         self.spilled = r * days > SPILL_WORK
         self.layout = Layout(spec, scenario.start_date, days)
-        self.store = TrajectoryStore(self.layout, spill=self.spilled)
+        self.store = TrajectoryStore(self.layout, spill=self.spilled, spill_format=spill_format)
         self.pairs = spec.pairs()
         self.tension = np.empty((r, days))
         self.settled = np.empty((r, days), dtype=bool)
@@ -192,8 +200,13 @@ def run_distributed(
     workers: int = 1,
     client: Any = None,
     progress: Callable[[int, int], None] | None = None,
+    spill_format: str = "arrow",
 ) -> Ensemble:
-    """Run blocks of replicates in this process, on local processes (`workers`) or a Dask `client`."""
+    """Run blocks of replicates in this process, on local processes (`workers`) or a Dask `client`.
+
+    `spill_format`: a large ensemble's trajectories go to disk as the blocks arrive, as Arrow IPC or
+    as the Parquet file the run folder will hold (see TrajectoryStore).
+    """
     if client is None:
         workers = usable_workers(workers, len(replicates), days)
     blocks_idx = split(replicates, days, workers if client is None else _cluster_size(client))
@@ -202,7 +215,7 @@ def run_distributed(
         part = slice(start, start + len(block))
         jobs.append((scenario, block, days, seed, _batch_slice(batch, part), keep[part]))
         start += len(block)
-    ensemble = Ensemble(scenario, compile_spec(scenario), replicates, days, seed)
+    ensemble = Ensemble(scenario, compile_spec(scenario), replicates, days, seed, spill_format)
     try:
         if client is not None:
             futures = [client.submit(run_block, *job, 1, pure=False) for job in jobs]
