@@ -7,6 +7,7 @@ of a run folder is byte for byte what the slower path writes.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 from scipy import stats
 
 from sim import runner
-from sim.ensemble import executors
+from sim.ensemble import executors, tables
 from sim.errors import UserError
 from sim.results.outcomes import wilson
 
@@ -143,3 +144,32 @@ def test_sim_run_streams_the_parquet_table_and_writes_what_the_api_writes(tmp_pa
 def test_the_spill_format_is_checked():
     with pytest.raises(UserError, match="expected arrow or parquet"):
         runner.run("kosovo_2021", runs=2, days=3, spill_format="feather")
+
+
+def test_a_row_group_that_fails_in_the_background_stops_the_run_and_leaves_no_spill(monkeypatch, small_spill):
+    made = []
+
+    class FullDisk:
+        """The real writer, except that the second row group finds the disk full."""
+
+        def __init__(self, path, schema):
+            self.inner = real(path, schema)
+            self.path, self.calls = Path(path), 0
+            made.append(self)
+
+        def write_table(self, table):
+            self.calls += 1
+            if self.calls == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            self.inner.write_table(table)
+
+        def close(self):
+            self.inner.close()
+
+    real = tables.parquet_writer
+    monkeypatch.setattr(tables, "parquet_writer", FullDisk)
+    with pytest.raises(OSError, match="No space left"):
+        runner.run("kosovo_2021", runs=RUNS, days=DAYS, spill_format="parquet")
+    (writer,) = made
+    assert writer.calls == 2  # control: the failure came from the background writer's second row group
+    assert not writer.path.parent.exists()  # the spill went with the error

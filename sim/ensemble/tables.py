@@ -12,6 +12,7 @@ that file instead of reading the spill back and encoding it a second time.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -112,6 +113,9 @@ class TrajectoryStore:
 
     `spill_format` is the spill's: "arrow" (Arrow IPC, uncompressed) or "parquet" (the bytes the
     run folder's trajectories.parquet has, so `write` places the file instead of encoding it again).
+    Parquet row groups are encoded on a thread of their own, one at a time and in order, while the
+    next block of runs is simulated: the encoding (pyarrow, without the GIL) uses a core the kernel
+    leaves idle between and within blocks, instead of the run waiting for it.
     """
 
     def __init__(self, layout: Layout, spill: bool, spill_format: str = "arrow"):
@@ -124,6 +128,8 @@ class TrajectoryStore:
         self._pending: list[pd.DataFrame] = []
         self._pending_runs = 0
         self._writer = None
+        self._writing = None  # the row group being written in the background (at most one)
+        self._thread = None
         self._dir: tempfile.TemporaryDirectory | None = None
         self.path: Path | None = None
 
@@ -141,9 +147,11 @@ class TrajectoryStore:
         """Write what is left (spill mode)."""
         if self.spill:
             self._flush(final=True)
+            self._written()
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+            self._stop_thread()
 
     def _flush(self, final: bool) -> None:
         import pyarrow as pa
@@ -165,13 +173,38 @@ class TrajectoryStore:
                     self._writer = parquet_writer(self.path, table.schema)
                 else:  # uncompressed Arrow IPC: written at memory speed, read back in chunks
                     self._writer = pa.ipc.new_file(str(self.path), table.schema)
-            self._writer.write_table(table)
+            self._write(table)
         rest = slice(cut, len(runs))
         self._pending = [(runs[rest], tension[rest], dyads[rest], posture[rest])] if cut < len(runs) else []
         self._pending_runs = len(runs) - cut
 
+    def _write(self, table) -> None:
+        if self.spill_format != "parquet":
+            self._writer.write_table(table)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._written()  # row groups go in order, one at a time: the file is the same as written inline
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim-parquet")
+        self._writing = self._thread.submit(self._writer.write_table, table)
+
+    def _written(self) -> None:
+        """Wait for the row group in the background, if any; its error (a full disk, say) is raised here."""
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            writing.result()
+
+    def _stop_thread(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+
     def close(self) -> None:
         """Delete the spilled table now (it cannot be read afterwards) rather than at exit."""
+        with contextlib.suppress(Exception):  # closing after an error: that error is the one reported
+            self._written()
+        self._stop_thread()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
