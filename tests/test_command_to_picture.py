@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
@@ -173,3 +174,32 @@ def test_a_row_group_that_fails_in_the_background_stops_the_run_and_leaves_no_sp
     (writer,) = made
     assert writer.calls == 2  # control: the failure came from the background writer's second row group
     assert not writer.path.parent.exists()  # the spill went with the error
+
+
+def _quantiles(result, runs: int) -> tuple[np.ndarray, np.ndarray]:
+    """The dyads' bands and peaks over the first `runs` runs, from the trajectory table."""
+    table = result.trajectories
+    names = [f"tension_{d}" for d in result.dyad_names()]
+    dyads = table[names].to_numpy().reshape(len(result.runs), result.days, len(names))[:runs]
+    dyads = dyads.astype(np.float32)
+    return np.quantile(dyads, executors.BAND_QUANTILES, axis=0), dyads.max(axis=(0, 1))
+
+
+@pytest.mark.parametrize("spilled", [True, False])
+def test_the_dyads_bands_are_made_as_the_runs_come_in(monkeypatch, small_spill, spilled):
+    monkeypatch.setattr(executors, "PLOT_RUNS", 600)  # more than a block of runs: two blocks make them
+    if not spilled:
+        monkeypatch.setattr(executors, "SPILL_WORK", 10**9)
+        monkeypatch.setattr(runner, "SPILL_WORK", 10**9)
+    result = runner.run("kosovo_2021", runs=RUNS, days=DAYS, events="none")
+    model = result.model
+    assert model.spilled is spilled
+    assert model._plot == []  # no copy of the runs' dyads is left once their bands are made
+    shown = 600 if spilled else RUNS
+    assert model.plot_runs == shown
+    bands, peaks = _quantiles(result, shown)
+    np.testing.assert_array_equal(model.dyad_bands, bands)
+    np.testing.assert_array_equal(model.dyad_peak, peaks)
+    other, _ = _quantiles(result, RUNS if spilled else 600)
+    assert not np.array_equal(model.dyad_bands, other)  # control: which runs are counted shows
+    result.close()

@@ -255,6 +255,13 @@ class TrajectoryStore:
         if pending:
             yield self._chunk(pending)
 
+    def dyad(self, k: int) -> np.ndarray:
+        """Dyad k's tension, (runs, days), of a table kept in memory."""
+        if self.spill:
+            raise ValueError("a spilled table keeps no dyads in memory")
+        parts = [block[2][:, :, k] for block in self._arrays]
+        return np.concatenate(parts) if len(parts) != 1 else np.ascontiguousarray(parts[0])
+
     def _chunk(self, parts: list[tuple[np.ndarray, ...]]) -> pd.DataFrame:
         if len(parts) == 1:
             return self.layout.trajectories(*parts[0])
