@@ -242,6 +242,8 @@ def run(
             client=client,
             events=events.value,
             posterior=False if point_values else posterior,
+            # a table bound for Parquet is written as the blocks finish, not spilled and encoded afterwards
+            spill_format="parquet" if _parquet_out(data.value, total, n_days) else "arrow",
         )
     finally:
         if bar is not None:
@@ -258,6 +260,13 @@ def run(
     for line in result.summary().lines():
         out.print(line, soft_wrap=True)  # a note on a skipped scripted move is one line, however long
     out.print(f"  files        {folder}/")
+
+
+def _parquet_out(data: str, runs: int, days: int) -> bool:
+    """Whether `sim run` writes its tables as Parquet (as Result.data_format decides)."""
+    from sim.results.result import AUTO_PARQUET_ROWS
+
+    return data == "parquet" or (data == "auto" and runs * days > AUTO_PARQUET_ROWS)
 
 
 @app.command()

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from sim.ensemble.executors import SPILL_WORK, Ensemble, block_of, check_size, keep_events, run_distributed
+from sim.ensemble.tables import SPILL_FORMATS
 from sim.errors import UserError
 from sim.model.model import CrisisModel
 from sim.results.result import Result
@@ -52,6 +53,7 @@ def run(
     client: Any = None,
     events: str = "all",
     posterior: str | Path | bool | None = None,
+    spill_format: str = "arrow",
 ) -> Result:
     """Run replicates 0..runs-1 (or replicate `replicate` alone) of a scenario.
 
@@ -72,6 +74,10 @@ def run(
         posterior: a posterior.csv from calibration: each replicate draws its parameters from it.
             By default (None) the scenario's own posterior, if it names one; False runs the
             point values (the posterior medians the scenario carries). Values in `batch` win.
+        spill_format: how a large ensemble's trajectories wait on disk while it runs: "arrow"
+            (quick to write and to read back) or "parquet", the run folder's trajectories.parquet
+            written row group by row group as the blocks finish, so that `save(data="parquet")`
+            places that file instead of encoding the table a second time (what `sim run` does).
 
     The numbers do not depend on `workers` or `client`: every draw is a function
     of (seed, replicate, day, purpose).
@@ -105,6 +111,8 @@ def run(
         keep = keep_events(events, replicates, loaded.seed)
     except ValueError:
         raise UserError(f"expected all, sample or none, found {events!r}", field="events") from None
+    if spill_format not in SPILL_FORMATS:
+        raise UserError(f"expected arrow or parquet, found {spill_format!r}", field="spill_format")
     days_run = loaded.days
     match engine:
         case "fast" if client is not None or workers > 1 or len(replicates) * days_run > SPILL_WORK:
@@ -118,6 +126,7 @@ def run(
                 workers=workers,
                 client=client,
                 progress=progress,
+                spill_format=spill_format,
             )
         case "fast":
             single = CrisisModel(loaded, replicates=replicates, batch=batch, keep_events=keep)

@@ -36,6 +36,7 @@ from sim.scenario.schema import Scenario
 BLOCK_WORK = 250_000
 SPILL_WORK = 500_000  # replicate-days above which trajectories are spilled to disk
 PLOT_RUNS = 1000  # runs the dyad figure uses when the trajectories are spilled
+BAND_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)  # the fan charts' bands: 90% and 50% of runs, the median
 EVENT_SAMPLE = 100  # runs whose event log `events="sample"` keeps (a seeded choice)
 
 
@@ -111,22 +112,37 @@ class Ensemble:
 
     It keeps what the summary and the figures need for every run (global
     tension, settled days, clashes, the kept events) and hands the trajectory
-    table to a TrajectoryStore, which spills it to Parquet when the ensemble is
-    large. The dyad figure then uses the first PLOT_RUNS runs.
+    table to a TrajectoryStore, which spills it to disk when the ensemble is
+    large. Of the dyads it keeps only what their figure draws, the daily
+    quantile bands (BAND_QUANTILES) and each dyad's peak: over the first
+    PLOT_RUNS runs of a spilled ensemble, made as soon as those runs are in
+    (not a copy of every run's dyads held to the end), or over every run, a
+    dyad at a time, from the table kept in memory.
     """
 
-    def __init__(self, scenario: Scenario, spec: Spec, replicates: np.ndarray, days: int, seed: int):
+    def __init__(
+        self,
+        scenario: Scenario,
+        spec: Spec,
+        replicates: np.ndarray,
+        days: int,
+        seed: int,
+        spill_format: str = "arrow",
+    ):
         self.crisis, self.spec, self.days, self.seed = scenario, spec, days, seed
         self.replicates = np.asarray(replicates, dtype=np.int64)
         r = len(self.replicates)
         self.spilled = r * days > SPILL_WORK
         self.layout = Layout(spec, scenario.start_date, days)
-        self.store = TrajectoryStore(self.layout, spill=self.spilled)
+        self.store = TrajectoryStore(self.layout, spill=self.spilled, spill_format=spill_format)
         self.pairs = spec.pairs()
         self.tension = np.empty((r, days))
         self.settled = np.empty((r, days), dtype=bool)
         self.clashed = np.empty(r, dtype=bool)
-        self._plot: list[tuple[np.ndarray, np.ndarray]] = []
+        self._plot: list[np.ndarray] = []  # a spilled ensemble's first runs' dyads until their bands are in
+        self.plot_runs = min(r, PLOT_RUNS) if self.spilled else r  # the runs the dyad figure shows
+        self.dyad_bands: np.ndarray | None = None  # (quantiles, days, pairs) of single-precision dyads
+        self.dyad_peak: np.ndarray | None = None  # (pairs,) the highest tension of each dyad in those runs
         self._events: list[np.ndarray] = []
         self._filled = 0
         # runs in which each scenario event (a scripted move) did not happen, by reason
@@ -139,11 +155,12 @@ class Ensemble:
         self.tension[lo : lo + n] = block.tension
         self.settled[lo : lo + n] = block.settled
         self.clashed[lo : lo + n] = block.clashed
-        room = PLOT_RUNS - lo if self.spilled else n
+        room = self.plot_runs - lo if self.spilled else 0
         if room > 0:  # single precision is ample for drawing bands
-            self._plot.append(
-                (block.dyads[:room].astype(np.float32), block.posture[:room].astype(np.float32))
-            )
+            self._plot.append(block.dyads[:room].astype(np.float32))
+            if lo + n >= self.plot_runs:  # the figure's runs are all in: their bands, and the copy goes
+                self._bands(np.concatenate(self._plot) if len(self._plot) > 1 else self._plot[0])
+                self._plot = []
         if block.scripted_missed is not None:
             self.scripted_missed += block.scripted_missed
         table = block.events.copy()
@@ -152,11 +169,20 @@ class Ensemble:
         self.store.add(block.replicates, block.tension, block.dyads, block.posture)
         self._filled += n
 
+    def _bands(self, dyads: np.ndarray) -> None:
+        """Bands and peaks of (runs, days, pairs) single-precision dyads."""
+        self.dyad_bands = np.quantile(dyads, BAND_QUANTILES, axis=0)
+        self.dyad_peak = dyads.max(axis=(0, 1))
+
     def finish(self) -> Ensemble:
         self.store.finish()
-        n, p, a = self.days, len(self.pairs), self.spec.n
-        self.plot_dyads = np.concatenate([d for d, _ in self._plot]) if self._plot else np.zeros((0, n, p))
-        self.plot_posture = np.concatenate([q for _, q in self._plot]) if self._plot else np.zeros((0, n, a))
+        if self.dyad_bands is None and self._filled:  # kept in memory: every run, one dyad at a time
+            bands, peaks = [], []
+            for k in range(len(self.pairs)):
+                series = self.store.dyad(k).astype(np.float32)  # as in a spilled ensemble's bands
+                bands.append(np.quantile(series, BAND_QUANTILES, axis=0))
+                peaks.append(series.max())
+            self.dyad_bands, self.dyad_peak = np.stack(bands, axis=2), np.array(peaks)
         self.events = np.concatenate(self._events) if self._events else np.zeros((0, 6), dtype=np.int32)
         self._plot, self._events = [], []
         return self
@@ -192,8 +218,13 @@ def run_distributed(
     workers: int = 1,
     client: Any = None,
     progress: Callable[[int, int], None] | None = None,
+    spill_format: str = "arrow",
 ) -> Ensemble:
-    """Run blocks of replicates in this process, on local processes (`workers`) or a Dask `client`."""
+    """Run blocks of replicates in this process, on local processes (`workers`) or a Dask `client`.
+
+    `spill_format`: a large ensemble's trajectories go to disk as the blocks arrive, as Arrow IPC or
+    as the Parquet file the run folder will hold (see TrajectoryStore).
+    """
     if client is None:
         workers = usable_workers(workers, len(replicates), days)
     blocks_idx = split(replicates, days, workers if client is None else _cluster_size(client))
@@ -202,7 +233,7 @@ def run_distributed(
         part = slice(start, start + len(block))
         jobs.append((scenario, block, days, seed, _batch_slice(batch, part), keep[part]))
         start += len(block)
-    ensemble = Ensemble(scenario, compile_spec(scenario), replicates, days, seed)
+    ensemble = Ensemble(scenario, compile_spec(scenario), replicates, days, seed, spill_format)
     try:
         if client is not None:
             futures = [client.submit(run_block, *job, 1, pure=False) for job in jobs]

@@ -2,14 +2,20 @@
 
 Ten thousand runs of 180 days are 1.8 million trajectory rows; they are never
 one DataFrame. Small ensembles keep their arrays in memory; large ones spill
-their trajectories to a Parquet file as the blocks finish, in row groups of
-exactly RUNS_PER_CHUNK runs, so the file is the same however the runs were
-executed, and CSV output is written from the same chunks.
+their trajectories to disk as the blocks finish, in chunks of exactly
+RUNS_PER_CHUNK runs, so the file is the same however the runs were executed,
+and CSV output is written from the same chunks. The spill is Arrow IPC (fast
+to write and to read back) or, when the run folder will hold Parquet, the
+run folder's Parquet file itself, row group by row group: saving then places
+that file instead of reading the spill back and encoding it a second time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +27,7 @@ from sim.errors import check_interrupted
 from sim.model.spec import Spec
 
 RUNS_PER_CHUNK = 500  # runs per row group / per block of CSV rows
+SPILL_FORMATS = ("arrow", "parquet")
 EVENT_KINDS = ("chosen", "scripted", "accident", "settlement")
 
 
@@ -32,6 +39,7 @@ class Layout:
         self.days = days
         self.dates = pd.date_range(start, periods=days, freq="D")
         self.date_text = np.asarray(self.dates.strftime("%Y-%m-%d"), dtype=object)
+        self._date_arrow = None  # the same labels as a pyarrow array, made when first needed
         self.dyads = [f"{ids[i]}-{ids[j]}" for i, j in spec.pairs()]
         self.actors = list(ids)
         self.ids = np.array(ids, dtype=object)
@@ -59,6 +67,22 @@ class Layout:
         for i, actor in enumerate(self.actors):
             yield f"posture_{actor}", posture[:, :, i].reshape(-1)
 
+    def trajectory_arrow(
+        self, runs: np.ndarray, tension: np.ndarray, dyads: np.ndarray, posture: np.ndarray
+    ) -> object:
+        """The same columns as a pyarrow Table (the one every spilled chunk and Parquet row group is).
+
+        The date column is taken from the days' labels by index, not converted from a tiled
+        array of Python strings: the same column, several times faster.
+        """
+        import pyarrow as pa
+
+        columns = dict(self.trajectory_columns(runs, tension, dyads, posture))
+        if self._date_arrow is None:
+            self._date_arrow = pa.array(self.date_text, type=pa.string())
+        columns["date"] = self._date_arrow.take(pa.array(columns["day"]))
+        return arrow_table(columns)
+
     def trajectories(
         self, runs: np.ndarray, tension: np.ndarray, dyads: np.ndarray, posture: np.ndarray
     ) -> pd.DataFrame:
@@ -85,15 +109,27 @@ class Layout:
 
 
 class TrajectoryStore:
-    """All runs' trajectories: arrays in memory, or a Parquet spill for large ensembles."""
+    """All runs' trajectories: arrays in memory, or a spill to disk for large ensembles.
 
-    def __init__(self, layout: Layout, spill: bool):
+    `spill_format` is the spill's: "arrow" (Arrow IPC, uncompressed) or "parquet" (the bytes the
+    run folder's trajectories.parquet has, so `write` places the file instead of encoding it again).
+    Parquet row groups are encoded on a thread of their own, one at a time and in order, while the
+    next block of runs is simulated: the encoding (pyarrow, without the GIL) uses a core the kernel
+    leaves idle between and within blocks, instead of the run waiting for it.
+    """
+
+    def __init__(self, layout: Layout, spill: bool, spill_format: str = "arrow"):
+        if spill_format not in SPILL_FORMATS:
+            raise ValueError(f"unknown spill format {spill_format!r}; expected arrow or parquet")
         self.layout = layout
         self.spill = spill
+        self.spill_format = spill_format
         self._arrays: list[tuple[np.ndarray, ...]] = []
         self._pending: list[pd.DataFrame] = []
         self._pending_runs = 0
         self._writer = None
+        self._writing = None  # the row group being written in the background (at most one)
+        self._thread = None
         self._dir: tempfile.TemporaryDirectory | None = None
         self.path: Path | None = None
 
@@ -111,9 +147,11 @@ class TrajectoryStore:
         """Write what is left (spill mode)."""
         if self.spill:
             self._flush(final=True)
+            self._written()
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+            self._stop_thread()
 
     def _flush(self, final: bool) -> None:
         import pyarrow as pa
@@ -127,21 +165,46 @@ class TrajectoryStore:
         cut = len(runs) if final else (len(runs) // RUNS_PER_CHUNK) * RUNS_PER_CHUNK
         for lo in range(0, cut, RUNS_PER_CHUNK):
             part = slice(lo, min(lo + RUNS_PER_CHUNK, cut))
-            table = arrow_table(
-                self.layout.trajectory_columns(runs[part], tension[part], dyads[part], posture[part])
-            )
+            table = self.layout.trajectory_arrow(runs[part], tension[part], dyads[part], posture[part])
             if self._writer is None:
-                # the spill is uncompressed Arrow IPC: written at memory speed, read back in chunks
                 self._dir = tempfile.TemporaryDirectory(prefix="sim-trajectories-")
-                self.path = Path(self._dir.name) / "trajectories.arrow"
-                self._writer = pa.ipc.new_file(str(self.path), table.schema)
-            self._writer.write_table(table)
+                self.path = Path(self._dir.name) / f"trajectories.{self.spill_format}"
+                if self.spill_format == "parquet":  # the run folder's file, a row group per chunk
+                    self._writer = parquet_writer(self.path, table.schema)
+                else:  # uncompressed Arrow IPC: written at memory speed, read back in chunks
+                    self._writer = pa.ipc.new_file(str(self.path), table.schema)
+            self._write(table)
         rest = slice(cut, len(runs))
         self._pending = [(runs[rest], tension[rest], dyads[rest], posture[rest])] if cut < len(runs) else []
         self._pending_runs = len(runs) - cut
 
+    def _write(self, table) -> None:
+        if self.spill_format != "parquet":
+            self._writer.write_table(table)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._written()  # row groups go in order, one at a time: the file is the same as written inline
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim-parquet")
+        self._writing = self._thread.submit(self._writer.write_table, table)
+
+    def _written(self) -> None:
+        """Wait for the row group in the background, if any; its error (a full disk, say) is raised here."""
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            writing.result()
+
+    def _stop_thread(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+
     def close(self) -> None:
         """Delete the spilled table now (it cannot be read afterwards) rather than at exit."""
+        with contextlib.suppress(Exception):  # closing after an error: that error is the one reported
+            self._written()
+        self._stop_thread()
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -154,6 +217,13 @@ class TrajectoryStore:
         import pyarrow as pa
 
         if self.path is None:
+            return
+        if self.spill_format == "parquet":
+            import pyarrow.parquet as pq
+
+            with pq.ParquetFile(str(self.path)) as source:
+                for batch in source.iter_batches(batch_size=RUNS_PER_CHUNK * self.layout.days):
+                    yield pa.Table.from_batches([batch])
             return
         # Read one record batch at a time into the system allocator, which hands it back as soon as
         # the batch is written; a memory map would keep every page read resident until the end.
@@ -185,6 +255,13 @@ class TrajectoryStore:
         if pending:
             yield self._chunk(pending)
 
+    def dyad(self, k: int) -> np.ndarray:
+        """Dyad k's tension, (runs, days), of a table kept in memory."""
+        if self.spill:
+            raise ValueError("a spilled table keeps no dyads in memory")
+        parts = [block[2][:, :, k] for block in self._arrays]
+        return np.concatenate(parts) if len(parts) != 1 else np.ascontiguousarray(parts[0])
+
     def _chunk(self, parts: list[tuple[np.ndarray, ...]]) -> pd.DataFrame:
         if len(parts) == 1:
             return self.layout.trajectories(*parts[0])
@@ -196,8 +273,18 @@ class TrajectoryStore:
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
     def write(self, stem: Path, data: str, float_format: str) -> None:
-        """Write `stem`.csv or `stem`.parquet, a chunk of runs at a time."""
-        if data == "parquet" and self.spill:
+        """Write `stem`.csv or `stem`.parquet, a chunk of runs at a time.
+
+        A Parquet spill is already that file: it is hard-linked into place (a copy where the
+        folder is on another file system), neither read back nor encoded again.
+        """
+        if data == "parquet" and self.spill and self.spill_format == "parquet" and self.path is not None:
+            target = stem.with_suffix(".parquet")
+            try:
+                os.link(self.path, target)
+            except OSError:
+                shutil.copyfile(self.path, target)
+        elif data == "parquet" and self.spill:
             write_chunks(stem, self._spilled_tables(), data, float_format)
         else:
             write_chunks(stem, self.chunks(), data, float_format)
@@ -207,6 +294,13 @@ def _pool():
     import pyarrow as pa
 
     return pa.system_memory_pool()
+
+
+def parquet_writer(path: Path, schema) -> object:
+    """The one way Parquet tables are written (the spill and the run folder's files must match)."""
+    import pyarrow.parquet as pq
+
+    return pq.ParquetWriter(path, schema, memory_pool=_pool())
 
 
 def arrow_table(columns) -> object:
@@ -221,7 +315,12 @@ def arrow_table(columns) -> object:
         return columns
     pairs = columns.items() if isinstance(columns, pd.DataFrame | dict) else columns
     return pa.table(
-        {name: pa.array(np.ascontiguousarray(values), memory_pool=_pool()) for name, values in pairs}
+        {
+            name: values
+            if isinstance(values, pa.Array)
+            else pa.array(np.ascontiguousarray(values), memory_pool=_pool())
+            for name, values in pairs
+        }
     )
 
 
@@ -262,15 +361,13 @@ def write_chunks(stem: Path, chunks, data: str, float_format: str, *, quote: boo
     if data == "csv":
         write_csv(stem.with_suffix(".csv"), chunks, decimals=int(float_format.strip("%f.")), quote=quote)
         return
-    import pyarrow.parquet as pq
-
     writer = None
     try:
         for chunk in chunks:
             check_interrupted()
             table = arrow_table(chunk)
             if writer is None:
-                writer = pq.ParquetWriter(stem.with_suffix(".parquet"), table.schema, memory_pool=_pool())
+                writer = parquet_writer(stem.with_suffix(".parquet"), table.schema)
             writer.write_table(table)
     finally:
         if writer is not None:

@@ -22,12 +22,15 @@ EVENT = "#b03a2e"
 MAX_DYADS = 9
 
 
-def _fan(ax, dates, series: np.ndarray, color: str, label: str | None = "median") -> None:
-    """Median line with 50% and 90% bands across runs (a plain line for one run)."""
-    if series.shape[0] == 1:
-        ax.plot(dates, series[0], color=color, lw=2, label="tension (one run)" if label else None)
+def _fan(ax, dates, bands: np.ndarray, runs: int, color: str, label: str | None = "median") -> None:
+    """Median line with 50% and 90% bands across runs (a plain line for one run).
+
+    `bands`: the daily quantiles BAND_QUANTILES, (5, days); of one run, they are its values.
+    """
+    if runs == 1:
+        ax.plot(dates, bands[2], color=color, lw=2, label="tension (one run)" if label else None)
         return
-    q05, q25, q50, q75, q95 = np.quantile(series, (0.05, 0.25, 0.5, 0.75, 0.95), axis=0)
+    q05, q25, q50, q75, q95 = bands
     ax.fill_between(dates, q05, q95, color=color, alpha=0.15, lw=0, label="90% of runs" if label else None)
     ax.fill_between(dates, q25, q75, color=color, alpha=0.3, lw=0, label="50% of runs" if label else None)
     ax.plot(dates, q50, color=color, lw=2, label=label)
@@ -75,7 +78,7 @@ def tension_figure(result: Result) -> Figure:
     """Global tension against dates, with bands, scripted events and the resolution line."""
     fig, ax = plt.subplots(figsize=(10, 5.2), layout="constrained")
     dates = result.dates.to_pydatetime()
-    _fan(ax, dates, result._tension, BLUE)
+    _fan(ax, dates, result.tension_quantiles(), len(result.runs), BLUE)
     threshold = result.scenario.mechanisms.outcome.resolution_threshold
     ax.axhline(threshold, color="0.4", ls=":", lw=1.2, label=f"resolution threshold ({threshold:g})")
     seen: set[tuple[int, str]] = set()
@@ -112,7 +115,7 @@ def salient_dyads(result: Result) -> list[int]:
     """Indices of the dyads worth plotting: adversarial ones and any with high tension."""
     spec = result.model.spec
     sal = spec.salience[0]
-    peak = result._dyads.max(axis=(0, 1))
+    peak = result._dyad_peak
     scores = []
     for k, (i, j) in enumerate(result.pairs):
         if sal[i, j] > 0 or peak[k] >= 10:
@@ -138,7 +141,8 @@ def dyads_figure(result: Result) -> Figure:
     names = result.model.spec.names
     for ax, k in zip(axes.flat, chosen, strict=False):
         i, j = result.pairs[k]
-        _fan(ax, dates, result._dyads[:, :, k], BLUE, label="median" if ax is axes.flat[0] else None)
+        bands = result._dyad_bands[:, :, k]
+        _fan(ax, dates, bands, result._dyad_runs, BLUE, label="median" if ax is axes.flat[0] else None)
         ax.set_title(f"{names[i]} – {names[j]}", fontsize=10, loc="left")
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
@@ -147,7 +151,7 @@ def dyads_figure(result: Result) -> Figure:
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("tension (0-100)")
-    shown = result._dyads.shape[0]
+    shown = result._dyad_runs
     total = len(result.runs)
     shown_runs = _runs_text(result) if shown == total else f"first {shown:,} of {total:,} runs"
     handles, labels = axes.flat[0].get_legend_handles_labels()

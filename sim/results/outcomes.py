@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 OUTCOMES = ("resolved", "still tense", "armed clash")
 
@@ -41,8 +40,17 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     """95% Wilson score interval of a proportion (sound near 0 and 1)."""
     if n == 0:
         return (float("nan"), float("nan"))
-    ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    return (float(ci.low), float(ci.high))
+    # scipy.stats.binomtest(k, n).proportion_ci(0.95, method="wilson"), written out: the same operations
+    # in the same order, so the same bits (tests/test_outcomes.py checks), without importing scipy.stats,
+    # which costs `sim run` a few tenths of a second to start
+    from scipy.special import ndtri
+
+    p = k / n
+    z = ndtri(0.5 + 0.5 * 0.95)
+    denom = 2 * (n + z**2)
+    center = (2 * n * p + z**2) / denom
+    delta = z / denom * np.sqrt(4 * n * p * (1 - p) + z**2)
+    return (0.0 if k == 0 else float(center - delta), 1.0 if k == n else float(center + delta))
 
 
 @dataclass(frozen=True)

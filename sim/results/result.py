@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.ensemble.executors import Ensemble
+from sim.ensemble.executors import BAND_QUANTILES, Ensemble
 from sim.ensemble.tables import RUNS_PER_CHUNK, write_chunks
 from sim.errors import UserError
 from sim.model.scripted import REASONS as SKIP_REASONS
@@ -62,8 +62,11 @@ class Result:
         self.days = model.days
         self.start_date = model.crisis.start_date
         self._tension = model.tension
-        self._dyads = model.plot_dyads  # every run, or the first PLOT_RUNS of a spilled ensemble
-        self._posture = model.plot_posture
+        # what the dyads' figure draws: daily bands and peaks over every run, or the first PLOT_RUNS
+        # of a spilled ensemble, made while the runs came in
+        self._dyad_bands = model.dyad_bands
+        self._dyad_peak = model.dyad_peak
+        self._dyad_runs = model.plot_runs
         self.pairs = model.pairs
         self._outcome = classify(
             model.tension,
@@ -171,7 +174,7 @@ class Result:
         return out
 
     def tension_quantiles(
-        self, series: np.ndarray | None = None, qs: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
+        self, series: np.ndarray | None = None, qs: tuple[float, ...] = BAND_QUANTILES
     ) -> np.ndarray:
         """Daily quantiles across runs, (len(qs), days)."""
         data = self._tension if series is None else series
