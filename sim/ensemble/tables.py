@@ -28,7 +28,7 @@ from sim.model.spec import Spec
 
 RUNS_PER_CHUNK = 500  # runs per row group / per block of CSV rows
 SPILL_FORMATS = ("arrow", "parquet")
-EVENT_KINDS = ("chosen", "scripted", "accident", "settlement")
+EVENT_KINDS = ("chosen", "scripted", "accident", "settlement", "implementation")
 
 
 class Layout:

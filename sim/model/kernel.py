@@ -31,6 +31,7 @@ from sim.model.mechanisms import (
     AUDIENCE_W,
     BARGAIN_PRECISION,
     CAP_DISCOUNT,
+    CARRY_OUT,
     CASUALTIES,
     CHRONIC,
     COST_WEIGHT,
@@ -99,7 +100,7 @@ from sim.model.spec import (
     P_TALKS,
 )
 
-CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT = 0, 1, 2, 3
+CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT, IMPLEMENTED = 0, 1, 2, 3, 4
 SLOTS = 1 + 3 * MOST_MOVES  # uniforms per actor and day: how many moves, then rung, move, target of each
 
 
@@ -447,7 +448,9 @@ def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
         A[r, tgt] += p[CASUALTIES] / 2.0
 
 
-def scratch_space(n: int, issues: int, starts: np.ndarray, scripted: int) -> tuple[tuple, tuple]:
+def scratch_space(
+    n: int, issues: int, starts: np.ndarray, scripted: int, postures: int
+) -> tuple[tuple, tuple]:
     """Working space of one run_days call, made in Python: the compiled code then needs no allocator
     for it (each distinct np.empty costs compile time). `scripted` = the most scripted moves of a day."""
     max_opts = max(1, int(np.max(np.diff(starts)))) if len(starts) > 1 else 1
@@ -461,7 +464,7 @@ def scratch_space(n: int, issues: int, starts: np.ndarray, scripted: int) -> tup
     scratch = (
         np.empty(max_opts),
         np.empty(max_opts, dtype=np.bool_),
-        np.empty((4, n * MOST_MOVES + scripted + n * n + 2), dtype=np.int64),
+        np.empty((4, n * MOST_MOVES + n * postures + scripted + n * n + 2), dtype=np.int64),
         np.empty(n, dtype=np.int64),
         np.empty(n),
         np.empty(N_RUNGS),
@@ -508,11 +511,12 @@ def run_days(
     could have.
     """
     n = state[0].shape[1]
+    nk = state[11].shape[2]
     most = 0
     for d in range(day_keys.shape[0]):
         most = max(most, scripted_at[d + 1] - scripted_at[d])
     # the most events of a day: chosen, scripted, accidents, a deal
-    width = n * MOST_MOVES + most + n * (n - 1) // 2 + 2
+    width = n * MOST_MOVES + n * nk + most + n * (n - 1) // 2 + 2
     days = day_keys.shape[0]
     rows = np.empty(((hi - lo) * days * 3 + days * width, 6), dtype=np.int32)  # about 3 a day, or it grows
     at = np.int64(0)  # not a literal 0: _run_replicate is compiled for one signature only
@@ -665,6 +669,36 @@ def _run_replicate(
                     e_move[count] = settle
                     e_kind[count] = SETTLEMENT
                     count += 1
+        # ---- implementation: under a deal in force, its parties (and their allies, by affinity) end
+        # their blocking postures, each with a daily chance; the bargaining stream's slots are free,
+        # since talks and a deal in force never share a day
+        impl_lo = count
+        if day >= 0 and flags[1] > 0.0:
+            for i in range(n):
+                bound = vec[2, i]
+                if bound <= 0.0:
+                    continue
+                for k in range(nk):
+                    if not (held[r, i, k] and pstab[k, P_BLOCKS] > 0.0):
+                        continue
+                    slot = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(nk) + np.uint64(k)
+                    if uniform(key_bargain, slot) >= p[CARRY_OUT] * bound:
+                        continue
+                    t = ptgt[r, i, k]
+                    for o in range(starts[i], starts[i + 1]):  # the actor's own move that ends it
+                        m = opt_move[o]
+                        if (
+                            posts[m, 1] == k
+                            and opt_target[o] == t
+                            and _option_allowed(r, i, m, t, posts, conds, mask, anymask, ptgt)
+                        ):
+                            e_src[count] = i
+                            e_tgt[count] = t
+                            e_move[count] = m
+                            e_kind[count] = IMPLEMENTED
+                            count += 1
+                            break
+        impl_hi = count
         # ---- decisions: every actor on the same situation, in stages
         world = flags[2]
         lev, party, shifts, Rb = tables[2], tables[4], tables[13], state[7]
@@ -673,6 +707,9 @@ def _run_replicate(
             is_scripted = False
             for s in range(s_lo, s_hi):
                 if scripted_all[s, 0] == i:
+                    is_scripted = True
+            for q in range(impl_lo, impl_hi):  # implementing the deal takes the day's initiative
+                if e_src[q] == i:
                     is_scripted = True
             if is_scripted or day < 0:
                 continue

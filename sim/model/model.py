@@ -36,7 +36,8 @@ from sim.scenario.loader import apply_changes
 from sim.scenario.schema import Scenario
 
 CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT = kernel.CHOSEN, kernel.SCRIPTED, kernel.ACCIDENT, kernel.SETTLEMENT
-EVENT_KINDS = ("chosen", "scripted", "accident", "settlement")
+IMPLEMENTED = kernel.IMPLEMENTED
+EVENT_KINDS = ("chosen", "scripted", "accident", "settlement", "implementation")
 _log = logging.getLogger("sim")
 
 
@@ -152,7 +153,11 @@ class CrisisModel(mesa.Model):
             )
             by_day[event.day].append((n, row))
         space = kernel.scratch_space(
-            spec.n, s.status_quo.shape[1], self._tables[12], max(map(len, by_day.values()))
+            spec.n,
+            s.status_quo.shape[1],
+            self._tables[12],
+            max(map(len, by_day.values())),
+            len(spec.postures.ids),
         )
         state = tuple(getattr(s, f.name) for f in dataclasses.fields(State))
         special = (spec.incident_move, spec.clash_move, spec.settle_move)
@@ -326,7 +331,9 @@ class CrisisModel(mesa.Model):
         most = max((len(ms) for ms in moves), default=0)
 
         def piece(bounds: tuple[int, int]) -> np.ndarray:
-            space = kernel.scratch_space(spec.n, s.status_quo.shape[1], self._tables[12], most)
+            space = kernel.scratch_space(
+                spec.n, s.status_quo.shape[1], self._tables[12], most, len(spec.postures.ids)
+            )
             return kernel.run_days(bounds[0], bounds[1], *args, *space)
 
         # a few more pieces than threads, so that a slow piece does not hold the others up, and none so

@@ -44,7 +44,7 @@ F = {
         "incident_risk",
     )
 }
-CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT = 0, 1, 2, 3
+CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT, IMPLEMENTED = 0, 1, 2, 3, 4
 SLOTS = 1 + 3 * mx.MOST_MOVES  # uniforms per actor and day: how many moves, then rung, move, target of each
 
 
@@ -626,6 +626,34 @@ class ReferenceModel(mesa.Model):
         settle = self.spec.settle_move
         return [(a, b, settle, SETTLEMENT), (b, a, settle, SETTLEMENT)]
 
+    def implement(self) -> list[tuple[int, int, int, int]]:
+        """Under a deal in force, its parties (and allies, by affinity) end their blocking postures, each
+        with a daily chance (docs/model.md 7.5); draws from the bargaining stream, free on such days."""
+        s, w, spec, p = self.seen, self.world, self.spec, self.p
+        if not s.in_force:
+            return []
+        n, ps = spec.n, spec.postures
+        nk = len(ps.ids)
+        key = self.keys[Purpose.BARGAIN]
+        out = []
+        for i in range(n):
+            bound = s.agreement[i]
+            if bound <= 0.0:
+                continue
+            agent = self.actors[i]
+            for k in range(nk):
+                if not (w.held[i][k] and ps.blocks[k]):
+                    continue
+                slot = (self.replicate * n + i) * nk + k
+                if uniform_py(key, slot) >= p["bargaining.implementation"] * bound:
+                    continue
+                t = w.target[i][k]
+                for m, target in agent.options():
+                    if spec.moves.clears[m] == k and target == t and agent.allowed(m, t):
+                        out.append((i, t, m, IMPLEMENTED))
+                        break
+        return out
+
     def step(self) -> None:
         """One day: bargaining, every actor decides on the same situation, then all moves take effect."""
         for changes in self.changes.get(self.day, []):
@@ -636,8 +664,11 @@ class ReferenceModel(mesa.Model):
         self.seen = self.see()
         scripted_actors = {a for a, _, _ in self.scripted.get(self.day, [])}
         todays: list[tuple[int, int, int, int]] = [(a, t, m, kind) for a, t, m, kind in self.bargain()]
+        carried = self.implement()
+        todays += carried
+        busy = scripted_actors | {a for a, _, _, _ in carried}  # implementing takes the day's initiative
         for agent in self.actors:
-            if agent.index in scripted_actors:
+            if agent.index in busy:
                 continue
             for move, target in agent.decide():
                 todays.append((agent.index, target, move, CHOSEN))

@@ -496,6 +496,12 @@ class Bargaining(Strict):
         default=6.0, description="Accumulated cost at which hurt reaches 63%."
     )
     recovery: Rate = Field(default=0.05, description="Daily fading of accumulated costs.")
+    implementation: Prob = Field(
+        json_schema_extra=_calibratable(0.05, 1.0),
+        default=0.5,
+        description="Daily chance that a party bound by a deal in force (a signatory, or an ally of one in "
+        "proportion to affinity) ends each posture that blocks resolution: the deal's implementation.",
+    )
     prospect: Prob = Field(
         json_schema_extra=_calibratable(0.0, 1.0),
         default=1.0,
