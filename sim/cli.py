@@ -529,7 +529,14 @@ def compare_events(
 
 @app.command()
 def calibrate(
-    scenario: ScenarioArg = DEFAULT_SCENARIO,
+    scenarios: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Scenario file(s) or bundled name(s) with a `record:`; several: one calibration of the "
+            f"shared parameters across their episodes [default: {DEFAULT_SCENARIO}].",
+            show_default=False,
+        ),
+    ] = None,
     data: Annotated[
         Path | None,
         typer.Option(help="Event file in the chronology format (default: the scenario's own record)."),
@@ -542,23 +549,52 @@ def calibrate(
     ] = 8.0,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
 ) -> None:
-    """Fit the free parameters to the scenario's coded record by ABC-SMC (pyabc); write the posterior."""
+    """Fit the free parameters to the coded record(s) by ABC-SMC (pyabc); write the posterior.
+
+    With several scenarios, one ABC-SMC fits the shared mechanism parameters and role activities to all
+    their episodes at once (the root mean square of the episodes' distances); each keeps its stances.
+    """
     from sim.analysis import calibrate as cal
     from sim.scenario.loader import resolve_path
 
+    names = scenarios or [DEFAULT_SCENARIO]
     if not max_minutes > 0:  # NaN too
         raise UserError(f"expected minutes above 0, found {max_minutes:g}", field="--max-minutes")
+    if len(names) > 1 and data is not None:
+        raise UserError(
+            "applies to one scenario; a joint calibration reads each scenario's own record", field="--data"
+        )
     _check_out(out_dir)
-    loaded = load_scenario(scenario)
+    loaded = [load_scenario(name) for name in names]
+    for name, sc in zip(names, loaded, strict=True):
+        if sc.record is None:
+            raise UserError("names no record (add a `record:` section) to calibrate against", source=name)
+    say = lambda line: err.print(f"calibrate: {line}", highlight=False, soft_wrap=True)  # noqa: E731
+    if len(loaded) > 1:
+        joint = cal.calibrate_joint(
+            loaded,
+            [str(resolve_path(n).resolve()) for n in names],
+            population=population,
+            generations=generations,
+            runs=runs,
+            max_seconds=max_minutes * 60,
+            progress=say,
+        )
+        for line in joint.lines():
+            out.print(line, highlight=False, soft_wrap=True)
+        folder = joint.save(out_dir or default_run_dir("calibrate-" + "-".join(joint.names)[:80]))
+        out.print(f"files: {folder}/", highlight=False)
+        _warn_early(joint.stopped_early, joint.stop_reason)
+        return
     result = cal.calibrate(
-        loaded,
-        str(resolve_path(scenario).resolve()),
+        loaded[0],
+        str(resolve_path(names[0]).resolve()),
         data,
         population=population,
         generations=generations,
         runs=runs,
         max_seconds=max_minutes * 60,
-        progress=lambda line: err.print(f"calibrate: {line}", highlight=False, soft_wrap=True),
+        progress=say,
     )
     out.print(result.summary().to_string(index=False, float_format=lambda v: f"{v:.3f}"), highlight=False)
     out.print(
@@ -567,11 +603,15 @@ def calibrate(
         highlight=False,
         soft_wrap=True,
     )
-    folder = result.save(out_dir or default_run_dir(f"calibrate-{loaded.name}"))
+    folder = result.save(out_dir or default_run_dir(f"calibrate-{loaded[0].name}"))
     out.print(f"files: {folder}/", highlight=False)
-    if result.stopped_early:
+    _warn_early(result.stopped_early, result.stop_reason)
+
+
+def _warn_early(stopped_early: bool, reason: str) -> None:
+    if stopped_early:
         err.print(
-            f"sim: warning: the calibration STOPPED EARLY: {result.stop_reason}; the posterior may be "
+            f"sim: warning: the calibration STOPPED EARLY: {reason}; the posterior may be "
             "wider and less settled than a full calibration's (see manifest.json)",
             highlight=False,
             soft_wrap=True,

@@ -358,8 +358,8 @@ def posterior_figure(cal) -> Figure:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(
-        f"Posterior of {cal.scenario.name}'s calibratable parameters (ABC-SMC, {cal.generations} "
-        f"generations, {cal.population} particles; line = median)",
+        f"Posterior of {getattr(cal, 'label', None) or cal.scenario.name}'s calibratable parameters "
+        f"(ABC-SMC, {cal.generations} generations, {cal.population} particles; line = median)",
         x=0.01,
         ha="left",
         fontsize=11,
