@@ -619,6 +619,63 @@ def _warn_early(stopped_early: bool, reason: str) -> None:
 
 
 @app.command()
+def forecast(
+    scenario: ScenarioArg = DEFAULT_SCENARIO,
+    observed: Annotated[
+        Path,
+        typer.Option(
+            help="What has happened so far: CAMEO-coded events in the records' CSV format (date, actor, "
+            "target, cameo, goldstein; actor codes as in the scenario's code: fields).",
+            show_default=False,
+        ),
+    ] = ...,  # type: ignore[assignment]
+    as_of: Annotated[
+        str,
+        typer.Option(
+            help="The last day observed (YYYY-MM-DD): the forecast starts the day after.", show_default=False
+        ),
+    ] = ...,  # type: ignore[assignment]
+    runs: Annotated[int, typer.Option("--runs", "-n", help="Number of replicates.")] = DEFAULT_RUNS,
+    seed: Annotated[int | None, typer.Option(help="Seed of the random streams.")] = None,
+    out_dir: Annotated[
+        str | None, typer.Option("--out", help="Run folder to write (default: runs/<scenario>-...).")
+    ] = None,
+    posterior: Annotated[
+        Path | None, typer.Option(help="posterior.csv to draw from (default: the scenario's own).")
+    ] = None,
+    point_values: Annotated[
+        bool, typer.Option("--point-values", help="Run the scenario's point values, not posterior draws.")
+    ] = False,
+) -> None:
+    """Forecast a live crisis: replay the observed events up to --as-of as history, simulate the rest."""
+    if point_values and posterior is not None:
+        raise UserError("give either --posterior FILE or --point-values, not both", field="--point-values")
+    from sim.analysis.forecast import forecast as forecast_api
+    from sim.analysis.forecast import parse_date
+    from sim.results.files import check_out
+
+    when = parse_date(as_of)
+    if out_dir is not None:
+        check_out(out_dir)
+    loaded = load_scenario(scenario)
+    report_stage("running")
+    result = forecast_api(
+        loaded, observed, when, runs=runs, seed=seed, posterior=False if point_values else posterior
+    )
+    result.result.command = ["sim", *sys.argv[1:]]
+    check_interrupted()
+    report_stage("saving")
+    name = f"forecast-{loaded.name}-{when.isoformat()}"
+    try:
+        folder = result.result.save(out_dir or default_run_dir(name))
+    finally:
+        result.result.close()
+    for line in result.lines():
+        out.print(line, soft_wrap=True)
+    out.print(f"  files        {folder}/")
+
+
+@app.command()
 def dashboard(
     scenario: ScenarioArg = DEFAULT_SCENARIO,
     port: Annotated[int, typer.Option(help="Port to serve on (1-65535).")] = 8765,
