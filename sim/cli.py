@@ -619,6 +619,79 @@ def _warn_early(stopped_early: bool, reason: str) -> None:
 
 
 @app.command()
+def backtest(
+    scenarios: Annotated[
+        list[str], typer.Argument(help="Two or more scenarios with a `record:` (the library's episodes).")
+    ],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
+    population: Annotated[int, typer.Option(help="Particles per ABC-SMC generation.")] = 40,
+    generations: Annotated[int, typer.Option(help="ABC-SMC generations at most.")] = 3,
+    runs: Annotated[int, typer.Option("--runs", "-n", help="Replicates per model evaluation.")] = 20,
+    max_minutes: Annotated[
+        float, typer.Option(help="Each training calibration starts no new generation after this long.")
+    ] = 8.0,
+    forecast_runs: Annotated[int, typer.Option(help="Replicates per forecast.")] = 200,
+    origins: Annotated[
+        str, typer.Option(help="Forecast origins, comma-separated days (0: the scenario as written).")
+    ] = ",".join(map(str, (0, 3, 7, 14))),
+) -> None:
+    """Leave one episode out, calibrate on the others, forecast it; score against two baselines."""
+    from sim.analysis import backtest as bt
+
+    if not max_minutes > 0:  # NaN too
+        raise UserError(f"expected minutes above 0, found {max_minutes:g}", field="--max-minutes")
+    try:
+        days = [int(x) for x in origins.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(
+            f"expected whole days separated by commas, found {origins!r}", field="--origins"
+        ) from None
+    if not days or min(days) < 0:
+        raise UserError(f"expected days of 0 or more, found {origins!r}", field="--origins")
+    _check_out(out_dir)
+    loaded = [load_scenario(name) for name in scenarios]
+    result = bt.backtest(
+        loaded,
+        population=population,
+        generations=generations,
+        runs=runs,
+        max_seconds=max_minutes * 60,
+        forecast_runs=forecast_runs,
+        origins=days,
+        progress=lambda line: err.print(f"backtest: {line}", highlight=False, soft_wrap=True),
+    )
+    folder = result.save(out_dir or default_run_dir("backtest-" + "-".join(sc.name for sc in loaded)[:80]))
+    table = Table(title="Backtest skill (1 - score / baseline score; 95% bootstrap interval), all origins")
+    for col in ("episode", "metric", "units", "model", "climatology", "persistence", "skill vs clim.",
+                "skill vs pers.", "90% coverage"):  # fmt: skip
+        table.add_column(col)
+    for _, row in result.table[result.table["origin"] == "all"].iterrows():
+        skill = [_skill(row, b) for b in ("climatology", "persistence")]
+        cover = row.get("coverage_model")
+        table.add_row(
+            row["episode"], row["metric"], str(row["units"]),
+            *(f"{row[k]:.3g}" for k in bt.FORECASTS), *skill,
+            "" if cover is None or cover != cover else f"{cover:.0%}",
+        )  # fmt: skip
+    out.print(table)
+    for line in result.lines():
+        out.print(line, highlight=False, soft_wrap=True)
+    out.print(f"files: {folder}/backtest.csv, units.csv, backtest.png, manifest.json", highlight=False)
+    if result.stopped_early:
+        err.print(
+            f"sim: warning: the training calibration STOPPED EARLY without {', '.join(result.stopped_early)} "
+            "(see manifest.json); the forecasts rest on a posterior that had not settled",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _skill(row, baseline: str) -> str:
+    value, low, high = (row[f"skill_vs_{baseline}{end}"] for end in ("", "_low", "_high"))
+    return "n/a (baseline perfect)" if value != value else f"{value:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
+@app.command()
 def forecast(
     scenario: ScenarioArg = DEFAULT_SCENARIO,
     observed: Annotated[
