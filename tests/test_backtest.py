@@ -101,6 +101,15 @@ def test_the_backtest_scores_every_day_of_the_window_and_event_days_apart(backte
             event_days = part.loc[part["metric"] == "crps_event_days", "unit"].astype(int)
             recorded = set(data.loc[(data["sim_day"] >= origin) & (data["sim_day"] <= last), "sim_day"])
             assert set(event_days) == recorded
+    # the 90% band's coverage is kept for every day, and reported for the event days apart
+    table = pd.read_csv(backtest_folder / "backtest.csv", dtype={"origin": str}).set_index(
+        ["episode", "origin", "metric"]
+    )
+    for name in PAIR:
+        for metric in ("crps_all_days", "crps_event_days"):
+            part = units[(units["episode"] == name) & (units["metric"] == metric)]
+            expected = part["covered_model"].mean()
+            assert table.loc[(name, "all", metric), "coverage_model"] == pytest.approx(expected, abs=1e-4)  # %.4f
     # a timing is scored only while it lies ahead: kosovo_2018's first moves are on day 1
     k18 = units[(units["episode"] == "kosovo_2018") & (units["metric"] == "interval_timings")]
     assert set(k18["origin"]) == {0}

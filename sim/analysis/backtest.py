@@ -7,7 +7,9 @@ them) and from rolling origins k (the record's coded events of days 0..k-1 repla
 `sim.analysis.replay`, the run starting on day k). Each forecast is scored over the record's window
 from its origin on with proper scoring rules (`sim.analysis.scores`):
 
-- CRPS of the daily Goldstein sum, over all days and over the days with recorded events, apart;
+- CRPS of the daily Goldstein sum, over all days and over the days with recorded events, apart,
+  with the coverage of the 90% band on each (a day without a recorded event counts as a sum of 0,
+  which is true only if the record is complete: hence the event days apart);
 - Brier score of P(armed clash) in the window and of P(agreement by day d) for d in AGREEMENT_BY;
 - interval score and coverage of the 90% interval of each key timing still ahead (the agreement
   day, the record's dated first moves).
@@ -133,6 +135,7 @@ class Backtest:
                     "stopped_early": self.stopped_early,
                     "metrics": METRICS,
                     "skill": "1 - mean score / mean baseline score; 95% paired bootstrap interval over units",
+                    "coverage": "share of units inside the forecast's central 90% interval",
                 },
             )
         return out
@@ -271,11 +274,19 @@ def _score(truth: Truth, pool: list[Truth], origin: int, draws: dict, runs: int)
     crps_clim = scores.crps(observed, np.broadcast_to(climate, (span, len(climate))))
     crps_pers = scores.crps(observed, np.full(span, last_seen))
     recorded = truth.events[origin:] > 0
+    # and whether each day's observed sum lies inside the 90% band (all days and event days apart)
+    bands = {
+        "model": np.quantile(daily, [ALPHA / 2, 1 - ALPHA / 2], axis=0),
+        "climatology": np.quantile(climate, [ALPHA / 2, 1 - ALPHA / 2])[:, None].repeat(span, axis=1),
+        "persistence": np.full((2, span), last_seen),
+    }
+    inside = {f"covered_{k}": scores.covered(observed, lo, hi) for k, (lo, hi) in bands.items()}
     for j in range(span):
         day = origin + j
-        add("crps_all_days", day, crps_model[j], crps_clim[j], crps_pers[j])
+        band = {k: float(v[j]) for k, v in inside.items()}
+        add("crps_all_days", day, crps_model[j], crps_clim[j], crps_pers[j], **band)
         if recorded[j]:
-            add("crps_event_days", day, crps_model[j], crps_clim[j], crps_pers[j])
+            add("crps_event_days", day, crps_model[j], crps_clim[j], crps_pers[j], **band)
     # armed clash in the window: known if the replayed past holds one
     clash_moves = [n for n, m in enumerate(sim.moves) if held.moves[m].clash]
     past = [e for e in replay.scenario.history if e.label == "replayed from the record"]
