@@ -109,7 +109,7 @@ def test_the_backtest_scores_every_day_of_the_window_and_event_days_apart(backte
         for metric in ("crps_all_days", "crps_event_days"):
             part = units[(units["episode"] == name) & (units["metric"] == metric)]
             expected = part["covered_model"].mean()
-            assert table.loc[(name, "all", metric), "coverage_model"] == pytest.approx(expected, abs=1e-4)  # %.4f
+            assert table.loc[(name, "all", metric), "coverage_model"] == pytest.approx(expected, abs=1e-4)
     # a timing is scored only while it lies ahead: kosovo_2018's first moves are on day 1
     k18 = units[(units["episode"] == "kosovo_2018") & (units["metric"] == "interval_timings")]
     assert set(k18["origin"]) == {0}
