@@ -538,7 +538,14 @@ def compare_events(
 
 @app.command()
 def calibrate(
-    scenario: ScenarioArg = DEFAULT_SCENARIO,
+    scenarios: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Scenario file(s) or bundled name(s) with a `record:`; several: one calibration of the "
+            f"shared parameters across their episodes [default: {DEFAULT_SCENARIO}].",
+            show_default=False,
+        ),
+    ] = None,
     data: Annotated[
         Path | None,
         typer.Option(help="Event file in the chronology format (default: the scenario's own record)."),
@@ -551,23 +558,52 @@ def calibrate(
     ] = 8.0,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
 ) -> None:
-    """Fit the free parameters to the scenario's coded record by ABC-SMC (pyabc); write the posterior."""
+    """Fit the free parameters to the coded record(s) by ABC-SMC (pyabc); write the posterior.
+
+    With several scenarios, one ABC-SMC fits the shared mechanism parameters and role activities to all
+    their episodes at once (the root mean square of the episodes' distances); each keeps its stances.
+    """
     from sim.analysis import calibrate as cal
     from sim.scenario.loader import resolve_path
 
+    names = scenarios or [DEFAULT_SCENARIO]
     if not max_minutes > 0:  # NaN too
         raise UserError(f"expected minutes above 0, found {max_minutes:g}", field="--max-minutes")
+    if len(names) > 1 and data is not None:
+        raise UserError(
+            "applies to one scenario; a joint calibration reads each scenario's own record", field="--data"
+        )
     _check_out(out_dir)
-    loaded = load_scenario(scenario)
+    loaded = [load_scenario(name) for name in names]
+    for name, sc in zip(names, loaded, strict=True):
+        if sc.record is None:
+            raise UserError("names no record (add a `record:` section) to calibrate against", source=name)
+    say = lambda line: err.print(f"calibrate: {line}", highlight=False, soft_wrap=True)  # noqa: E731
+    if len(loaded) > 1:
+        joint = cal.calibrate_joint(
+            loaded,
+            [str(resolve_path(n).resolve()) for n in names],
+            population=population,
+            generations=generations,
+            runs=runs,
+            max_seconds=max_minutes * 60,
+            progress=say,
+        )
+        for line in joint.lines():
+            out.print(line, highlight=False, soft_wrap=True)
+        folder = joint.save(out_dir or default_run_dir("calibrate-" + "-".join(joint.names)[:80]))
+        out.print(f"files: {folder}/", highlight=False)
+        _warn_early(joint.stopped_early, joint.stop_reason)
+        return
     result = cal.calibrate(
-        loaded,
-        str(resolve_path(scenario).resolve()),
+        loaded[0],
+        str(resolve_path(names[0]).resolve()),
         data,
         population=population,
         generations=generations,
         runs=runs,
         max_seconds=max_minutes * 60,
-        progress=lambda line: err.print(f"calibrate: {line}", highlight=False, soft_wrap=True),
+        progress=say,
     )
     out.print(result.summary().to_string(index=False, float_format=lambda v: f"{v:.3f}"), highlight=False)
     out.print(
@@ -576,15 +612,149 @@ def calibrate(
         highlight=False,
         soft_wrap=True,
     )
-    folder = result.save(out_dir or default_run_dir(f"calibrate-{loaded.name}"))
+    folder = result.save(out_dir or default_run_dir(f"calibrate-{loaded[0].name}"))
     out.print(f"files: {folder}/", highlight=False)
-    if result.stopped_early:
+    _warn_early(result.stopped_early, result.stop_reason)
+
+
+def _warn_early(stopped_early: bool, reason: str) -> None:
+    if stopped_early:
         err.print(
-            f"sim: warning: the calibration STOPPED EARLY: {result.stop_reason}; the posterior may be "
+            f"sim: warning: the calibration STOPPED EARLY: {reason}; the posterior may be "
             "wider and less settled than a full calibration's (see manifest.json)",
             highlight=False,
             soft_wrap=True,
         )
+
+
+@app.command()
+def backtest(
+    scenarios: Annotated[
+        list[str], typer.Argument(help="Two or more scenarios with a `record:` (the library's episodes).")
+    ],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
+    population: Annotated[int, typer.Option(help="Particles per ABC-SMC generation.")] = 40,
+    generations: Annotated[int, typer.Option(help="ABC-SMC generations at most.")] = 3,
+    runs: Annotated[int, typer.Option("--runs", "-n", help="Replicates per model evaluation.")] = 20,
+    max_minutes: Annotated[
+        float, typer.Option(help="Each training calibration starts no new generation after this long.")
+    ] = 8.0,
+    forecast_runs: Annotated[int, typer.Option(help="Replicates per forecast.")] = 200,
+    origins: Annotated[
+        str, typer.Option(help="Forecast origins, comma-separated days (0: the scenario as written).")
+    ] = ",".join(map(str, (0, 3, 7, 14))),
+) -> None:
+    """Leave one episode out, calibrate on the others, forecast it; score against two baselines."""
+    from sim.analysis import backtest as bt
+
+    if not max_minutes > 0:  # NaN too
+        raise UserError(f"expected minutes above 0, found {max_minutes:g}", field="--max-minutes")
+    try:
+        days = [int(x) for x in origins.split(",") if x.strip()]
+    except ValueError:
+        raise UserError(
+            f"expected whole days separated by commas, found {origins!r}", field="--origins"
+        ) from None
+    if not days or min(days) < 0:
+        raise UserError(f"expected days of 0 or more, found {origins!r}", field="--origins")
+    _check_out(out_dir)
+    loaded = [load_scenario(name) for name in scenarios]
+    result = bt.backtest(
+        loaded,
+        population=population,
+        generations=generations,
+        runs=runs,
+        max_seconds=max_minutes * 60,
+        forecast_runs=forecast_runs,
+        origins=days,
+        progress=lambda line: err.print(f"backtest: {line}", highlight=False, soft_wrap=True),
+    )
+    folder = result.save(out_dir or default_run_dir("backtest-" + "-".join(sc.name for sc in loaded)[:80]))
+    table = Table(title="Backtest skill (1 - score / baseline score; 95% bootstrap interval), all origins")
+    for col in ("episode", "metric", "units", "model", "climatology", "persistence", "skill vs clim.",
+                "skill vs pers.", "90% coverage"):  # fmt: skip
+        table.add_column(col)
+    for _, row in result.table[result.table["origin"] == "all"].iterrows():
+        skill = [_skill(row, b) for b in ("climatology", "persistence")]
+        cover = row.get("coverage_model")
+        table.add_row(
+            row["episode"], row["metric"], str(row["units"]),
+            *(f"{row[k]:.3g}" for k in bt.FORECASTS), *skill,
+            "" if cover is None or cover != cover else f"{cover:.0%}",
+        )  # fmt: skip
+    out.print(table)
+    for line in result.lines():
+        out.print(line, highlight=False, soft_wrap=True)
+    out.print(f"files: {folder}/backtest.csv, units.csv, backtest.png, manifest.json", highlight=False)
+    if result.stopped_early:
+        err.print(
+            f"sim: warning: the training calibration STOPPED EARLY without {', '.join(result.stopped_early)} "
+            "(see manifest.json); the forecasts rest on a posterior that had not settled",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _skill(row, baseline: str) -> str:
+    value, low, high = (row[f"skill_vs_{baseline}{end}"] for end in ("", "_low", "_high"))
+    return "n/a (baseline perfect)" if value != value else f"{value:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+
+@app.command()
+def forecast(
+    scenario: ScenarioArg = DEFAULT_SCENARIO,
+    observed: Annotated[
+        Path,
+        typer.Option(
+            help="What has happened so far: CAMEO-coded events in the records' CSV format (date, actor, "
+            "target, cameo, goldstein; actor codes as in the scenario's code: fields).",
+            show_default=False,
+        ),
+    ] = ...,  # type: ignore[assignment]
+    as_of: Annotated[
+        str,
+        typer.Option(
+            help="The last day observed (YYYY-MM-DD): the forecast starts the day after.", show_default=False
+        ),
+    ] = ...,  # type: ignore[assignment]
+    runs: Annotated[int, typer.Option("--runs", "-n", help="Number of replicates.")] = DEFAULT_RUNS,
+    seed: Annotated[int | None, typer.Option(help="Seed of the random streams.")] = None,
+    out_dir: Annotated[
+        str | None, typer.Option("--out", help="Run folder to write (default: runs/<scenario>-...).")
+    ] = None,
+    posterior: Annotated[
+        Path | None, typer.Option(help="posterior.csv to draw from (default: the scenario's own).")
+    ] = None,
+    point_values: Annotated[
+        bool, typer.Option("--point-values", help="Run the scenario's point values, not posterior draws.")
+    ] = False,
+) -> None:
+    """Forecast a live crisis: replay the observed events up to --as-of as history, simulate the rest."""
+    if point_values and posterior is not None:
+        raise UserError("give either --posterior FILE or --point-values, not both", field="--point-values")
+    from sim.analysis.forecast import forecast as forecast_api
+    from sim.analysis.forecast import parse_date
+    from sim.results.files import check_out
+
+    when = parse_date(as_of)
+    if out_dir is not None:
+        check_out(out_dir)
+    loaded = load_scenario(scenario)
+    report_stage("running")
+    result = forecast_api(
+        loaded, observed, when, runs=runs, seed=seed, posterior=False if point_values else posterior
+    )
+    result.result.command = ["sim", *sys.argv[1:]]
+    check_interrupted()
+    report_stage("saving")
+    name = f"forecast-{loaded.name}-{when.isoformat()}"
+    try:
+        folder = result.result.save(out_dir or default_run_dir(name))
+    finally:
+        result.result.close()
+    for line in result.lines():
+        out.print(line, soft_wrap=True)
+    out.print(f"  files        {folder}/")
 
 
 @app.command()

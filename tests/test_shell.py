@@ -127,16 +127,20 @@ def test_non_empty_out_is_refused_before_the_simulation(cli, tmp_path, monkeypat
         ["sweep", "--vary", "mechanisms.mediation.weight=0.5:4:3", "--runs", "10"],
         ["sensitivity", "--samples", "4", "--runs", "5"],
         ["calibrate", "--population", "5", "--generations", "1", "--runs", "2"],
+        ["calibrate", "kosovo_2018", "india_pakistan_2019", "--population", "5", "--generations", "1"],
+        ["backtest", "kosovo_2018", "india_pakistan_2019", "--population", "5", "--generations", "1"],
+        ["forecast", "--observed", "scenarios/records/kosovo_2021_events.csv", "--as-of", "2021-09-21"],
     ],
-    ids=lambda c: c[0],
+    ids=lambda c: f"{c[0]}-{len(c)}",
 )
 def test_analysis_commands_refuse_a_non_empty_out_before_working(command, cli, tmp_path, monkeypatch):
-    from sim.analysis import calibrate, compare, sensitivity, sweep
+    from sim.analysis import backtest, calibrate, compare, forecast, sensitivity, sweep
 
     def no_work(*_args, **_kwargs):
         raise AssertionError("the analysis started")
 
     work = [(compare, "compare"), (sweep, "sweep"), (sensitivity, "analyse"), (calibrate, "calibrate")]
+    work += [(calibrate, "calibrate_joint"), (backtest, "backtest"), (forecast, "forecast")]
     for module, name in work:
         monkeypatch.setattr(module, name, no_work)
     (tmp_path / "taken").mkdir()

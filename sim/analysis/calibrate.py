@@ -18,7 +18,7 @@ import os
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,10 +29,10 @@ import yaml
 from sim.analysis import abc as abc_parts
 from sim.analysis.eventdata import read_event_data
 from sim.analysis.sensitivity import whole
-from sim.ensemble.posterior import point_values
+from sim.ensemble.posterior import point_values, weighted_median
 from sim.errors import UserError
 from sim.results.files import atomic_folder, save_figure, write_json
-from sim.scenario.record import locate, targets
+from sim.scenario.record import Targets, locate, targets
 from sim.scenario.schema import Scenario
 
 
@@ -57,60 +57,20 @@ class Calibration:
 
     def summary(self) -> pd.DataFrame:
         """Median and 90% credible interval of each parameter, next to its prior range."""
-        ranges = abc_parts.free_parameters([self.scenario])
-        rows = []
-        w = self.posterior["weight"].to_numpy()
-        for name in ranges:
-            x = self.posterior[name].to_numpy()
-            order = np.argsort(x)
-            cdf = np.cumsum(w[order]) / w.sum()
-            q = [float(x[order][np.searchsorted(cdf, p)]) for p in (0.05, 0.5, 0.95)]
-            rows.append(
-                {
-                    "parameter": name,
-                    "prior_low": ranges[name][0],
-                    "prior_high": ranges[name][1],
-                    "q05": q[0],
-                    "median": q[1],
-                    "q95": q[2],
-                    "narrowing": (q[2] - q[0]) / (ranges[name][1] - ranges[name][0]),
-                }
-            )
-        return pd.DataFrame(rows)
+        return posterior_summary(self.posterior, abc_parts.free_parameters([self.scenario]))
 
     def calibrated_yaml(self, base: str | None = None) -> str:
         """A scenario that extends the base with the posterior medians, saying how it was fitted."""
-        mech: dict = {}
-        roles: dict = {}
-        for name, value in point_values(self.posterior).items():
-            node = roles if name.startswith("roles.") else mech
-            keys = name.removeprefix("mechanisms.").removeprefix("roles.").split(".")
-            for key in keys[:-1]:
-                node = node.setdefault(key, {})
-            node[keys[-1]] = value
-        text = (
-            f"STOPPED EARLY: {self.stop_reason}. The posterior may be wider and less settled than a "
-            "full calibration's; rerun with more --max-minutes or --generations."
-        )
-        warning = "".join(f"# {line}\n" for line in textwrap.wrap(text, 100)) if self.stopped_early else ""
         header = (
             f"# Calibrated by ABC-SMC (pyabc) against its record: posterior medians of the\n"
             f"# free parameters ({self.generations} generations, population {self.population}, "
             f"{self.evaluations} model evaluations, {self.seconds:.0f} s).\n"
-            f"{warning}"
+            f"{_early_warning(self.stopped_early, self.stop_reason)}"
             f"# Target: {json.dumps({k: round(v, 2) for k, v in self.observed.items()})}\n"
             f"# The full posterior is posterior.csv beside this file: each replicate draws its parameters\n"
             f"# from it (`sim run --point-values` runs these medians instead).\n"
         )
-        body = {
-            "name": f"{self.scenario.name}_calibrated",
-            "extends": base or self.base_path,
-            "description": f"{self.scenario.name} with its mechanism parameters calibrated to the record.",
-            "mechanisms": mech,
-            **({"roles": roles} if roles else {}),
-            "posterior": "posterior.csv",
-        }
-        return header + yaml.safe_dump(body, sort_keys=False)
+        return calibrated_yaml(self.scenario.name, base or self.base_path, self.posterior, header)
 
     def save(self, out: str | Path) -> Path:
         """posterior.csv, posterior_summary.csv, <name>_calibrated.yaml, calibration.png, posterior.png."""
@@ -179,6 +139,62 @@ class Calibration:
         plt.close(fig)
 
 
+def posterior_summary(posterior: pd.DataFrame, ranges: dict[str, tuple[float, float]]) -> pd.DataFrame:
+    """Median and 90% credible interval of each parameter, next to its prior range, and how far the
+    posterior narrowed it (the 90% interval's width as a share of the prior's)."""
+    rows = []
+    w = posterior["weight"].to_numpy()
+    for name in ranges:
+        x = posterior[name].to_numpy()
+        order = np.argsort(x)
+        cdf = np.cumsum(w[order]) / w.sum()
+        q = [float(x[order][min(np.searchsorted(cdf, p), len(x) - 1)]) for p in (0.05, 0.5, 0.95)]
+        rows.append(
+            {
+                "parameter": name,
+                "prior_low": ranges[name][0],
+                "prior_high": ranges[name][1],
+                "q05": q[0],
+                "median": q[1],
+                "q95": q[2],
+                "narrowing": (q[2] - q[0]) / (ranges[name][1] - ranges[name][0]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _early_warning(stopped_early: bool, reason: str) -> str:
+    """The YAML comment lines that say a calibration stopped early (none when it did not)."""
+    if not stopped_early:
+        return ""
+    text = (
+        f"STOPPED EARLY: {reason}. The posterior may be wider and less settled than a "
+        "full calibration's; rerun with more --max-minutes or --generations."
+    )
+    return "".join(f"# {line}\n" for line in textwrap.wrap(text, 100))
+
+
+def calibrated_yaml(name: str, base: str | None, posterior: pd.DataFrame, header: str) -> str:
+    """A scenario that extends `base` with the posterior's point values and draws from posterior.csv."""
+    mech: dict = {}
+    roles: dict = {}
+    for path, value in point_values(posterior).items():
+        node = roles if path.startswith("roles.") else mech
+        keys = path.removeprefix("mechanisms.").removeprefix("roles.").split(".")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    body = {
+        "name": f"{name}_calibrated",
+        "extends": base,
+        "description": f"{name} with its mechanism parameters calibrated to the record.",
+        "mechanisms": mech,
+        **({"roles": roles} if roles else {}),
+        "posterior": "posterior.csv",
+    }
+    return header + yaml.safe_dump(body, sort_keys=False)
+
+
 def calibrate(
     scenario: Scenario,
     base_path: str,
@@ -197,23 +213,91 @@ def calibrate(
     checked between generations (pyabc finishes the generation it is in). `progress` gets one
     line of text as each generation starts and ends.
     """
-    import pyabc
+    population, generations, runs, max_seconds = _check_sizes(population, generations, runs, max_seconds)
+    data_path = Path(data_path) if data_path is not None else locate(scenario)
+    goal = targets(scenario, read_event_data(data_path, scenario))
+    days = min(scenario.days, goal.window[1] + 8)
+    ranges = abc_parts.free_parameters([scenario])
+    observed = abc_parts.observed_stats(scenario, goal, days)
 
+    def simulate(params: dict[str, float]) -> dict[str, float]:
+        return abc_parts.episode_stats(scenario, goal, params, runs=runs, days=days)
+
+    smc = _smc(
+        simulate,
+        observed,
+        abc_parts.distance(observed),
+        ranges,
+        population=population,
+        generations=generations,
+        runs=runs,
+        seed=scenario.seed if seed is None else seed,
+        max_seconds=max_seconds,
+        say=progress or (lambda _line: None),
+    )
+    return Calibration(
+        scenario,
+        base_path,
+        smc.posterior,
+        observed,
+        smc.seconds,
+        smc.generations,
+        population,
+        smc.evaluations,
+        str(data_path),
+        days,
+        smc.ess,
+        generations,
+        smc.reason,
+        smc.stopped_early,
+    )
+
+
+def _check_sizes(population, generations, runs, max_seconds) -> tuple[int, int, int, float]:
+    """The sizes of a calibration, each checked (a one-line error naming its option)."""
     population = whole(population, "--population", low=2)
     generations = whole(generations, "--generations")
     runs = whole(runs, "--runs")
     if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not max_seconds > 0:
         raise UserError(f"expected a time above 0, found {max_seconds!r}", field="--max-minutes")
-    max_seconds = min(float(max_seconds), 1e9)  # 30 years: no cap, and still a valid Timedelta
-    say = progress or (lambda _line: None)
+    return population, generations, runs, min(float(max_seconds), 1e9)  # 1e9 s: no cap, a valid Timedelta
+
+
+@dataclass
+class _SMC:
+    """What one ABC-SMC run left: the weighted posterior and how the run went."""
+
+    posterior: pd.DataFrame
+    seconds: float
+    generations: int
+    evaluations: int
+    ess: list[float]
+    reason: str
+    stopped_early: bool
+    last_stats: list[dict]  # the summaries of the last generation's particles
+    last_weights: np.ndarray
+
+
+def _smc(
+    simulate: Callable[[dict[str, float]], dict[str, float]],
+    observed: dict[str, float],
+    distance,
+    ranges: dict[str, tuple[float, float]],
+    *,
+    population: int,
+    generations: int,
+    runs: int,
+    seed: int,
+    max_seconds: float,
+    say: Callable[[str], None],
+) -> _SMC:
+    """ABC-SMC (pyabc) of the parameters in `ranges`: `simulate(params)` gives the summaries, `distance`
+    compares them with `observed`; for `generations` or until `max_seconds` (checked between them)."""
+    import pyabc
+
     logging.getLogger("Sampler").setLevel(logging.WARNING)
     stops = _StopReasons()  # pyabc's "Stop: ..." line (INFO) says why it stopped
-    data_path = Path(data_path) if data_path is not None else locate(scenario)
-    goal = targets(scenario, read_event_data(data_path, scenario))
-    days = min(scenario.days, goal.window[1] + 8)
-    ranges = abc_parts.free_parameters([scenario])
     names = {abc_parts.key(n): n for n in ranges}
-    observed = abc_parts.observed_stats(scenario, goal, days)
     # each parameter is sampled as z with a standard logistic prior and used as lo + (hi - lo) sigmoid(z):
     # uniform over its range, and no proposal ever leaves it
     prior = pyabc.Distribution(**{k: pyabc.RV("logistic", 0.0, 1.0) for k in names})
@@ -221,15 +305,15 @@ def calibrate(
 
     def model(parameters):
         count["n"] += 1
-        params = {names[k]: abc_parts.from_z(float(v), ranges[names[k]]) for k, v in parameters.items()}
-        return abc_parts.episode_stats(scenario, goal, params, runs=runs, days=days)
+        return simulate(
+            {names[k]: abc_parts.from_z(float(v), ranges[names[k]]) for k, v in parameters.items()}
+        )
 
-    seed = scenario.seed if seed is None else seed
     np.random.seed(seed % (2**32))
     abc = pyabc.ABCSMC(
         model,
         prior,
-        abc_parts.distance(observed),
+        distance,
         population_size=population,
         transitions=abc_parts.transition(names),
         sampler=pyabc.SingleCoreSampler(),
@@ -250,26 +334,22 @@ def calibrate(
         ]
         done = history.max_t + 1
         narrowing = _last_narrowing(history, ranges, names) if done >= 2 else None
+        last_weights, last_stats = history.get_weighted_sum_stats(t=history.max_t)
     stopped_early, reason = _why_it_stopped(stops.reasons, done, generations, max_seconds, narrowing)
     posterior = pd.DataFrame(
         {n: [abc_parts.from_z(float(z), ranges[n]) for z in frame[k]] for k, n in names.items()}
     )
     posterior["weight"] = np.asarray(weights) / np.sum(weights)
-    return Calibration(
-        scenario,
-        base_path,
+    return _SMC(
         posterior,
-        observed,
         seconds,
         done,
-        population,
         count["n"],
-        str(data_path),
-        days,
         ess,
-        generations,
         reason,
         stopped_early,
+        [dict(s) for s in last_stats],
+        np.asarray(last_weights, dtype=float),
     )
 
 
@@ -381,4 +461,215 @@ def _why_it_stopped(
     return False, (
         f"all {asked} generations ran and the posterior has settled (its 90% intervals changed "
         f"{-narrowing:+.0%} on average in the last generation)"
+    )
+
+
+# ------------------------------------------------------------------ one calibration across several episodes
+
+
+@dataclass
+class Episode:
+    """One crisis of a joint calibration: its scenario, record and summaries."""
+
+    scenario: Scenario
+    base_path: str
+    goal: Targets
+    days: int
+    observed: dict[str, float]
+
+    @property
+    def name(self) -> str:
+        return self.scenario.name
+
+
+def episode(scenario: Scenario, base_path: str = "") -> Episode:
+    """An episode from a scenario with a record (its stances as the file gives them)."""
+    goal = targets(scenario, read_event_data(locate(scenario), scenario))
+    days = min(scenario.days, goal.window[1] + 8)
+    return Episode(scenario, base_path, goal, days, abc_parts.observed_stats(scenario, goal, days))
+
+
+def joint_stats(episodes: Sequence[Episode], params: dict[str, float], runs: int) -> dict[str, float]:
+    """Every episode's summaries under the same shared parameters, as `episode:statistic`."""
+    out: dict[str, float] = {}
+    for ep in episodes:
+        stats = abc_parts.episode_stats(ep.scenario, ep.goal, params, runs=runs, days=ep.days)
+        out.update({f"{ep.name}:{k}": v for k, v in stats.items()})
+    return out
+
+
+def joint_observed(episodes: Sequence[Episode]) -> dict[str, float]:
+    """Every episode's record summaries, as `episode:statistic`."""
+    return {f"{ep.name}:{k}": v for ep in episodes for k, v in ep.observed.items()}
+
+
+def episode_misfits(observed: dict[str, float], simulated: dict[str, float]) -> dict[str, float]:
+    """Each episode's distance (`abc.misfit` of its own summaries), from `episode:statistic` keys."""
+    names = dict.fromkeys(k.split(":", 1)[0] for k in observed)
+    return {
+        name: abc_parts.misfit(
+            {k.split(":", 1)[1]: v for k, v in observed.items() if k.startswith(f"{name}:")},
+            {k.split(":", 1)[1]: v for k, v in simulated.items() if k.startswith(f"{name}:")},
+        )
+        for name in names
+    }
+
+
+def joint_distance(simulated: dict[str, float], observed: dict[str, float]) -> float:
+    """The root mean square of the episodes' distances: each episode weighs the same, however many
+    summaries its record supports."""
+    misfits = np.array(list(episode_misfits(observed, simulated).values()))
+    return float(np.sqrt(np.mean(misfits**2)))
+
+
+@dataclass
+class JointCalibration:
+    """The shared posterior of several episodes and what it does."""
+
+    episodes: list[Episode]
+    posterior: pd.DataFrame
+    seconds: float
+    generations: int
+    population: int
+    evaluations: int
+    ess: list[float]
+    generations_asked: int
+    stop_reason: str
+    stopped_early: bool
+    misfits: dict[str, float]  # each episode's distance: weighted median over the last generation
+
+    @property
+    def names(self) -> list[str]:
+        return [ep.name for ep in self.episodes]
+
+    @property
+    def label(self) -> str:
+        return " + ".join(self.names)
+
+    @property
+    def ranges(self) -> dict[str, tuple[float, float]]:
+        return abc_parts.free_parameters([ep.scenario for ep in self.episodes])
+
+    def summary(self) -> pd.DataFrame:
+        return posterior_summary(self.posterior, self.ranges)
+
+    def point_values(self) -> dict[str, float]:
+        return point_values(self.posterior)
+
+    def lines(self) -> list[str]:
+        """What the command prints: the posterior, each episode's fit and how the run went."""
+        ess = ", ".join(f"{e:.0f}" for e in self.ess)
+        out = [
+            self.summary().to_string(index=False, float_format=lambda v: f"{v:.3f}"),
+            "",
+            "each episode's distance (tolerance units, weighted median over the last generation):",
+            *(f"  {name:<24} {value:.2f}" for name, value in self.misfits.items()),
+            f"effective sample size per generation (of {self.population}): {ess}",
+            f"{self.generations} of {self.generations_asked} generations, {self.evaluations} evaluations "
+            f"({len(self.episodes)} episodes each), {self.seconds:.0f} s; {self.stop_reason}",
+        ]
+        if self.stopped_early:
+            out.append(f"STOPPED EARLY: {self.stop_reason}")
+        return out
+
+    def save(self, out: str | Path) -> Path:
+        """posterior.csv, posterior_summary.csv, point_values.yaml, <name>_calibrated.yaml for each
+        episode, posterior.png and manifest.json, all or nothing."""
+        from sim.plots import figures as plots
+
+        out = Path(out)
+        header = (
+            f"# Calibrated by ABC-SMC (pyabc) jointly against the records of {', '.join(self.names)}:\n"
+            f"# posterior medians of the shared parameters ({self.generations} generations, population "
+            f"{self.population}, {self.evaluations} evaluations, {self.seconds:.0f} s); the stances are\n"
+            f"# the base file's. Each replicate draws from posterior.csv beside this file.\n"
+            f"{_early_warning(self.stopped_early, self.stop_reason)}"
+        )
+        with atomic_folder(out) as tmp:
+            self.posterior.to_csv(tmp / "posterior.csv", index=False, float_format="%.6g")
+            self.summary().to_csv(tmp / "posterior_summary.csv", index=False, float_format="%.4f")
+            for ep in self.episodes:
+                base = os.path.relpath(ep.base_path, out.resolve()) if ep.base_path else ep.name
+                text = calibrated_yaml(ep.name, base, self.posterior, header)
+                (tmp / f"{ep.name}_calibrated.yaml").write_text(text)
+            (tmp / "point_values.yaml").write_text(
+                _early_warning(self.stopped_early, self.stop_reason)
+                + yaml.safe_dump(self.point_values(), sort_keys=True)
+            )
+            save_figure(plots.posterior_figure(self), tmp / "posterior.png")
+            manifest = {
+                "episodes": self.names,
+                "distance": "root mean square of the episodes' distances (each in tolerance units)",
+                "seconds": round(self.seconds, 1),
+                "generations": self.generations,
+                "generations_asked": self.generations_asked,
+                "stopped_early": self.stopped_early,
+                "reason": self.stop_reason,
+                "population": self.population,
+                "evaluations": self.evaluations,
+                "effective_sample_size": [round(e, 1) for e in self.ess],
+                "episode_distance": {k: round(v, 3) for k, v in self.misfits.items()},
+                "observed": {ep.name: ep.observed for ep in self.episodes},
+            }
+            write_json(tmp / "manifest.json", manifest)
+        return out
+
+
+def calibrate_joint(
+    scenarios: Sequence[Scenario],
+    base_paths: Sequence[str] | None = None,
+    *,
+    population: int = 200,
+    generations: int = 6,
+    runs: int = 40,
+    seed: int | None = None,
+    max_seconds: float = 480.0,
+    progress: Callable[[str], None] | None = None,
+) -> JointCalibration:
+    """One ABC-SMC of the shared parameters against several episodes' records at once.
+
+    The free parameters are the mechanism parameters the schema marks calibratable and the
+    activity of every role any episode uses; each episode keeps its stances as its file gives
+    them. The distance is the root mean square of the episodes' own distances (`joint_distance`),
+    so each episode weighs the same. The seed is the first scenario's unless given.
+    """
+    if not scenarios:
+        raise UserError("expected at least one scenario with a record", field="scenarios")
+    names = [sc.name for sc in scenarios]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"expected each episode once, found {', '.join(twice)} twice", field="scenarios")
+    population, generations, runs, max_seconds = _check_sizes(population, generations, runs, max_seconds)
+    paths = list(base_paths) if base_paths is not None else [""] * len(scenarios)
+    episodes = [episode(sc, path) for sc, path in zip(scenarios, paths, strict=True)]
+    ranges = abc_parts.free_parameters(list(scenarios))
+    observed = joint_observed(episodes)
+    smc = _smc(
+        lambda params: joint_stats(episodes, params, runs),
+        observed,
+        joint_distance,
+        ranges,
+        population=population,
+        generations=generations,
+        runs=runs,
+        seed=scenarios[0].seed if seed is None else seed,
+        max_seconds=max_seconds,
+        say=progress or (lambda _line: None),
+    )
+    per_particle = [episode_misfits(observed, stats) for stats in smc.last_stats]
+    misfits = {
+        name: weighted_median(np.array([m[name] for m in per_particle]), smc.last_weights) for name in names
+    }
+    return JointCalibration(
+        episodes,
+        smc.posterior,
+        smc.seconds,
+        smc.generations,
+        population,
+        smc.evaluations,
+        smc.ess,
+        generations,
+        smc.reason,
+        smc.stopped_early,
+        misfits,
     )

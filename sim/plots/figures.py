@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from typing import TYPE_CHECKING
 
 import matplotlib
@@ -15,6 +16,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from sim.results.result import Result
 
 BLUE = "#1f5fa8"
@@ -362,10 +365,75 @@ def posterior_figure(cal) -> Figure:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(
-        f"Posterior of {cal.scenario.name}'s calibratable parameters (ABC-SMC, {cal.generations} "
-        f"generations, {cal.population} particles; line = median)",
+        f"Posterior of {getattr(cal, 'label', None) or cal.scenario.name}'s calibratable parameters "
+        f"(ABC-SMC, {cal.generations} generations, {cal.population} particles; line = median)",
         x=0.01,
         ha="left",
         fontsize=11,
     )
+    return fig
+
+
+def backtest_figure(table: pd.DataFrame, metrics: dict[str, str], settings: dict) -> Figure:
+    """Skill of the backtest forecasts against climatology and persistence, per episode and pooled:
+    one panel per score, a dot per episode (all its origins), whiskers the 95% bootstrap interval."""
+    low_clip = -2.0
+    rows = table[table["origin"] == "all"]
+    episodes = [e for e in dict.fromkeys(rows["episode"]) if e != "pooled"] + ["pooled"]
+    cols = 3
+    grid_rows = int(np.ceil((len(metrics) + 1) / cols))
+    fig, grid = plt.subplots(
+        grid_rows, cols, figsize=(13, grid_rows * (1.3 + 0.5 * len(episodes))), layout="constrained",
+        squeeze=False,
+    )  # fmt: skip
+    axes = grid.flat
+    styles = {"climatology": ("#1f78b4", "o", -0.15), "persistence": ("#e66101", "s", 0.15)}
+    for ax, (metric, label) in zip(axes, metrics.items(), strict=False):
+        part = rows[rows["metric"] == metric].set_index("episode")
+        ax.set_yticks(range(len(episodes)), episodes)
+        ax.set_ylim(len(episodes) - 0.5, -0.5)
+        ax.axvspan(low_clip, 0, color="0.93", lw=0)
+        ax.axvline(0, color="0.3", lw=0.8)
+        ax.axvline(1, color="0.6", lw=0.8, ls=":")
+        for baseline, (color, marker, shift) in styles.items():
+            for y, ep in enumerate(episodes):
+                if ep not in part.index or not np.isfinite(part.loc[ep, f"skill_vs_{baseline}"]):
+                    continue
+                value = part.loc[ep, f"skill_vs_{baseline}"]
+                lo, hi = part.loc[ep, f"skill_vs_{baseline}_low"], part.loc[ep, f"skill_vs_{baseline}_high"]
+                shown = max(value, low_clip)
+                ax.plot(
+                    [max(lo, low_clip), max(hi, low_clip)], [y + shift] * 2, color=color, lw=1.5, alpha=0.7
+                )
+                ax.plot(
+                    shown, y + shift, marker=marker if value >= low_clip else "<", color=color, ms=6,
+                    ls="none", mfc=color if ep == "pooled" else "white",
+                )  # fmt: skip
+        ax.set_xlim(low_clip - 0.05, 1.05)
+        ax.set_title(textwrap.fill(label, 30), fontsize=9, loc="left")
+        ax.set_xlabel("skill (1 = perfect, 0 = baseline)", fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    note = grid.flat[len(metrics)]
+    for ax in list(grid.flat)[len(metrics) + 1 :]:
+        ax.set_visible(False)
+    note.axis("off")
+    handles = [
+        plt.Line2D([], [], color=c, marker=m, ls="-", label=f"skill vs {b}")
+        for b, (c, m, _) in styles.items()
+    ]
+    note.legend(handles=handles, loc="upper left", fontsize=9, frameon=False)
+    note.text(
+        0.0, 0.55,
+        "dot: an episode over all its origins (filled: pooled)\n"
+        "whiskers: 95% paired bootstrap interval over units\n"
+        "grey: worse than the baseline; < : below " + f"{low_clip:g}\n"
+        "no dot: the baseline scored perfectly (skill undefined)\n"
+        f"origins {settings['origins']}, {settings['forecast_runs']} runs per forecast",
+        transform=note.transAxes, va="top", fontsize=8.5,
+    )  # fmt: skip
+    fig.suptitle(
+        "Leave-one-out backtest: skill of the model's forecasts against climatology and persistence",
+        x=0.01, ha="left", fontsize=11,
+    )  # fmt: skip
     return fig

@@ -77,6 +77,7 @@ class Result:
         self._events = model.events
         self.scripted = [e for e in model.crisis.events if e.move is not None]
         self.posterior: Path | None = None  # set when replicates drew their parameters from a posterior
+        self.forecast: dict[str, Any] | None = None  # set by `sim forecast`: the as-of date and the replay
 
     # ------------------------------------------------------------ tables
     @property
@@ -210,6 +211,7 @@ class Result:
             "versions": versions(),
             "command": self.command,
             "scripted": self.scripted_report(),
+            **({"forecast": self.forecast} if self.forecast else {}),
         }
 
     def scenario_yaml(self) -> str:

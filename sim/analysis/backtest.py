@@ -1,0 +1,354 @@
+"""Leave-one-episode-out backtests (`sim backtest`): calibrate on the others, forecast the one left out.
+
+For each episode of the library: one joint calibration (`calibrate_joint`) on the other episodes,
+then forecasts of the left-out episode from posterior draws, from its day 0 (the scenario as its
+file gives it, without its scripted events after day 0: a forecast made on day 0 does not know
+them) and from rolling origins k (the record's coded events of days 0..k-1 replayed as history,
+`sim.analysis.replay`, the run starting on day k). Each forecast is scored over the record's window
+from its origin on with proper scoring rules (`sim.analysis.scores`):
+
+- CRPS of the daily Goldstein sum, over all days and over the days with recorded events, apart,
+  with the coverage of the 90% band on each (a day without a recorded event counts as a sum of 0,
+  which is true only if the record is complete: hence the event days apart);
+- Brier score of P(armed clash) in the window and of P(agreement by day d) for d in AGREEMENT_BY;
+- interval score and coverage of the 90% interval of each key timing still ahead (the agreement
+  day, the record's dated first moves).
+
+Two baselines: climatology (the training episodes' records pooled: their daily Goldstein sums,
+their share with a clash and with a deal by day d, their timings) and persistence (the record so
+far: the last observed day's sum carried forward, a clash or deal only if one has happened, no
+timing before the horizon). Skill = 1 - score / baseline score, with a paired bootstrap interval.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.analysis import scores
+from sim.analysis.calibrate import JointCalibration, calibrate_joint
+from sim.analysis.fit import Simulated, simulate
+from sim.analysis.replay import as_of
+from sim.analysis.sensitivity import whole
+from sim.ensemble.posterior import draw_posterior
+from sim.errors import UserError
+from sim.results.files import atomic_folder, save_figure, write_json
+from sim.scenario.record import daily_sums, locate, read_event_data
+from sim.scenario.schema import Scenario
+
+AGREEMENT_BY = (7, 14, 21, 28)  # the days d of "P(agreement by day d)"
+ORIGINS = (0, 3, 7, 14)
+ALPHA = 0.1  # the timings' intervals are central 90% ones
+METRICS = {
+    "crps_all_days": "CRPS, daily Goldstein sum (all days)",
+    "crps_event_days": "CRPS, daily Goldstein sum (days with recorded events)",
+    "brier_clash": "Brier, P(armed clash)",
+    "brier_agreement": "Brier, P(agreement by day d)",
+    "interval_timings": "interval score, key timings (90%)",
+}
+FORECASTS = ("model", "climatology", "persistence")
+
+
+@dataclass
+class Truth:
+    """What an episode's record says, on its own day axis."""
+
+    scenario: Scenario
+    data: pd.DataFrame
+    window: int  # the record's last day
+    daily: np.ndarray  # Goldstein sum of days 0..window
+    events: np.ndarray  # coded events per day 0..window
+    clash: bool
+    agreement: float | None
+    timings: dict[str, float]  # first moves and the agreement day the record dates
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> Truth:
+        record = scenario.record
+        if record is None:
+            raise UserError(
+                "names no record (add a `record:` section) to backtest against", source=scenario.name
+            )
+        data = read_event_data(locate(scenario), scenario)
+        last = int(record.window[1])
+        counts = np.bincount(data.loc[data["sim_day"] <= last, "sim_day"].to_numpy(int), minlength=last + 1)
+        timings = {f"first_move.{k}": float(v.day) for k, v in record.first_moves.items()}
+        if record.agreement_day is not None:
+            timings["agreement_day"] = float(record.agreement_day)
+        return cls(
+            scenario,
+            data,
+            last,
+            daily_sums(data, last + 1),
+            counts[: last + 1],
+            bool(record.clash),
+            None if record.agreement_day is None else float(record.agreement_day),
+            timings,
+        )
+
+
+@dataclass
+class Backtest:
+    """Every unit's scores, the skill table, and how each training calibration went."""
+
+    units: pd.DataFrame  # episode, origin, metric, unit, model, climatology, persistence (+ covered_*)
+    table: pd.DataFrame
+    calibrations: dict[str, dict]  # left-out episode -> its training calibration's report
+    settings: dict
+
+    @property
+    def stopped_early(self) -> list[str]:
+        return [k for k, v in self.calibrations.items() if v["stopped_early"]]
+
+    def lines(self) -> list[str]:
+        out = []
+        for name, cal in self.calibrations.items():
+            flag = "STOPPED EARLY: " if cal["stopped_early"] else ""
+            out.append(
+                f"without {name}: calibrated on {', '.join(cal['episodes'])}; {cal['generations']} of "
+                f"{cal['generations_asked']} generations, ESS {cal['ess']}; {flag}{cal['reason']}"
+            )
+        return out
+
+    def plot(self):
+        from sim.plots import figures as plots
+
+        return plots.backtest_figure(self.table, METRICS, self.settings)
+
+    def save(self, out: str | Path) -> Path:
+        """backtest.csv (the skill table), units.csv (every unit's scores), backtest.png, manifest.json."""
+        out = Path(out)
+        with atomic_folder(out) as tmp:
+            self.table.to_csv(tmp / "backtest.csv", index=False, float_format="%.4f")
+            self.units.to_csv(tmp / "units.csv", index=False, float_format="%.4f")
+            save_figure(self.plot(), tmp / "backtest.png")
+            write_json(
+                tmp / "manifest.json",
+                {
+                    **self.settings,
+                    "calibrations": self.calibrations,
+                    "stopped_early": self.stopped_early,
+                    "metrics": METRICS,
+                    "skill": "1 - mean score / mean baseline score; 95% paired bootstrap interval over units",
+                    "coverage": "share of units inside the forecast's central 90% interval",
+                },
+            )
+        return out
+
+
+def backtest(
+    scenarios: Sequence[Scenario],
+    *,
+    population: int = 40,
+    generations: int = 3,
+    runs: int = 20,
+    max_seconds: float = 480.0,
+    forecast_runs: int = 200,
+    origins: Sequence[int] = ORIGINS,
+    progress: Callable[[str], None] | None = None,
+) -> Backtest:
+    """Leave each episode out in turn: calibrate on the others, forecast it, score the forecasts."""
+    if len(scenarios) < 2:
+        raise UserError(
+            "expected at least two scenarios (one to leave out, the others to fit)", field="scenarios"
+        )
+    forecast_runs = whole(forecast_runs, "--forecast-runs", low=2)
+    origins = sorted({whole(k, "--origins", low=0) for k in origins})
+    say = progress or (lambda _line: None)
+    truths = {sc.name: Truth.of(sc) for sc in scenarios}
+    if len(truths) < len(scenarios):
+        raise UserError("expected each episode once", field="scenarios")
+    rows: list[dict] = []
+    calibrations: dict[str, dict] = {}
+    for held in scenarios:
+        train = [sc for sc in scenarios if sc.name != held.name]
+        say(f"leaving out {held.name}: calibrating on {', '.join(sc.name for sc in train)}")
+        cal = calibrate_joint(
+            train,
+            population=population,
+            generations=generations,
+            runs=runs,
+            max_seconds=max_seconds,
+            progress=lambda line, name=held.name: say(f"without {name}: {line}"),
+        )
+        calibrations[held.name] = _report(cal)
+        draws = _draws(cal, held, forecast_runs)
+        truth = truths[held.name]
+        pool = [truths[sc.name] for sc in train]
+        for k in (k for k in origins if k <= truth.window and k < held.days):
+            say(f"forecasting {held.name} from day {k} ({forecast_runs} runs)")
+            rows += _score(truth, pool, k, draws, forecast_runs)
+    units = pd.DataFrame(rows)
+    settings = {
+        "episodes": [sc.name for sc in scenarios],
+        "population": population,
+        "generations": generations,
+        "runs_per_evaluation": runs,
+        "max_seconds": max_seconds,
+        "forecast_runs": forecast_runs,
+        "origins": origins,
+        "agreement_by": list(AGREEMENT_BY),
+        "replay": "rolling origin k: the record's coded events of days 0..k-1 replayed as history "
+        "(sim.analysis.replay); scripted events after the origin dropped",
+    }
+    return Backtest(units, skill_table(units), calibrations, settings)
+
+
+def _report(cal: JointCalibration) -> dict:
+    return {
+        "episodes": cal.names,
+        "generations": cal.generations,
+        "generations_asked": cal.generations_asked,
+        "evaluations": cal.evaluations,
+        "ess": [round(e, 1) for e in cal.ess],
+        "stopped_early": cal.stopped_early,
+        "reason": cal.stop_reason,
+        "episode_distance": {k: round(v, 3) for k, v in cal.misfits.items()},
+        "point_values": cal.point_values(),
+    }
+
+
+def _draws(cal: JointCalibration, scenario: Scenario, runs: int) -> dict[str, np.ndarray]:
+    """Each forecast replicate's parameters, drawn from the training posterior (as `sim run` draws)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "posterior.csv"
+        cal.posterior.to_csv(path, index=False)
+        return draw_posterior(path, np.arange(runs), scenario.seed)
+
+
+def _simulated_timings(sim: Simulated, truth: Truth, origin: int) -> dict[str, np.ndarray]:
+    """Each run's day (on the episode's own axis) of every timing the record dates; never: the horizon."""
+    ev, runs = sim.events, sim.runs
+    horizon = float(origin + sim.days)
+    out = {}
+    record = truth.scenario.record
+    for name, spec in record.first_moves.items():
+        actor = sim.actor_ids.index(spec.actor)
+        hit = ev[(ev[:, 2] == actor) & np.isin(ev[:, 4], [sim.moves.index(m) for m in spec.moves])]
+        day = np.full(runs, horizon)
+        np.minimum.at(day, hit[:, 0], hit[:, 1].astype(float) + origin)
+        out[f"first_move.{name}"] = day
+    out["agreement_day"] = _agreement(sim) + origin
+    return out
+
+
+def _agreement(sim: Simulated) -> np.ndarray:
+    """Each run's deal day (both principals signed), or its horizon."""
+    ev, runs = sim.events, sim.runs
+    if sim.settle_move < 0 or sim.principals[0] < 0:
+        return np.full(runs, float(sim.days))
+    signed = np.full((runs, 2), np.inf)
+    for q in range(2):
+        hit = ev[(ev[:, 4] == sim.settle_move) & (ev[:, 2] == sim.principals[q])]
+        np.minimum.at(signed[:, q], hit[:, 0], hit[:, 1].astype(float))
+    both = signed.max(axis=1)
+    return np.where(np.isfinite(both), both, float(sim.days))
+
+
+def _score(truth: Truth, pool: list[Truth], origin: int, draws: dict, runs: int) -> list[dict]:
+    """Every unit's score for one episode forecast from one origin: model and both baselines."""
+    held = truth.scenario
+    replay = as_of(held, truth.data, origin)
+    sim = simulate(replay.scenario, runs, batch=draws, posterior=False)
+    last = truth.window
+    span = last - origin + 1  # days origin..last
+    daily = np.zeros((runs, sim.days))
+    np.add.at(daily, (sim.events[:, 0], sim.events[:, 1]), sim.goldstein[sim.events[:, 4]])
+    daily = daily[:, :span]
+    observed = truth.daily[origin:]
+    climate = np.concatenate([t.daily for t in pool])
+    last_seen = truth.daily[origin - 1] if origin > 0 else 0.0
+    base = {"episode": held.name, "origin": origin}
+    rows = []
+
+    def add(metric: str, unit, model: float, clim: float, pers: float, **extra) -> None:
+        rows.append({**base, "metric": metric, "unit": unit, "model": model, "climatology": clim,
+                     "persistence": pers, **extra})  # fmt: skip
+
+    crps_model = scores.crps(observed, daily.T)
+    crps_clim = scores.crps(observed, np.broadcast_to(climate, (span, len(climate))))
+    crps_pers = scores.crps(observed, np.full(span, last_seen))
+    recorded = truth.events[origin:] > 0
+    # and whether each day's observed sum lies inside the 90% band (all days and event days apart)
+    bands = {
+        "model": np.quantile(daily, [ALPHA / 2, 1 - ALPHA / 2], axis=0),
+        "climatology": np.quantile(climate, [ALPHA / 2, 1 - ALPHA / 2])[:, None].repeat(span, axis=1),
+        "persistence": np.full((2, span), last_seen),
+    }
+    inside = {f"covered_{k}": scores.covered(observed, lo, hi) for k, (lo, hi) in bands.items()}
+    for j in range(span):
+        day = origin + j
+        band = {k: float(v[j]) for k, v in inside.items()}
+        add("crps_all_days", day, crps_model[j], crps_clim[j], crps_pers[j], **band)
+        if recorded[j]:
+            add("crps_event_days", day, crps_model[j], crps_clim[j], crps_pers[j], **band)
+    # armed clash in the window: known if the replayed past holds one
+    clash_moves = [n for n, m in enumerate(sim.moves) if held.moves[m].clash]
+    past = [e for e in replay.scenario.history if e.label == "replayed from the record"]
+    known = any(held.moves[e.move].clash for e in past)
+    ev = sim.events[(sim.events[:, 1] < span) & np.isin(sim.events[:, 4], clash_moves)]
+    p_model = 1.0 if known else len(np.unique(ev[:, 0])) / runs
+    p_clim = 1.0 if known else float(np.mean([t.clash for t in pool]))
+    outcome = float(truth.clash)
+    add("brier_clash", "clash", *(float(scores.brier(outcome, p)) for p in (p_model, p_clim, float(known))))
+    # agreement by day d
+    deal = _agreement(sim) + origin
+    done = truth.agreement is not None and truth.agreement < origin
+    for d in (d for d in AGREEMENT_BY if origin <= d <= last):
+        outcome = float(truth.agreement is not None and truth.agreement <= d)
+        p_model = 1.0 if done else float(np.mean(deal <= d))
+        p_clim = 1.0 if done else float(np.mean([t.agreement is not None and t.agreement <= d for t in pool]))
+        add(
+            "brier_agreement",
+            f"by day {d}",
+            *(float(scores.brier(outcome, p)) for p in (p_model, p_clim, done)),
+        )
+    # key timings still ahead: the 90% interval of each
+    horizon = float(held.days)
+    simulated = _simulated_timings(sim, truth, origin)
+    for name, day in truth.timings.items():
+        if day < origin:
+            continue
+        kind = "agreement_day" if name == "agreement_day" else "first_move"
+        past_values = [v for t in pool for k, v in t.timings.items() if k.startswith(kind)]
+        clim = np.clip(np.array(past_values or [origin, horizon]), origin, horizon)
+        bounds = {
+            "model": np.quantile(simulated[name], [ALPHA / 2, 1 - ALPHA / 2]),
+            "climatology": np.quantile(clim, [ALPHA / 2, 1 - ALPHA / 2]),
+            "persistence": np.array([horizon, horizon]),
+        }
+        values = {k: float(scores.interval(day, lo, hi, ALPHA)) for k, (lo, hi) in bounds.items()}
+        inside = {f"covered_{k}": float(scores.covered(day, lo, hi)) for k, (lo, hi) in bounds.items()}
+        add("interval_timings", name, values["model"], values["climatology"], values["persistence"], **inside)
+    return rows
+
+
+def skill_table(units: pd.DataFrame) -> pd.DataFrame:
+    """Mean scores and skill against each baseline (with 95% bootstrap intervals): per episode and
+    origin, per episode over its origins ("all"), and pooled over every episode and origin."""
+    groups = []
+    for (ep, origin, metric), part in units.groupby(["episode", "origin", "metric"], sort=False):
+        groups.append((ep, str(origin), metric, part))
+    for (ep, metric), part in units.groupby(["episode", "metric"], sort=False):
+        groups.append((ep, "all", metric, part))
+    for metric, part in units.groupby("metric", sort=False):
+        groups.append(("pooled", "all", metric, part))
+    rows = []
+    for n, (ep, origin, metric, part) in enumerate(groups):
+        row = {"episode": ep, "origin": origin, "metric": metric, "units": len(part)}
+        for k in FORECASTS:
+            row[k] = float(part[k].mean())
+        for baseline in ("climatology", "persistence"):
+            row[f"skill_vs_{baseline}"] = scores.skill(part["model"].to_numpy(), part[baseline].to_numpy())
+            low, high = scores.skill_interval(part["model"].to_numpy(), part[baseline].to_numpy(), seed=n)
+            row[f"skill_vs_{baseline}_low"], row[f"skill_vs_{baseline}_high"] = low, high
+        if "covered_model" in part and part["covered_model"].notna().any():
+            for k in FORECASTS:
+                row[f"coverage_{k}"] = float(part[f"covered_{k}"].mean())
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,133 @@
+"""`sim backtest` (issue 11, item 5) and the replay of the record it forecasts from (sim.analysis.replay).
+
+Minimal settings (population 6, one generation, 2 runs per evaluation, 10 runs per forecast): what
+is checked is what the backtest scores and writes, not how good the model is.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim import load_scenario
+from sim.analysis.backtest import METRICS, skill_table
+from sim.analysis.replay import as_of
+from sim.scenario.record import locate, read_event_data
+
+from .conftest import SCENARIOS, one_error
+
+PAIR = ("kosovo_2018", "india_pakistan_2019")
+TINY = ["--population", "6", "--generations", "1", "--runs", "2", "--forecast-runs", "10"]
+
+
+def test_the_record_so_far_is_replayed_as_history():
+    sc = load_scenario("korea_2015")
+    data = read_event_data(locate(sc), sc)
+    start = as_of(sc, data, 0)
+    assert start.replayed == 0 and start.scenario.start_date == sc.start_date
+    assert [e.day for e in start.scenario.events] == [0]  # the trigger; day 13's scripted move is not known
+    later = as_of(sc, data, 10)
+    assert str(later.scenario.start_date) == "2015-08-14" and later.scenario.days == sc.days - 10
+    assert not later.scenario.events  # day 0's trigger is history now, replayed from the record
+    replayed = [e for e in later.scenario.history if e.label == "replayed from the record"]
+    coded = data[(data["sim_day"] < 10) & data["actor_id"].isin(list(sc.actors))]
+    assert len(replayed) == later.replayed and 0 < later.replayed <= len(coded)
+    assert later.replayed + sum(later.skipped.values()) == len(data[data["sim_day"] < 10])
+    assert {e.day + 10 for e in replayed} <= set(coded["sim_day"])
+    kept = as_of(sc, data, 10, keep_later_events=True)  # a live forecast keeps the modeller's plans
+    assert [e.day for e in kept.scenario.events] == [3]
+
+
+def test_skill_table_pools_units_per_episode_and_over_all():
+    units = pd.DataFrame(
+        {
+            "episode": ["a", "a", "b", "b"],
+            "origin": [0, 3, 0, 0],
+            "metric": ["brier_clash"] * 4,
+            "unit": ["clash"] * 4,
+            "model": [0.0, 0.0, 0.5, 0.5],
+            "climatology": [1.0, 1.0, 0.25, 0.25],
+            "persistence": [0.0, 0.0, 1.0, 1.0],
+        }
+    )
+    table = skill_table(units).set_index(["episode", "origin"])
+    assert table.loc[("a", "all"), "skill_vs_climatology"] == 1.0  # perfect against a worse baseline
+    assert np.isnan(table.loc[("a", "all"), "skill_vs_persistence"])  # persistence was perfect too
+    assert table.loc[("b", "all"), "skill_vs_climatology"] == -1.0
+    pooled = table.loc[("pooled", "all")]
+    assert pooled["units"] == 4 and pooled["model"] == 0.25
+    assert pooled["skill_vs_climatology"] == pytest.approx(1 - 0.25 / 0.625)
+
+
+@pytest.fixture(scope="module")
+def backtest_folder(tmp_path_factory):
+    from sim.cli import main
+
+    out = tmp_path_factory.mktemp("bt") / "out"
+    with pytest.raises(SystemExit) as done:
+        main(["backtest", *PAIR, *TINY, "--origins", "0,3", "--out", str(out)])
+    assert done.value.code in (0, None)
+    return out
+
+
+def test_a_tiny_backtest_writes_its_table_units_and_figure(backtest_folder):
+    table = pd.read_csv(backtest_folder / "backtest.csv", dtype={"origin": str})
+    assert set(table["metric"]) == set(METRICS)
+    assert {"kosovo_2018", "india_pakistan_2019", "pooled"} == set(table["episode"])
+    assert set(table["origin"]) == {"0", "3", "all"}
+    for column in ("skill_vs_climatology", "skill_vs_persistence", "coverage_model"):
+        assert column in table
+    assert (backtest_folder / "backtest.png").read_bytes()[:4] == b"\x89PNG"
+    manifest = json.loads((backtest_folder / "manifest.json").read_text())
+    assert manifest["origins"] == [0, 3] and set(manifest["calibrations"]) == set(PAIR)
+    # each fold was calibrated on the other episode only
+    assert manifest["calibrations"]["kosovo_2018"]["episodes"] == ["india_pakistan_2019"]
+    assert manifest["stopped_early"] == list(PAIR)  # one generation: too few to tell, and it says so
+
+
+def test_the_backtest_scores_every_day_of_the_window_and_event_days_apart(backtest_folder):
+    units = pd.read_csv(backtest_folder / "units.csv")
+    for name in PAIR:
+        sc = load_scenario(name)
+        last = sc.record.window[1]
+        data = read_event_data(locate(sc), sc)
+        for origin in (0, 3):
+            part = units[(units["episode"] == name) & (units["origin"] == origin)]
+            days = part.loc[part["metric"] == "crps_all_days", "unit"].astype(int)
+            assert sorted(days) == list(range(origin, last + 1))
+            event_days = part.loc[part["metric"] == "crps_event_days", "unit"].astype(int)
+            recorded = set(data.loc[(data["sim_day"] >= origin) & (data["sim_day"] <= last), "sim_day"])
+            assert set(event_days) == recorded
+    # the 90% band's coverage is kept for every day, and reported for the event days apart
+    table = pd.read_csv(backtest_folder / "backtest.csv", dtype={"origin": str}).set_index(
+        ["episode", "origin", "metric"]
+    )
+    for name in PAIR:
+        for metric in ("crps_all_days", "crps_event_days"):
+            part = units[(units["episode"] == name) & (units["metric"] == metric)]
+            expected = part["covered_model"].mean()
+            assert table.loc[(name, "all", metric), "coverage_model"] == pytest.approx(expected, abs=1e-4)
+    # a timing is scored only while it lies ahead: kosovo_2018's first moves are on day 1
+    k18 = units[(units["episode"] == "kosovo_2018") & (units["metric"] == "interval_timings")]
+    assert set(k18["origin"]) == {0}
+
+
+def test_backtest_errors_are_one_line_and_write_nothing(cli, tmp_path):
+    out = tmp_path / "bt"
+    assert "expected at least two scenarios" in one_error(cli, "backtest", "kosovo_2018", "--out", out)
+    line = one_error(cli, "backtest", *PAIR, "--origins", "0,x", "--out", out)
+    assert "--origins: expected whole days" in line
+    assert "--origins: expected days of 0 or more" in one_error(
+        cli, "backtest", *PAIR, "--origins", "-3", "--out", out
+    )
+    assert "--forecast-runs: expected a whole number of at least 2" in one_error(
+        cli, "backtest", *PAIR, "--forecast-runs", "1", "--out", out
+    )
+    bare = tmp_path / "bare.yaml"
+    text = (SCENARIOS / "kosovo_2018.yaml").read_text().split("\nrecord:")[0]
+    bare.write_text(text.replace("name: kosovo_2018", "name: b"))
+    assert "names no record" in one_error(cli, "backtest", "kosovo_2018", bare, "--out", out)
+    assert not out.exists()
