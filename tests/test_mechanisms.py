@@ -383,7 +383,20 @@ def test_leverage_helps_and_public_commitments_hinder_acceptance():
 
 def test_no_talks_no_offer_and_an_agreement_needs_both_principals():
     model = model_at(3)
-    assert model.acceptance() == {}
+    talks = model.spec.postures.ids.index("talks")
+    eu = model.spec.actor_ids.index("eu")
+
+    def talking(on: bool):
+        def edit(world, ix):
+            for row in world.held:
+                row[talks] = False
+            world.held[eu][talks] = on
+
+        return edit
+
+    assert situation(model, talking(False)).acceptance() == {}
+    assert len(situation(model, talking(True)).acceptance()) == 2  # control: with talks, both weigh it
+    situation(model, talking(False))
     ix, posture = model.spec.actor_ids.index, model.spec.postures.ids.index("signed")
     model.world.held[ix("kosovo")][posture] = True
     assert not situation(model).seen.in_force
