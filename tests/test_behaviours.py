@@ -69,7 +69,7 @@ def test_1_rise_and_peak_within_ten_days(base):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 10 acceptance 2 not met: P(clash) 9.4% in 1,000 runs of the calibrated scenario "
+    reason="issue 10 acceptance 2 not met: P(clash) 12.2% in 1,000 runs of the calibrated scenario "
     "(goal at most 5%; the record has none); strict: it fails loudly once the model gets there",
 )
 def test_1_an_armed_clash_is_rare(base):

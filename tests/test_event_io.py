@@ -19,11 +19,13 @@ DATA = REPO / "tests" / "data"
 EXPORT = DATA / "kosovo_2021-09.export.CSV"  # nine rows in GDELT 2.0's export format
 MALFORMED = DATA / "malformed.export.CSV"  # its first six rows, row 4's GoldsteinScale 'high'
 RUNS = 4
+LOUD = {"roles.patron.activity": 3.0, "roles.kin_state.activity": 3.0, "roles.guarantor.activity": 3.0}
 
 
 @pytest.fixture(scope="module")
 def result_and_folder(tmp_path_factory):
-    result = run("kosovo_2021", runs=RUNS, days=33)
+    # the third parties made louder, so that every actor acts in each run and the test can tell them apart
+    result = run("kosovo_2021", runs=RUNS, days=33, overrides=LOUD)
     folder = tmp_path_factory.mktemp("evio") / "run"
     result.save(folder)
     return result, folder
@@ -94,7 +96,10 @@ def test_a_parquet_event_log_reads_back_the_same(result_and_folder, tmp_path):
 def test_actors_without_a_code_are_found_by_id_and_odd_codes_survive_the_csv(tmp_path):
     # russia without a code; serbia's code holds a comma and a quote, which forces quoted fields
     result = run(
-        "kosovo_2021", runs=1, days=33, overrides={"actors.russia.code": None, "actors.serbia.code": 'S,"RB'}
+        "kosovo_2021",
+        runs=1,
+        days=33,
+        overrides={**LOUD, "actors.russia.code": None, "actors.serbia.code": 'S,"RB'},
     )
     folder = tmp_path / "run"
     result.save(folder)

@@ -480,7 +480,17 @@ def test_small_formulas():
     assert mx.incident_risk(100.0, 0.0) == 1.0 and mx.incident_risk(50.0, 0.5) == 0.125
     assert mx.hurt(0.0, 6.0) == 0.0 and 0.6 < mx.hurt(6.0, 6.0) < 0.65
     assert mx.balance(1.0, 1.0) == 0.5 and mx.balance(0.0, 0.0) == 0.5 and mx.balance(1.0, 3.0) == 0.75
-    assert mx.activity_rate(1.0, 0.0, 0.0, 1.0, 5.0) == 0.0 < mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0)
+    assert (
+        mx.activity_rate(1.0, 0.0, 0.0, 1.0, 5.0, 1.0, 0.5)
+        == 0.0
+        < mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0, 1.0, 0.5)
+    )
+    # prominence: the strong make more reportable moves, and with exponent 0 capability does not matter
+    assert mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0, 0.25, 0.5) == pytest.approx(0.5 * 1.1)
+    assert mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0, 0.25, 0.0) == mx.activity_rate(
+        1.0, 0.1, 1.0, 1.0, 1.0, 1.0, 0.5
+    )
+    assert mx.prospect(0.0, 0.4, 0.5, True) == 0.2 and mx.prospect(0.0, 0.4, 0.5, False) == 0.0
     assert mx.commitment(0.0) == 1.0 and mx.commitment(-3.0) == 0.0 and mx.commitment(5.0) == 2.0
 
 
@@ -506,7 +516,7 @@ def test_every_per_replicate_parameter_changes_the_runs():
     """A batch path that changes nothing would be a nominal parameter: each must move the output."""
     scenario = prepare("kosovo_2021")
     fields = batch_fields(scenario)
-    runs, days = 60, 40
+    runs, days = 200, 40
     reference = CrisisModel(scenario, replicates=runs, days=days)
     reference.run()
     base = _outputs(reference)
