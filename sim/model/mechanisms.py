@@ -97,7 +97,7 @@ RUNGS = ("cooperate", "verbal conflict", "coercion", "violence")
 N_RUNGS = len(RUNGS)
 
 
-# ---------------------------------------------------------------- stage 1: whether to act
+# ---------------------------------------------------------------- stage 1: how many moves today
 
 
 # The most moves an actor can make in a day, whatever `activity.max_moves` says: the width of the
