@@ -664,6 +664,25 @@ def _as_date(value: Any) -> dt.date | None:
     return None
 
 
+def _day_or_date(data: Any, info: ValidationInfo, day_hint: str, first: int, last: int) -> Any:
+    """Exactly one of `day` and `date` in an event's mapping; a date whose day number lies in
+    first..last becomes that day (a date outside is left for the `date` field's own check)."""
+    if not isinstance(data, dict):
+        return data
+    has_day, has_date = data.get("day") is not None, data.get("date") is not None
+    if has_day and has_date:
+        raise PydanticCustomError(
+            "day_and_date", "expected either 'day' or 'date' (the same thing, two ways), not both", {}
+        )
+    if not has_day and not has_date:
+        raise PydanticCustomError("day_or_date", f"expected {day_hint} or 'date' (YYYY-MM-DD)", {})
+    start = (info.context or {}).get("start_date")
+    date = _as_date(data.get("date"))
+    if has_date and start is not None and date is not None and first <= (date - start).days <= last:
+        data = {**data, "day": (date - start).days}
+    return data
+
+
 class ScriptedEvent(Strict):
     """On a given day an actor makes a given move, or parameters change.
 
@@ -712,22 +731,7 @@ class ScriptedEvent(Strict):
     @classmethod
     def _day_or_date(cls, data: Any, info: ValidationInfo) -> Any:
         """Exactly one of `day` and `date`; a date in the run becomes its day number."""
-        if not isinstance(data, dict):
-            return data
-        has_day, has_date = data.get("day") is not None, data.get("date") is not None
-        if has_day and has_date:
-            raise PydanticCustomError(
-                "day_and_date", "expected either 'day' or 'date' (the same thing, two ways), not both", {}
-            )
-        if not has_day and not has_date:
-            raise PydanticCustomError(
-                "day_or_date", "expected 'day' (0 = the start date) or 'date' (YYYY-MM-DD)", {}
-            )
-        start = (info.context or {}).get("start_date")
-        date = _as_date(data.get("date"))
-        if has_date and start is not None and date is not None and 0 <= (date - start).days <= MAX_DAY:
-            data = {**data, "day": (date - start).days}
-        return data
+        return _day_or_date(data, info, "'day' (0 = the start date)", 0, MAX_DAY)
 
     @field_validator("date")
     @classmethod
@@ -813,22 +817,7 @@ class HistoryEvent(Strict):
     @classmethod
     def _day_or_date(cls, data: Any, info: ValidationInfo) -> Any:
         """Exactly one of `day` and `date`; a date before the start becomes its (negative) day number."""
-        if not isinstance(data, dict):
-            return data
-        has_day, has_date = data.get("day") is not None, data.get("date") is not None
-        if has_day and has_date:
-            raise PydanticCustomError(
-                "day_and_date", "expected either 'day' or 'date' (the same thing, two ways), not both", {}
-            )
-        if not has_day and not has_date:
-            raise PydanticCustomError(
-                "day_or_date", "expected 'day' (-1 = the day before the start) or 'date' (YYYY-MM-DD)", {}
-            )
-        start = (info.context or {}).get("start_date")
-        date = _as_date(data.get("date"))
-        if has_date and start is not None and date is not None and -MAX_DAY <= (date - start).days < 0:
-            data = {**data, "day": (date - start).days}
-        return data
+        return _day_or_date(data, info, "'day' (-1 = the day before the start)", -MAX_DAY, -1)
 
     @field_validator("day", mode="before")
     @classmethod
