@@ -571,3 +571,14 @@ def test_yaml_aliases_cannot_expand_without_bound(cli, tmp_path, monkeypatch):
     assert "--set: more than 200,000 values" in one_error(
         cli, "run", "kosovo_2021", "--set", f"description={big}"
     )
+
+
+def test_a_folder_named_like_a_bundled_scenario_does_not_hide_it(cli, tmp_path, monkeypatch):
+    """`sim validate kosovo_2021` where an earlier run left a folder called kosovo_2021."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "kosovo_2021").mkdir()
+    code, _, err = cli("validate", "kosovo_2021")
+    assert code == 0, err
+    # control: a folder that names no bundled scenario is still refused, in one line
+    (tmp_path / "my_crisis").mkdir()
+    assert "not a regular file" in one_error(cli, "validate", "my_crisis")

@@ -50,11 +50,13 @@ def _hint(value: str, options: list[str]) -> str:
 def resolve_path(spec: str | Path) -> Path:
     """A path as given, or the name of a bundled scenario (with or without .yaml)."""
     path = Path(spec)
-    if path.exists():
-        return path
     name = path.name.removesuffix(".yaml").removesuffix(".yml")
     bundled = BUNDLED / f"{name}.yaml"
-    if path.parent == Path(".") and bundled.exists():
+    bare = path.parent == Path(".") and bundled.exists()
+    # a folder of the same name (an earlier run's output, say) does not hide a bundled scenario
+    if path.exists() and not (bare and path.is_dir()):
+        return path
+    if bare:
         return bundled
     hint = difflib.get_close_matches(name, bundled_scenarios(), n=1)
     extra = f"; did you mean the bundled scenario '{hint[0]}'?" if hint else ""
