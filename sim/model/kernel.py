@@ -290,9 +290,13 @@ def situation(
         s = 0.0
         for k in range(ni):
             x = issues[0, i, k]
-            look = mx.prospect(Q[r, k], offer[k], p[PROSPECT], bargaining)
-            d += issues[1, i, k] * mx.felt_distance(x, look, REF[r, i, k], lam, p[CHRONIC])
-            d_q += issues[1, i, k] * mx.felt_distance(x, Q[r, k], REF[r, i, k], lam, p[CHRONIC])
+            felt_q = mx.felt_distance(x, Q[r, k], REF[r, i, k], lam, p[CHRONIC])
+            felt = felt_q  # the prospect is the status quo unless talks stand or a deal is in force
+            if bargaining:
+                look = mx.prospect(Q[r, k], offer[k], p[PROSPECT], bargaining)
+                felt = mx.felt_distance(x, look, REF[r, i, k], lam, p[CHRONIC])
+            d += issues[1, i, k] * felt
+            d_q += issues[1, i, k] * felt_q
             s += issues[1, i, k]
         dissat[i] = d
         at_stake[i] = d_q

@@ -550,13 +550,19 @@ class ReferenceModel(mesa.Model):
         for i in range(n):
             s.hurt.append(F["hurt"](w.costs[i], p["bargaining.hurt_scale"]))
             ref = w.reference[i]
-            felt = [F["felt_distance"](float(x[i, k]), look[k], ref[k], lam, chronic) for k in range(ni)]
+            felt_q = [
+                F["felt_distance"](float(x[i, k]), w.status_quo[k], ref[k], lam, chronic) for k in range(ni)
+            ]
+            # the prospect is the status quo unless talks stand or a deal is in force
+            felt = (
+                [F["felt_distance"](float(x[i, k]), look[k], ref[k], lam, chronic) for k in range(ni)]
+                if bargaining
+                else felt_q
+            )
             d, d_q, stake = 0.0, 0.0, 0.0
             for k in range(ni):
                 d += float(sal[i, k]) * felt[k]
-                d_q += float(sal[i, k]) * F["felt_distance"](
-                    float(x[i, k]), w.status_quo[k], w.reference[i][k], lam, chronic
-                )
+                d_q += float(sal[i, k]) * felt_q[k]
                 stake += float(sal[i, k])
             s.dissatisfaction.append(d)
             s.at_stake.append(d_q)
