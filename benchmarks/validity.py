@@ -24,6 +24,7 @@ import numba
 from sim import load_scenario
 from sim.analysis import validity as v
 from sim.analysis.fit import simulate
+from sim.scenario.loader import bundled_scenarios
 
 
 def duplicate_check(scenario, actor: str, move: str, runs: int) -> tuple[float, float, float]:
@@ -127,6 +128,16 @@ def main(argv: list[str] | None = None) -> None:
         print(f"   {k.mechanism:<30}{cells}")
     nominal = [k.mechanism for k in rows if not k.significant]
     print(f"   mechanisms with no significant effect: {', '.join(nominal) or 'none'}")
+    if nominal:
+        library = {name: load_scenario(name) for name in bundled_scenarios()}
+        for mechanism, hits in v.elsewhere(scenario, nominal, library, runs=runs).items():
+            if not hits:
+                print(f"   {mechanism}: no significant effect on any other episode of the library either")
+            for name, k in hits:
+                changes = ", ".join(
+                    f"{v.HEADLINES[n]} {k.base[n]:.3f} -> {k.value[n]:.3f}" for n in k.significant
+                )
+                print(f"   {mechanism}: acts on {name} (switched off: {changes})")
     print(f"\n({time.perf_counter() - start:.0f} s)")
 
 

@@ -581,3 +581,17 @@ def test_a_deal_in_force_is_carried_out_and_the_knock_out_leaves_the_roadblocks_
     assert len(carried) > 100 and len(knocked) > 100  # deals with the roadblocks up, either way
     assert np.median(carried) <= 5
     assert np.median(knocked) > np.median(carried) + 3
+
+
+def test_restraint_acts_where_a_patron_presses_its_client_and_not_where_none_does():
+    """2011: Belgrade pressed the northern Serbs to lift the barricades; switching the patron's restraint
+    off makes a deal by day 30 rarer. Placebo: in 2021 no patron pressed its client (the record has
+    none), and the same knock-out changes no headline."""
+    from sim import load_scenario
+    from sim.analysis.validity import knockouts
+
+    (pressed,) = knockouts(load_scenario("kosovo_2011"), runs=1000, only=["alliance (restraint)"])
+    assert "p_deal_30" in pressed.significant
+    assert pressed.value["p_deal_30"] < pressed.base["p_deal_30"]
+    (idle,) = knockouts(load_scenario("kosovo_2021"), runs=1000, only=["alliance (restraint)"])
+    assert not idle.significant

@@ -8,7 +8,7 @@ trigger is the scenario's scripted events, the targets are the record's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -242,13 +242,17 @@ def knockouts(
     resamples: int = 1000,
     seed: int = 11,
     batch: Mapping[str, np.ndarray] | None = None,
+    only: Sequence[str] | None = None,
 ) -> list[Knockout]:
-    """Switch each mechanism off in turn, on common random numbers; paired bootstrap of each difference."""
+    """Switch each mechanism (or those `only` names) off in turn, on common random numbers; paired
+    bootstrap of each difference."""
     base_runs = headlines(simulate(scenario, runs, batch=batch))
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, runs, size=(resamples, runs))
     out = []
     for mechanism, setting in KNOCKOUTS.items():
+        if only is not None and mechanism not in only:
+            continue
         knocked = {**(batch or {}), **{k: np.full(runs, v) for k, v in setting.items()}}
         runs_k = headlines(simulate(scenario, runs, batch=knocked))
         low, high, base, value = {}, {}, {}, {}
@@ -262,3 +266,23 @@ def knockouts(
             low[name], high[name] = (float(v) for v in np.quantile(diffs, [0.025, 0.975]))
         out.append(Knockout(mechanism, setting, base, value, low, high))
     return out
+
+
+def elsewhere(
+    scenario: Scenario, mechanisms: Sequence[str], library: Mapping[str, Scenario], *, runs: int = 1000
+) -> dict[str, list[tuple[str, Knockout]]]:
+    """For mechanisms nominal on `scenario`, the other episodes of the library (scenarios with a record
+    of their own) on which switching each off changes a headline significantly.
+
+    A term can be idle in one crisis because nobody there does what it describes (no patron pressed
+    its client in 2021); it earns its place if it acts in an episode whose record shows it at work.
+    """
+    own = scenario.record.events if scenario.record else None
+    found: dict[str, list[tuple[str, Knockout]]] = {m: [] for m in mechanisms}
+    for name, other in library.items():
+        if other.record is None or other.record.events == own:
+            continue
+        for k in knockouts(other, runs=runs, only=mechanisms):
+            if k.significant:
+                found[k.mechanism].append((name, k))
+    return found
