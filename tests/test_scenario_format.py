@@ -331,6 +331,31 @@ def test_sim_new_writes_a_starter_that_validates_and_runs(cli, tmp_path):
     assert "my_crisis: 20 runs" in stdout
 
 
+def test_a_three_actor_crisis_from_sim_new_edits_and_runs_with_nothing_from_another_crisis(cli, tmp_path):
+    """sim new -> edit -> sim run: a user's own three-actor standoff needs no field of another crisis,
+    and the moves it can make are the generic catalogue's. Control: the 2021 scenario does carry
+    crisis-specific moves (the plates), so the check could fail."""
+    code, _, err = cli("new", "standoff", "--actors", "india,pakistan,usa:great_power", "--out", tmp_path)
+    assert code == 0, err
+    path = tmp_path / "standoff.yaml"
+    raw = yaml.safe_load(path.read_text())
+    raw["issues"]["main_issue"]["label"] = "the line of control"
+    raw["issues"]["main_issue"].update(low="status quo ante", high="a punitive strike unanswered")
+    raw["events"] = [
+        {"id": "attack", "day": 0, "actor": "pakistan", "move": "threaten_force", "target": "india"},
+        {"id": "alert", "day": 2, "actor": "india", "move": "raise_alert", "target": "pakistan"},
+    ]
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    sc = load_scenario(path)
+    generic = set(_catalogue()["moves"])
+    assert set(sc.moves) <= generic
+    assert "recognises_kosovo" not in path.read_text()
+    code, stdout, err = cli("run", path, "--runs", 20, "--out", tmp_path / "run")
+    assert code == 0, err
+    assert "standoff: 20 runs" in stdout
+    assert not set(load_scenario(BASE).moves) <= generic  # control
+
+
 def test_sim_new_writes_into_the_current_folder_and_never_overwrites(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, _, err = cli("new", "c", "--actors", "a,b", "--start-date", "2024-05-01")
