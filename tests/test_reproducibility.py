@@ -36,7 +36,7 @@ def test_replicate_alone_equals_replicate_in_batch(k):
 def test_replicate_in_batch_with_other_parameters_of_other_replicates():
     """A per-replicate parameter batch leaves the replicates that share the base value unchanged."""
     values = np.full(10, 0.6)
-    values[[2, 5]] = 0.95
+    values[5:] = 0.95  # half the runs, so that the control below does not hang on one quiet replicate
     batched = run("kosovo_2021", runs=10, batch={"actors.russia.resolve": values})
     plain = run("kosovo_2021", runs=10)
     same = batched.trajectories["run"].isin([0, 1, 3])
