@@ -46,10 +46,9 @@ def test_4_without_kfor_more_clashes(table):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="model disagrees with the brief here: an early police withdrawal lowers the peak and "
-    "P(clash) but leaves the plate issue open, so fewer runs reach a deal (63% against 76%) and "
-    "P(resolved by day 30) does not rise (+2 points, not significant); durations are shorter run for "
-    "run (test_behaviours test 5), the median is not",
+    reason="model disagrees with the brief here: an early police withdrawal lowers P(clash) (0.036 -> "
+    "0.014) but leaves the plate issue open, so fewer runs reach a deal (79% against 95%) and "
+    "P(resolved by day 30) falls by 2 points [-4.0, -0.1]; the median duration does not move",
 )
 def test_5_early_withdrawal_ends_the_crisis_sooner(table):
     assert interval(table, "kosovo_2021_early_police_withdrawal", "median_days_to_resolution")[1] < 0

@@ -293,7 +293,8 @@ def scripted_notes(report: list[dict[str, Any]], runs: int, days: int) -> list[s
         elif "after_the_last_day" in row["reasons"]:
             lines.append(f"{what} never happened: it falls after the run's last day, day {days - 1}")
         elif k:
-            where = f"in {k / runs:.0%} of runs ({k} of {runs})" if runs > 1 else "in this run"
+            share = f"{k / runs:.1%}" if k / runs < 0.01 else f"{k / runs:.0%}"  # 4 of 1,000 is not "0%"
+            where = f"in {share} of runs ({k} of {runs})" if runs > 1 else "in this run"
             reasons = sorted(row["reasons"].items(), key=lambda kv: -kv[1])
             why = ", ".join(SKIP_REASONS[key] + (f" ({c})" if len(reasons) > 1 else "") for key, c in reasons)
             lines.append(f"{what} did not happen {where}: {why}")
