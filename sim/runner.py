@@ -11,7 +11,7 @@ import numpy as np
 from sim.ensemble.executors import SPILL_WORK, Ensemble, block_of, check_size, keep_events, run_distributed
 from sim.ensemble.tables import SPILL_FORMATS
 from sim.errors import UserError
-from sim.model.model import CrisisModel
+from sim.model.lockstep import Lockstep
 from sim.results.result import Result
 from sim.scenario.batch import validate_batch
 from sim.scenario.loader import load_scenario, normalize_overrides
@@ -129,7 +129,7 @@ def run(
                 spill_format=spill_format,
             )
         case "fast":
-            single = CrisisModel(loaded, replicates=replicates, batch=batch, keep_events=keep)
+            single = Lockstep(loaded, replicates=replicates, batch=batch, keep_events=keep)
             while single.running:
                 single.step()
                 if progress is not None:

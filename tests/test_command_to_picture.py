@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from scipy.special import ndtri
 
 from sim import runner
 from sim.ensemble import executors, tables
 from sim.errors import UserError
-from sim.results.outcomes import wilson
+from sim.results.outcomes import WILSON_Z, wilson
 
 from .conftest import REPO
 
@@ -60,6 +61,10 @@ def test_wilson_interval_is_scipys_to_the_bit(n):
     for k in ks:
         ci = stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
         assert wilson(k, n) == (float(ci.low), float(ci.high)), (k, n)
+
+
+def test_the_wilson_quantile_is_scipys_to_the_bit():
+    assert float(ndtri(0.5 + 0.5 * 0.95)) == WILSON_Z
 
 
 def test_a_run_neither_imports_scipy_stats_nor_sweeps_memory_at_exit(tmp_path):

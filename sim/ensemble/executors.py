@@ -27,7 +27,7 @@ from sim.ensemble.tables import RUNS_PER_CHUNK, Layout, TrajectoryStore
 from sim.errors import UserError, check_interrupted, report_stage
 from sim.model import scripted
 from sim.model.engine_cache import note_if_compiling
-from sim.model.model import CrisisModel
+from sim.model.lockstep import Lockstep
 from sim.model.rng import Purpose, uniforms
 from sim.model.spec import Spec, compile_spec
 from sim.scenario.schema import Scenario
@@ -83,16 +83,16 @@ def run_block(
         import numba
 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    model = CrisisModel(scenario, replicates=replicates, days=days, seed=seed, batch=batch, keep_events=keep)
+    model = Lockstep(scenario, replicates=replicates, days=days, seed=seed, batch=batch, keep_events=keep)
     model.run()
     block = block_of(model)
-    # A Mesa model and its agents form reference cycles that only the cyclic
-    # collector frees; let go of the big arrays now so memory stays flat.
+    # let go of the big arrays now (a model in a reference cycle would hold them until the cyclic
+    # collector ran), so memory stays flat
     model.recorder = model.state = None
     return block
 
 
-def block_of(model: CrisisModel) -> Block:
+def block_of(model: Lockstep) -> Block:
     """A finished model's record as a Block."""
     rec = model.recorder
     return Block(
@@ -593,7 +593,7 @@ def run_reference(
 
 
 def _reference_day(model: Any, missed: np.ndarray, by_day: dict[int, list[int]]) -> None:
-    """Step a reference model one day, counting the scripted moves it skipped (as CrisisModel does)."""
+    """Step a reference model one day, counting the scripted moves it skipped (as Lockstep does)."""
     day, rows = model.day, list(model.scripted.get(model.day, []))
     if not rows:
         model.step()
