@@ -54,6 +54,7 @@ def run(
     events: str = "all",
     posterior: str | Path | bool | None = None,
     spill_format: str = "arrow",
+    bands_ready: Callable[[Ensemble], None] | None = None,
 ) -> Result:
     """Run replicates 0..runs-1 (or replicate `replicate` alone) of a scenario.
 
@@ -78,6 +79,8 @@ def run(
             (quick to write and to read back) or "parquet", the run folder's trajectories.parquet
             written row group by row group as the blocks finish, so that `save(data="parquet")`
             places that file instead of encoding the table a second time (what `sim run` does).
+        bands_ready: called with the Ensemble once its dyads' bands are made (with a large ensemble,
+            while the runs go on): `sim run` has their figure drawn then, beside the run.
 
     The numbers do not depend on `workers` or `client`: every draw is a function
     of (seed, replicate, day, purpose).
@@ -127,6 +130,7 @@ def run(
                 client=client,
                 progress=progress,
                 spill_format=spill_format,
+                bands_ready=bands_ready,
             )
         case "fast":
             single = Lockstep(loaded, replicates=replicates, batch=batch, keep_events=keep)
@@ -134,7 +138,7 @@ def run(
                 single.step()
                 if progress is not None:
                     progress(single.day, single.days)
-            model = Ensemble(loaded, single.spec, replicates, days_run, loaded.seed)
+            model = Ensemble(loaded, single.spec, replicates, days_run, loaded.seed, bands_ready=bands_ready)
             model.add(block_of(single))
             model.finish()
         case "reference":

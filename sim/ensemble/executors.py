@@ -128,8 +128,10 @@ class Ensemble:
         days: int,
         seed: int,
         spill_format: str = "arrow",
+        bands_ready: Callable[[Ensemble], None] | None = None,
     ):
         self.crisis, self.spec, self.days, self.seed = scenario, spec, days, seed
+        self.bands_ready = bands_ready  # called once the dyads' bands are made (sim run draws them then)
         self.replicates = np.asarray(replicates, dtype=np.int64)
         r = len(self.replicates)
         self.spilled = r * days > SPILL_WORK
@@ -171,8 +173,12 @@ class Ensemble:
 
     def _bands(self, dyads: np.ndarray) -> None:
         """Bands and peaks of (runs, days, pairs) single-precision dyads."""
-        self.dyad_bands = np.quantile(dyads, BAND_QUANTILES, axis=0)
-        self.dyad_peak = dyads.max(axis=(0, 1))
+        self._banded(np.quantile(dyads, BAND_QUANTILES, axis=0), dyads.max(axis=(0, 1)))
+
+    def _banded(self, bands: np.ndarray, peaks: np.ndarray) -> None:
+        self.dyad_bands, self.dyad_peak = bands, peaks
+        if self.bands_ready is not None:
+            self.bands_ready(self)
 
     def finish(self) -> Ensemble:
         self.store.finish()
@@ -182,7 +188,7 @@ class Ensemble:
                 series = self.store.dyad(k).astype(np.float32)  # as in a spilled ensemble's bands
                 bands.append(np.quantile(series, BAND_QUANTILES, axis=0))
                 peaks.append(series.max())
-            self.dyad_bands, self.dyad_peak = np.stack(bands, axis=2), np.array(peaks)
+            self._banded(np.stack(bands, axis=2), np.array(peaks))
         self.events = np.concatenate(self._events) if self._events else np.zeros((0, 6), dtype=np.int32)
         self._plot, self._events = [], []
         return self
@@ -219,11 +225,12 @@ def run_distributed(
     client: Any = None,
     progress: Callable[[int, int], None] | None = None,
     spill_format: str = "arrow",
+    bands_ready: Callable[[Ensemble], None] | None = None,
 ) -> Ensemble:
     """Run blocks of replicates in this process, on local processes (`workers`) or a Dask `client`.
 
     `spill_format`: a large ensemble's trajectories go to disk as the blocks arrive, as Arrow IPC or
-    as the Parquet file the run folder will hold (see TrajectoryStore).
+    as the Parquet file the run folder will hold (see TrajectoryStore). `bands_ready`: see Ensemble.
     """
     if client is None:
         workers = usable_workers(workers, len(replicates), days)
@@ -233,7 +240,7 @@ def run_distributed(
         part = slice(start, start + len(block))
         jobs.append((scenario, block, days, seed, _batch_slice(batch, part), keep[part]))
         start += len(block)
-    ensemble = Ensemble(scenario, compile_spec(scenario), replicates, days, seed, spill_format)
+    ensemble = Ensemble(scenario, compile_spec(scenario), replicates, days, seed, spill_format, bands_ready)
     try:
         if client is not None:
             futures = [client.submit(run_block, *job, 1, pure=False) for job in jobs]
