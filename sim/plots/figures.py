@@ -14,6 +14,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -41,6 +42,16 @@ def _fan(ax, dates, bands: np.ndarray, runs: int, color: str, label: str | None 
 def _date_axis(ax, days: int, maxticks: int = 8) -> None:
     ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=maxticks))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b\n%Y" if days > 120 else "%d %b"))
+
+
+def _fix_dates(ax) -> None:
+    """Pin the date ticks where the date rules put them for the axis's final limits.
+
+    The same ticks; but drawing with a constrained layout asks an axis for its ticks dozens of times
+    (each pass, each spine), and each time the date rules ran anew: a fifth of drawing the dyads.
+    Call it once the limits are final (data in, limits set); shared axes share the pinned ticks.
+    """
+    ax.xaxis.set_major_locator(FixedLocator(ax.xaxis.get_major_locator()()))
 
 
 def _tension_axes(ax, dates, start, days: int) -> None:
@@ -83,6 +94,7 @@ def tension_figure(p: TensionPlot) -> Figure:
         fontsize=11,
     )
     _tension_axes(ax, dates, p.start, p.days)
+    _fix_dates(ax)
     return fig
 
 
@@ -112,6 +124,7 @@ def dyads_figure(p: DyadsPlot) -> Figure:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
     fig.suptitle(f"Dyadic tension: {p.name} ({p.runs_text})", x=0.01, ha="left", fontsize=12)
+    _fix_dates(axes.flat[0])  # the axes share their x axis
     return fig
 
 

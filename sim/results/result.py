@@ -273,11 +273,11 @@ class Result:
 
     def _save_figures(self, folder: Path, formats: tuple[str, ...], painter: FigureWorker | None) -> None:
         """Each figure in each format: the worker's bytes, or drawn here (no worker, or it failed)."""
-        from sim.plots.render import render
-
         for kind in KINDS:
             files = painter.collect(kind, formats) if painter is not None else None
-            if files is None:
+            if files is None:  # matplotlib is imported here only when the figures are drawn here
+                from sim.plots.render import render
+
                 files = render(kind, self.plot_data(kind), formats)
             for fmt in formats:
                 (folder / f"{kind}.{fmt}").write_bytes(files[fmt])
