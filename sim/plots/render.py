@@ -11,7 +11,7 @@ import warnings
 
 from sim.plots import figures
 from sim.plots.plotdata import DyadsPlot, TensionPlot
-from sim.results.files import SVG_SALT, figure_metadata
+from sim.plots.reproducible import SVG_SALT, figure_metadata
 
 DPI = 150
 
