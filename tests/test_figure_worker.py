@@ -124,21 +124,29 @@ def _gone(pids: list[int]) -> bool:
     return False
 
 
-needs_proc = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
-
-
-@needs_proc
-def test_ctrl_c_stops_the_worker_with_the_command(tmp_path):
+@pytest.fixture
+def command(tmp_path):
+    """A long `sim run` that has reached its run, and the process id of its figure worker."""
     from sim.ensemble.executors import cpu_count
 
+    if not Path("/proc/self/environ").exists():
+        pytest.skip("reads /proc")
     if cpu_count() < 2:
         pytest.skip("one CPU: no figure worker")
     proc, stages = _start(tmp_path)
     workers = _workers_of(stages)
     assert len(workers) == 1  # control: the worker is there
-    os.killpg(
-        proc.pid, signal.SIGINT
-    )  # the terminal's Ctrl-C: the worker, in a session of its own, is spared
+    yield proc, workers
+    if proc.poll() is None:  # a failed test: no stray command either
+        proc.kill()
+        proc.communicate()
+
+
+def test_ctrl_c_stops_the_worker_with_the_command(command, tmp_path):
+    proc, workers = command
+    # the terminal's Ctrl-C goes to the command's group; the worker, in a session of its own, is spared
+    os.killpg(proc.pid, signal.SIGINT)
+
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 130 and err.decode().strip() == "sim: interrupted; nothing written"
     assert _gone(workers)
@@ -146,15 +154,8 @@ def test_ctrl_c_stops_the_worker_with_the_command(tmp_path):
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
-@needs_proc
-def test_a_worker_whose_command_was_killed_ends_by_itself(tmp_path):
-    from sim.ensemble.executors import cpu_count
-
-    if cpu_count() < 2:
-        pytest.skip("one CPU: no figure worker")
-    proc, stages = _start(tmp_path)
-    workers = _workers_of(stages)
-    assert len(workers) == 1
+def test_a_worker_whose_command_was_killed_ends_by_itself(command):
+    proc, workers = command
     os.killpg(proc.pid, signal.SIGKILL)  # no clean-up at all: the worker reads the end of its input
     proc.communicate(timeout=600)
     assert _gone(workers)
