@@ -184,6 +184,9 @@ def run(
     # the figures are drawn in a worker process of their own, which imports matplotlib now, while this
     # one imports the engine, and draws each figure as soon as its data are in (sim/plots/worker.py)
     with figure_worker((fmt.value,)) as painter:
+        from sim.model.lean_numba import load_numba_without_scipy
+
+        load_numba_without_scipy()  # this process compiles nothing but the engine
         from sim.ensemble.executors import check_size, cpu_count, usable_workers
         from sim.results.files import check_out
         from sim.runner import run as run_api
