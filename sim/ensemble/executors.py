@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.ensemble.cpus import cpu_count
 from sim.ensemble.tables import RUNS_PER_CHUNK, Layout, TrajectoryStore
 from sim.errors import UserError, check_interrupted, report_stage
 from sim.model import scripted
@@ -378,14 +379,6 @@ def check_size(actors: int, runs: int, days: int, events: str = "all", workers: 
                 field="--runs",
             )
     return need
-
-
-def cpu_count() -> int:
-    """CPUs this process may run on (its affinity mask, not the machine's total)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def usable_workers(requested: int, runs: int, days: int) -> int:
