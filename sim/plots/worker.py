@@ -92,7 +92,7 @@ def figure_worker(formats: tuple[str, ...]) -> Iterator[FigureWorker | None]:
     if cpu_count() > 1:
         try:
             worker = FigureWorker(formats)
-        except OSError:  # no process to be had: the command draws the figures itself
+        except (OSError, ValueError):  # no process to be had: the command draws the figures itself
             worker = None
     try:
         yield worker
