@@ -7,9 +7,10 @@ First, from command to picture (issue "Fast from command to picture"): the
 start-up of `sim list`, the first run's compile (an empty numba cache), the
 in-process ensemble (`sim.run()`, which spills the trajectories as Arrow IPC)
 and the end-to-end `sim run` of R x 180 days (imports, the same simulation
-with the table streamed to Parquet, the run folder, exit), each the best of
-three, with its peak memory and CPU time, and their ratios; then the table of
-configurations.
+with the table streamed to Parquet, the figures drawn by its worker process,
+the run folder, exit), each the best of three, with its peak memory and CPU
+time (the command's with its figure worker's), and their ratios; then the
+table of configurations.
 
 Each configuration runs in a fresh subprocess, so its peak memory (max RSS) is
 its own; the engine is compiled and warmed up before the clock starts, and the
@@ -76,8 +77,10 @@ def measure(config: dict) -> dict:
 def timed(command: list[str], env: dict | None = None, cpu: bool = False) -> tuple[float, ...]:
     """Wall seconds and peak memory (MB, the child's own) of one command in a fresh process.
 
-    With `cpu`, also its CPU seconds (user + system, every thread): on a machine shared with
-    other work, the wall time of a command swings with their load; its CPU time much less.
+    With `cpu`, also its CPU seconds (user + system, every thread, and every child process it waited
+    for, such as `sim run`'s figure worker): on a machine shared with other work, the wall time of a
+    command swings with their load; its CPU time much less. The peak memory is the largest single
+    process's (the command's; its figure worker holds far less).
     """
     start = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)

@@ -179,87 +179,110 @@ def run(
     """Run a scenario's ensemble and write tables, figures and a manifest."""
     if point_values and posterior is not None:
         raise UserError("give either --posterior FILE or --point-values, not both", field="--point-values")
-    from sim.ensemble.executors import check_size, cpu_count, usable_workers
-    from sim.results.files import check_out
-    from sim.runner import run as run_api
+    from sim.plots.worker import figure_worker
 
-    loaded = load_scenario(scenario, set_ or None)
-    n_days = days if days is not None else loaded.days
-    if runs is not None and replicate is not None:
-        raise UserError("expected --runs N or --replicate K, not both", field="--replicate")
-    if replicate is not None and not 0 <= replicate < 2**63:
-        raise UserError(
-            f"expected a replicate index from 0 to 2**63-1, found {replicate}", field="--replicate"
-        )
-    runs = DEFAULT_RUNS if runs is None else runs
-    total = runs if replicate is None else 1
-    # everything that can be refused is refused before the simulation: the folder, the size, the workers
-    if out_dir is not None:
-        check_out(out_dir)
-    if workers > 1 and scheduler is None:
-        usable = usable_workers(workers, total, n_days)
-        if usable < workers:
-            err.print(
-                f"sim: note: {usable} worker process{'es' if usable > 1 else ''}, not {workers}: no more "
-                f"than this machine's {cpu_count()} CPUs, nor than the blocks of runs there are to share",
-                soft_wrap=True,
+    # the figures are drawn in a worker process of their own, which imports matplotlib now, while this
+    # one imports the engine, and draws each figure as soon as its data are in (sim/plots/worker.py)
+    with figure_worker((fmt.value,)) as painter:
+        from sim.model.lean_numba import load_numba_without_scipy
+
+        load_numba_without_scipy()  # this process compiles nothing but the engine
+        from sim.ensemble.executors import check_size, cpu_count, usable_workers
+        from sim.results.files import check_out
+        from sim.runner import run as run_api
+
+        loaded = load_scenario(scenario, set_ or None)
+        n_days = days if days is not None else loaded.days
+        if runs is not None and replicate is not None:
+            raise UserError("expected --runs N or --replicate K, not both", field="--replicate")
+        if replicate is not None and not 0 <= replicate < 2**63:
+            raise UserError(
+                f"expected a replicate index from 0 to 2**63-1, found {replicate}", field="--replicate"
             )
-            workers = usable
-    if total >= 1 and n_days >= 1:
-        check_size(len(loaded.actors), total, n_days, events.value, max(1, workers))
-    progress = None
-    bar = None
-    if total * max(n_days, 1) >= PROGRESS_WORK and err.is_terminal:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        runs = DEFAULT_RUNS if runs is None else runs
+        total = runs if replicate is None else 1
+        # everything that can be refused is refused before the simulation: the folder, the size, the workers
+        if out_dir is not None:
+            check_out(out_dir)
+        if workers > 1 and scheduler is None:
+            usable = usable_workers(workers, total, n_days)
+            if usable < workers:
+                err.print(
+                    f"sim: note: {usable} worker process{'es' if usable > 1 else ''}, not {workers}: no more "
+                    f"than this machine's {cpu_count()} CPUs, nor than the blocks of runs there are to share",
+                    soft_wrap=True,
+                )
+                workers = usable
+        if total >= 1 and n_days >= 1:
+            check_size(len(loaded.actors), total, n_days, events.value, max(1, workers))
+        progress = None
+        bar = None
+        if total * max(n_days, 1) >= PROGRESS_WORK and err.is_terminal:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        bar = Progress(
-            TextColumn("simulating {task.fields[n]} runs"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-        )
-        task = bar.add_task("run", total=n_days, n=total)
-        bar.start()
+            bar = Progress(
+                TextColumn("simulating {task.fields[n]} runs"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeRemainingColumn(),
+                console=err,
+                transient=True,
+            )
+            task = bar.add_task("run", total=n_days, n=total)
+            bar.start()
 
-        def progress(done: int, steps: int) -> None:  # days, or blocks when distributed
-            bar.update(task, completed=done, total=steps)
+            def progress(done: int, steps: int) -> None:  # days, or blocks when distributed
+                bar.update(task, completed=done, total=steps)
 
-    client = None
-    try:
-        client = _client(scheduler, workers)
-        report_stage("running")
-        result = run_api(
-            loaded,
-            runs=runs,
-            replicate=replicate,
-            days=days,
-            seed=seed,
-            progress=progress,
-            engine=engine.value,
-            workers=workers,
-            client=client,
-            events=events.value,
-            posterior=False if point_values else posterior,
-            # a table bound for Parquet is written as the blocks finish, not spilled and encoded afterwards
-            spill_format="parquet" if _parquet_out(data.value, total, n_days) else "arrow",
-        )
-    finally:
-        if bar is not None:
-            bar.stop()
-        _close(client, scheduler)
-    result.overrides = normalize_overrides(set_)
-    result.command = ["sim", *sys.argv[1:]]
-    check_interrupted()
-    report_stage("saving")
-    try:
-        folder = result.save(out_dir or default_run_dir(loaded.name), formats=(fmt.value,), data=data.value)
-    finally:
-        result.close()  # the spilled table, if any, goes now
-    for line in result.summary().lines():
-        out.print(line, soft_wrap=True)  # a note on a skipped scripted move is one line, however long
-    out.print(f"  files        {folder}/")
+        client = None
+        try:
+            client = _client(scheduler, workers)
+            report_stage("running")
+            result = run_api(
+                loaded,
+                runs=runs,
+                replicate=replicate,
+                days=days,
+                seed=seed,
+                progress=progress,
+                engine=engine.value,
+                workers=workers,
+                client=client,
+                events=events.value,
+                posterior=False if point_values else posterior,
+                # a table bound for Parquet is written as the blocks finish, not spilled and encoded later
+                spill_format="parquet" if _parquet_out(data.value, total, n_days) else "arrow",
+                bands_ready=_dyads_to(painter),
+            )
+        finally:
+            if bar is not None:
+                bar.stop()
+            _close(client, scheduler)
+        result.overrides = normalize_overrides(set_)
+        result.command = ["sim", *sys.argv[1:]]
+        check_interrupted()
+        report_stage("saving")
+        try:
+            folder = result.save(
+                out_dir or default_run_dir(loaded.name),
+                formats=(fmt.value,),
+                data=data.value,
+                painter=painter,
+            )
+        finally:
+            result.close()  # the spilled table, if any, goes now
+        for line in result.summary().lines():
+            out.print(line, soft_wrap=True)  # a note on a skipped scripted move is one line, however long
+        out.print(f"  files        {folder}/")
+
+
+def _dyads_to(painter):
+    """The hook that hands the dyads' bands to the figure worker as soon as they are made."""
+    if painter is None:
+        return None
+    from sim.plots.plotdata import dyads_plot
+
+    return lambda ensemble: painter.submit("dyads", dyads_plot(ensemble))
 
 
 def _parquet_out(data: str, runs: int, days: int) -> bool:

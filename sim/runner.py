@@ -11,7 +11,7 @@ import numpy as np
 from sim.ensemble.executors import SPILL_WORK, Ensemble, block_of, check_size, keep_events, run_distributed
 from sim.ensemble.tables import SPILL_FORMATS
 from sim.errors import UserError
-from sim.model.model import CrisisModel
+from sim.model.lockstep import Lockstep
 from sim.results.result import Result
 from sim.scenario.batch import validate_batch
 from sim.scenario.loader import load_scenario, normalize_overrides
@@ -54,6 +54,7 @@ def run(
     events: str = "all",
     posterior: str | Path | bool | None = None,
     spill_format: str = "arrow",
+    bands_ready: Callable[[Ensemble], None] | None = None,
 ) -> Result:
     """Run replicates 0..runs-1 (or replicate `replicate` alone) of a scenario.
 
@@ -78,6 +79,8 @@ def run(
             (quick to write and to read back) or "parquet", the run folder's trajectories.parquet
             written row group by row group as the blocks finish, so that `save(data="parquet")`
             places that file instead of encoding the table a second time (what `sim run` does).
+        bands_ready: called with the Ensemble once its dyads' bands are made (with a large ensemble,
+            while the runs go on): `sim run` has their figure drawn then, beside the run.
 
     The numbers do not depend on `workers` or `client`: every draw is a function
     of (seed, replicate, day, purpose).
@@ -127,14 +130,15 @@ def run(
                 client=client,
                 progress=progress,
                 spill_format=spill_format,
+                bands_ready=bands_ready,
             )
         case "fast":
-            single = CrisisModel(loaded, replicates=replicates, batch=batch, keep_events=keep)
+            single = Lockstep(loaded, replicates=replicates, batch=batch, keep_events=keep)
             while single.running:
                 single.step()
                 if progress is not None:
                     progress(single.day, single.days)
-            model = Ensemble(loaded, single.spec, replicates, days_run, loaded.seed)
+            model = Ensemble(loaded, single.spec, replicates, days_run, loaded.seed, bands_ready=bands_ready)
             model.add(block_of(single))
             model.finish()
         case "reference":

@@ -87,12 +87,17 @@ def test_a_bad_scenario_is_refused_without_the_engine_too(tmp_path):
     assert modules & HEAVY == set()
 
 
-def test_control_the_report_sees_the_engine_of_a_run(tmp_path):
-    """The same wrapper around a command that simulates reports numba: the check above can fail."""
+def test_control_the_report_sees_the_engine_of_a_run_which_needs_no_mesa(tmp_path):
+    """The same wrapper around a command that simulates reports numba: the check above can fail.
+
+    The run's engine is the lockstep kernel without its Mesa face: Mesa (with the scipy.spatial,
+    networkx and asyncio it imports) is for the Python API, the dashboard and the reference.
+    """
     proc, modules = loaded_by(["run", "kosovo_2021", "--runs", "2", "--days", "3", "--out", "r"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "r" / "outcomes.csv").exists()
-    assert {"numba", "mesa", "pandas"} <= modules
+    assert {"numba", "pandas"} <= modules
+    assert modules & {"mesa", "networkx", "dask", "distributed"} == set()
 
 
 def test_the_python_api_is_unchanged_and_loads_the_engine_on_use(tmp_path):

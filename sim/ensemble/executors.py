@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from sim.ensemble.cpus import cpu_count
 from sim.ensemble.tables import RUNS_PER_CHUNK, Layout, TrajectoryStore
 from sim.errors import UserError, check_interrupted, report_stage
 from sim.model import scripted
 from sim.model.engine_cache import note_if_compiling
-from sim.model.model import CrisisModel
+from sim.model.lockstep import Lockstep
 from sim.model.rng import Purpose, uniforms
 from sim.model.spec import Spec, compile_spec
 from sim.scenario.schema import Scenario
@@ -83,16 +84,16 @@ def run_block(
         import numba
 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    model = CrisisModel(scenario, replicates=replicates, days=days, seed=seed, batch=batch, keep_events=keep)
+    model = Lockstep(scenario, replicates=replicates, days=days, seed=seed, batch=batch, keep_events=keep)
     model.run()
     block = block_of(model)
-    # A Mesa model and its agents form reference cycles that only the cyclic
-    # collector frees; let go of the big arrays now so memory stays flat.
+    # let go of the big arrays now (a model in a reference cycle would hold them until the cyclic
+    # collector ran), so memory stays flat
     model.recorder = model.state = None
     return block
 
 
-def block_of(model: CrisisModel) -> Block:
+def block_of(model: Lockstep) -> Block:
     """A finished model's record as a Block."""
     rec = model.recorder
     return Block(
@@ -128,8 +129,10 @@ class Ensemble:
         days: int,
         seed: int,
         spill_format: str = "arrow",
+        bands_ready: Callable[[Ensemble], None] | None = None,
     ):
         self.crisis, self.spec, self.days, self.seed = scenario, spec, days, seed
+        self.bands_ready = bands_ready  # called once the dyads' bands are made (sim run draws them then)
         self.replicates = np.asarray(replicates, dtype=np.int64)
         r = len(self.replicates)
         self.spilled = r * days > SPILL_WORK
@@ -171,8 +174,12 @@ class Ensemble:
 
     def _bands(self, dyads: np.ndarray) -> None:
         """Bands and peaks of (runs, days, pairs) single-precision dyads."""
-        self.dyad_bands = np.quantile(dyads, BAND_QUANTILES, axis=0)
-        self.dyad_peak = dyads.max(axis=(0, 1))
+        self._banded(np.quantile(dyads, BAND_QUANTILES, axis=0), dyads.max(axis=(0, 1)))
+
+    def _banded(self, bands: np.ndarray, peaks: np.ndarray) -> None:
+        self.dyad_bands, self.dyad_peak = bands, peaks
+        if self.bands_ready is not None:
+            self.bands_ready(self)
 
     def finish(self) -> Ensemble:
         self.store.finish()
@@ -182,7 +189,7 @@ class Ensemble:
                 series = self.store.dyad(k).astype(np.float32)  # as in a spilled ensemble's bands
                 bands.append(np.quantile(series, BAND_QUANTILES, axis=0))
                 peaks.append(series.max())
-            self.dyad_bands, self.dyad_peak = np.stack(bands, axis=2), np.array(peaks)
+            self._banded(np.stack(bands, axis=2), np.array(peaks))
         self.events = np.concatenate(self._events) if self._events else np.zeros((0, 6), dtype=np.int32)
         self._plot, self._events = [], []
         return self
@@ -219,11 +226,12 @@ def run_distributed(
     client: Any = None,
     progress: Callable[[int, int], None] | None = None,
     spill_format: str = "arrow",
+    bands_ready: Callable[[Ensemble], None] | None = None,
 ) -> Ensemble:
     """Run blocks of replicates in this process, on local processes (`workers`) or a Dask `client`.
 
     `spill_format`: a large ensemble's trajectories go to disk as the blocks arrive, as Arrow IPC or
-    as the Parquet file the run folder will hold (see TrajectoryStore).
+    as the Parquet file the run folder will hold (see TrajectoryStore). `bands_ready`: see Ensemble.
     """
     if client is None:
         workers = usable_workers(workers, len(replicates), days)
@@ -233,7 +241,7 @@ def run_distributed(
         part = slice(start, start + len(block))
         jobs.append((scenario, block, days, seed, _batch_slice(batch, part), keep[part]))
         start += len(block)
-    ensemble = Ensemble(scenario, compile_spec(scenario), replicates, days, seed, spill_format)
+    ensemble = Ensemble(scenario, compile_spec(scenario), replicates, days, seed, spill_format, bands_ready)
     try:
         if client is not None:
             futures = [client.submit(run_block, *job, 1, pure=False) for job in jobs]
@@ -371,14 +379,6 @@ def check_size(actors: int, runs: int, days: int, events: str = "all", workers: 
                 field="--runs",
             )
     return need
-
-
-def cpu_count() -> int:
-    """CPUs this process may run on (its affinity mask, not the machine's total)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 def usable_workers(requested: int, runs: int, days: int) -> int:
@@ -593,7 +593,7 @@ def run_reference(
 
 
 def _reference_day(model: Any, missed: np.ndarray, by_day: dict[int, list[int]]) -> None:
-    """Step a reference model one day, counting the scripted moves it skipped (as CrisisModel does)."""
+    """Step a reference model one day, counting the scripted moves it skipped (as Lockstep does)."""
     day, rows = model.day, list(model.scripted.get(model.day, []))
     if not rows:
         model.step()

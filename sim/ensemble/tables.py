@@ -113,9 +113,10 @@ class TrajectoryStore:
 
     `spill_format` is the spill's: "arrow" (Arrow IPC, uncompressed) or "parquet" (the bytes the
     run folder's trajectories.parquet has, so `write` places the file instead of encoding it again).
-    Parquet row groups are encoded on a thread of their own, one at a time and in order, while the
-    next block of runs is simulated: the encoding (pyarrow, without the GIL) uses a core the kernel
-    leaves idle between and within blocks, instead of the run waiting for it.
+    Each chunk's table is built (a column per dyad and actor, copied out of the blocks' arrays) and
+    written on a thread of its own, one chunk at a time and in order, while the next block of runs is
+    simulated: numpy's copies and pyarrow's encoding (without the GIL) use a core the kernel leaves
+    idle between and within blocks, instead of the kernel waiting for them.
     """
 
     def __init__(self, layout: Layout, spill: bool, spill_format: str = "arrow"):
@@ -125,10 +126,10 @@ class TrajectoryStore:
         self.spill = spill
         self.spill_format = spill_format
         self._arrays: list[tuple[np.ndarray, ...]] = []
-        self._pending: list[pd.DataFrame] = []
+        self._pending: list[tuple[np.ndarray, ...]] = []
         self._pending_runs = 0
         self._writer = None
-        self._writing = None  # the row group being written in the background (at most one)
+        self._writing = None  # the chunk being written in the background (at most one)
         self._thread = None
         self._dir: tempfile.TemporaryDirectory | None = None
         self.path: Path | None = None
@@ -154,8 +155,6 @@ class TrajectoryStore:
             self._stop_thread()
 
     def _flush(self, final: bool) -> None:
-        import pyarrow as pa
-
         if not self._pending:
             return
         if len(self._pending) == 1:
@@ -165,32 +164,40 @@ class TrajectoryStore:
         cut = len(runs) if final else (len(runs) // RUNS_PER_CHUNK) * RUNS_PER_CHUNK
         for lo in range(0, cut, RUNS_PER_CHUNK):
             part = slice(lo, min(lo + RUNS_PER_CHUNK, cut))
-            table = self.layout.trajectory_arrow(runs[part], tension[part], dyads[part], posture[part])
-            if self._writer is None:
-                self._dir = tempfile.TemporaryDirectory(prefix="sim-trajectories-")
-                self.path = Path(self._dir.name) / f"trajectories.{self.spill_format}"
-                if self.spill_format == "parquet":  # the run folder's file, a row group per chunk
-                    self._writer = parquet_writer(self.path, table.schema)
-                else:  # uncompressed Arrow IPC: written at memory speed, read back in chunks
-                    self._writer = pa.ipc.new_file(str(self.path), table.schema)
-            self._write(table)
+            self._write((runs[part], tension[part], dyads[part], posture[part]))
         rest = slice(cut, len(runs))
         self._pending = [(runs[rest], tension[rest], dyads[rest], posture[rest])] if cut < len(runs) else []
         self._pending_runs = len(runs) - cut
 
-    def _write(self, table) -> None:
-        if self.spill_format != "parquet":
-            self._writer.write_table(table)
-            return
+    def _write(self, chunk: tuple[np.ndarray, ...]) -> None:
+        """Hand a chunk of runs to the background thread, after the one before it is written.
+
+        Chunks go in order, one at a time: the file is the same as written inline. The blocks' arrays
+        are not written to after they are added, so the thread reads them as they are.
+        """
         from concurrent.futures import ThreadPoolExecutor
 
-        self._written()  # row groups go in order, one at a time: the file is the same as written inline
+        self._written()
         if self._thread is None:
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim-parquet")
-        self._writing = self._thread.submit(self._writer.write_table, table)
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim-spill")
+        self._writing = self._thread.submit(self._table_out, chunk)
+
+    def _table_out(self, chunk: tuple[np.ndarray, ...]) -> None:
+        """Build a chunk's table and write it (on the background thread)."""
+        import pyarrow as pa
+
+        table = self.layout.trajectory_arrow(*chunk)
+        if self._writer is None:
+            self._dir = tempfile.TemporaryDirectory(prefix="sim-trajectories-")
+            self.path = Path(self._dir.name) / f"trajectories.{self.spill_format}"
+            if self.spill_format == "parquet":  # the run folder's file, a row group per chunk
+                self._writer = parquet_writer(self.path, table.schema)
+            else:  # uncompressed Arrow IPC: written at memory speed, read back in chunks
+                self._writer = pa.ipc.new_file(str(self.path), table.schema)
+        self._writer.write_table(table)
 
     def _written(self) -> None:
-        """Wait for the row group in the background, if any; its error (a full disk, say) is raised here."""
+        """Wait for the chunk in the background, if any; its error (a full disk, say) is raised here."""
         if self._writing is not None:
             writing, self._writing = self._writing, None
             writing.result()

@@ -1,4 +1,5 @@
-"""Whether the compiled engine is already in numba's cache, and a note when the first run must compile it.
+"""Whether the compiled engine is already in numba's cache, a note when the first run must compile it,
+and a cache entry that cannot be read treated as missing.
 
 numba compiles the kernel (`sim/model/kernel.py`, `@njit(cache=True)`) on its
 first call and keeps the machine code in its on-disk cache: next to the module
@@ -11,9 +12,12 @@ numba itself does when it looks for a compiled version.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import multiprocessing
+
+from numba.core.caching import Cache
 
 from sim.model import kernel
 
@@ -62,3 +66,40 @@ def note_if_compiling() -> bool:
         return False
     _log.warning(NOTE)
     return True
+
+
+def _recovering_cache(cache, warned: list[bool]):
+    """`cache.load_overload`, except that an unreadable cache entry is discarded and recompiled.
+
+    numba's on-disk cache is pickles; a truncated or corrupted file (a full disk,
+    a crash mid-write, a stray edit) would otherwise fail every run until
+    someone deletes it by hand.
+    """
+    load = cache.load_overload
+
+    def load_overload(sig, target_context):
+        try:
+            return load(sig, target_context)
+        except Exception as exc:
+            if not warned:
+                warned.append(True)
+                _log.warning(
+                    "sim: note: the compiled engine's cache in %s was unreadable (%s); recompiling it, once",
+                    cache.cache_path,
+                    type(exc).__name__,
+                )
+            with contextlib.suppress(OSError):
+                cache.flush()  # an empty index: the fresh compilation is saved over the broken entries
+            return None  # numba compiles, as if nothing were cached
+
+    return load_overload
+
+
+def guard_caches(*modules) -> None:
+    """Make every numba cache of `modules` recover from an unreadable entry (see _recovering_cache)."""
+    warned: list[bool] = []
+    for module in modules:
+        for value in vars(module).values():
+            cache = getattr(value, "_cache", None)
+            if isinstance(cache, Cache):
+                cache.load_overload = _recovering_cache(cache, warned)

@@ -14,15 +14,15 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sim.results.result import Result
+    from sim.plots.plotdata import DyadsPlot, TensionPlot
 
 BLUE = "#1f5fa8"
 EVENT = "#b03a2e"
-MAX_DYADS = 9
 
 
 def _fan(ax, dates, bands: np.ndarray, runs: int, color: str, label: str | None = "median") -> None:
@@ -44,6 +44,16 @@ def _date_axis(ax, days: int, maxticks: int = 8) -> None:
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b\n%Y" if days > 120 else "%d %b"))
 
 
+def _fix_dates(ax) -> None:
+    """Pin the date ticks where the date rules put them for the axis's final limits.
+
+    The same ticks; but drawing with a constrained layout asks an axis for its ticks dozens of times
+    (each pass, each spine), and each time the date rules ran anew: a fifth of drawing the dyads.
+    Call it once the limits are final (data in, limits set); shared axes share the pinned ticks.
+    """
+    ax.xaxis.set_major_locator(FixedLocator(ax.xaxis.get_major_locator()()))
+
+
 def _tension_axes(ax, dates, start, days: int) -> None:
     """The global tension axes every fan chart shares: 0-100 scale, dates, grid, legend."""
     ax.set_ylabel("global tension index (0 = calm, 100 = war)")
@@ -55,82 +65,43 @@ def _tension_axes(ax, dates, start, days: int) -> None:
     ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
 
 
-def _runs_text(result: Result) -> str:
-    n = len(result.runs)
-    return f"replicate {result.runs[0]}" if n == 1 else f"{n:,} runs"
-
-
-def _peaks_text(result: Result, dates) -> str:
-    """Two different peaks, each named: the median of the runs' own peaks, and the drawn median line's.
-
-    Runs peak on different days, so the median of their peaks is higher than
-    the peak of the day-by-day median line drawn in the chart.
-    """
-    s = result.summary()
-    if len(result.runs) == 1:
-        return f"peak {s.median_peak_tension:.1f} on {s.median_peak_date:%d %b %Y}"
-    line = np.median(result._tension, axis=0)
-    k = int(np.argmax(line))
-    return (
-        f"runs' own peaks: median {s.median_peak_tension:.1f}, median day {s.median_peak_date:%d %b %Y}; "
-        f"the median line peaks at {line[k]:.1f} on {dates[k]:%d %b %Y}"
-    )
-
-
-def tension_figure(result: Result) -> Figure:
+def tension_figure(p: TensionPlot) -> Figure:
     """Global tension against dates, with bands, scripted events and the resolution line."""
     fig, ax = plt.subplots(figsize=(10, 5.2), layout="constrained")
-    dates = result.dates.to_pydatetime()
-    _fan(ax, dates, result.tension_quantiles(), len(result.runs), BLUE)
-    threshold = result.scenario.mechanisms.outcome.resolution_threshold
-    ax.axhline(threshold, color="0.4", ls=":", lw=1.2, label=f"resolution threshold ({threshold:g})")
+    dates = p.dates
+    _fan(ax, dates, p.bands, p.runs, BLUE)
+    ax.axhline(p.threshold, color="0.4", ls=":", lw=1.2, label=f"resolution threshold ({p.threshold:g})")
     seen: set[tuple[int, str]] = set()
-    for k, event in enumerate(e for e in result.scripted if e.day < result.days):
-        text = event.label or f"{event.actor}: {event.move}"
-        if (event.day, text) in seen:
+    for k, (day, text) in enumerate(p.scripted):
+        if (day, text) in seen:
             continue
-        seen.add((event.day, text))
-        x = dates[event.day]
+        seen.add((day, text))
+        x = dates[day]
         ax.axvline(x, color=EVENT, ls="--", lw=1, label="scripted event" if k == 0 else None)
         ax.annotate(
             text,
             (x, 1.0),
             xycoords=("data", "axes fraction"),
-            xytext=(3, -4 - 11 * (len([d for d, _ in seen if d == event.day]) - 1)),
+            xytext=(3, -4 - 11 * (len([d for d, _ in seen if d == day]) - 1)),
             textcoords="offset points",
             va="top",
             fontsize=8,
             color=EVENT,
         )
-    s = result.summary()
-    clash = s.shares["armed clash"][0]
     ax.set_title(
-        f"Global tension: {result.scenario.name} ({_runs_text(result)}; armed clash in {clash:.0%} of runs)\n"
-        + _peaks_text(result, dates),
+        f"Global tension: {p.name} ({p.runs_text}; armed clash in {p.clash:.0%} of runs)\n" + p.peaks_text,
         loc="left",
         fontsize=11,
     )
-    _tension_axes(ax, dates, result.start_date, result.days)
+    _tension_axes(ax, dates, p.start, p.days)
+    _fix_dates(ax)
     return fig
 
 
-def salient_dyads(result: Result) -> list[int]:
-    """Indices of the dyads worth plotting: adversarial ones and any with high tension."""
-    spec = result.model.spec
-    sal = spec.salience[0]
-    peak = result._dyad_peak
-    scores = []
-    for k, (i, j) in enumerate(result.pairs):
-        if sal[i, j] > 0 or peak[k] >= 10:
-            scores.append((-(sal[i, j] + peak[k] / 100.0), k))
-    return [k for _, k in sorted(scores)[:MAX_DYADS]]
-
-
-def dyads_figure(result: Result) -> Figure:
+def dyads_figure(p: DyadsPlot) -> Figure:
     """Small multiples: the tension of each dyad that matters, on a shared 0-100 scale."""
-    chosen = salient_dyads(result) or list(range(min(MAX_DYADS, len(result.pairs))))
     cols = 3
-    rows = int(np.ceil(len(chosen) / cols))
+    rows = int(np.ceil(len(p.titles) / cols))
     fig, axes = plt.subplots(
         rows,
         cols,
@@ -140,26 +111,20 @@ def dyads_figure(result: Result) -> Figure:
         layout="constrained",
         squeeze=False,
     )
-    dates = result.dates.to_pydatetime()
-    names = result.model.spec.names
-    for ax, k in zip(axes.flat, chosen, strict=False):
-        i, j = result.pairs[k]
-        bands = result._dyad_bands[:, :, k]
-        _fan(ax, dates, bands, result._dyad_runs, BLUE, label="median" if ax is axes.flat[0] else None)
-        ax.set_title(f"{names[i]} – {names[j]}", fontsize=10, loc="left")
+    for n, (ax, title) in enumerate(zip(axes.flat, p.titles, strict=False)):
+        _fan(ax, p.dates, p.bands[:, :, n], p.runs, BLUE, label="median" if ax is axes.flat[0] else None)
+        ax.set_title(title, fontsize=10, loc="left")
         ax.set_ylim(0, 100)
         ax.grid(alpha=0.3)
-        _date_axis(ax, result.days, maxticks=4)
-    for ax in axes.flat[len(chosen) :]:
+        _date_axis(ax, p.days, maxticks=4)
+    for ax in axes.flat[len(p.titles) :]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("tension (0-100)")
-    shown = result._dyad_runs
-    total = len(result.runs)
-    shown_runs = _runs_text(result) if shown == total else f"first {shown:,} of {total:,} runs"
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
-    fig.suptitle(f"Dyadic tension: {result.scenario.name} ({shown_runs})", x=0.01, ha="left", fontsize=12)
+    fig.suptitle(f"Dyadic tension: {p.name} ({p.runs_text})", x=0.01, ha="left", fontsize=12)
+    _fix_dates(axes.flat[0])  # the axes share their x axis
     return fig
 
 

@@ -13,10 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import UserError, check_interrupted, one_line
+from sim.plots.reproducible import SVG_SALT, figure_metadata
 
-# SVG ids are hashes salted with a random uuid unless a salt is set: a fixed salt makes two
-# identical runs write identical SVG files.
-SVG_SALT = "crisis-sim"
 # errors of the place written to, not of the program: reported as one line about the output
 WRITE_ERRORS = {
     errno.ENOSPC,
@@ -139,19 +137,6 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
         if os.path.exists(name):
             os.unlink(name)
     return path
-
-
-def figure_metadata(fmt: str) -> dict[str, Any]:
-    """No creation dates or tool versions in figure files, so identical runs write identical files."""
-    match fmt:
-        case "png":
-            return {"Software": None}
-        case "svg":
-            return {"Date": None}
-        case "pdf":
-            return {"CreationDate": None}
-        case _:
-            return {}
 
 
 def save_figure(fig, path: Path, **kwargs: Any) -> None:

@@ -9,11 +9,10 @@ import json
 import os
 import shutil
 import sys
-import warnings
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -22,8 +21,12 @@ from sim.ensemble.executors import BAND_QUANTILES, Ensemble
 from sim.ensemble.tables import RUNS_PER_CHUNK, write_chunks
 from sim.errors import UserError
 from sim.model.scripted import REASONS as SKIP_REASONS
-from sim.results.files import SVG_SALT, atomic_folder, figure_metadata
+from sim.plots.plotdata import KINDS, dyads_plot, tension_plot
+from sim.results.files import atomic_folder
 from sim.results.outcomes import OUTCOMES, Summary, classify
+
+if TYPE_CHECKING:
+    from sim.plots.worker import FigureWorker
 
 FLOAT_FORMAT = "%.4f"
 AUTO_PARQUET_ROWS = 200_000  # trajectory rows (runs x days) above which "auto" writes Parquet
@@ -62,11 +65,6 @@ class Result:
         self.days = model.days
         self.start_date = model.crisis.start_date
         self._tension = model.tension
-        # what the dyads' figure draws: daily bands and peaks over every run, or the first PLOT_RUNS
-        # of a spilled ensemble, made while the runs came in
-        self._dyad_bands = model.dyad_bands
-        self._dyad_peak = model.dyad_peak
-        self._dyad_runs = model.plot_runs
         self.pairs = model.pairs
         self._outcome = classify(
             model.tension,
@@ -118,17 +116,18 @@ class Result:
         """One row per run: outcome, day and height of the peak, day of resolution."""
         o = self._outcome
         res = o["resolution_day"]
-        start = pd.Timestamp(self.start_date)
-        res_dates = [(start + pd.Timedelta(days=int(d))).strftime("%Y-%m-%d") if d >= 0 else "" for d in res]
+        unresolved = res < 0
+        # dates as YYYY-MM-DD, a whole column at a time (not a Timestamp per run)
+        res_dates = np.datetime_as_string(np.datetime64(self.start_date, "D") + np.maximum(res, 0), unit="D")
         return pd.DataFrame(
             {
                 "run": self.runs,
                 "outcome": np.array(OUTCOMES, dtype=object)[o["outcome"]],
                 "peak_day": o["peak_day"],
-                "peak_date": self.dates[o["peak_day"]].strftime("%Y-%m-%d"),
+                "peak_date": self.model.layout.date_text[o["peak_day"]],
                 "peak_tension": o["peak_tension"],
-                "resolution_day": pd.array([int(d) if d >= 0 else pd.NA for d in res], dtype="Int64"),
-                "resolution_date": res_dates,
+                "resolution_day": pd.arrays.IntegerArray(res.astype(np.int64), unresolved),
+                "resolution_date": np.where(unresolved, "", res_dates).astype(object),
             }
         )
 
@@ -184,13 +183,17 @@ class Result:
     # ------------------------------------------------------------ figures
     def plot(self, kind: str = "tension"):
         """The tension fan chart ('tension') or the dyads' small multiples ('dyads')."""
-        from sim.plots import figures as plots
+        from sim.plots.render import draw
 
+        return draw(kind, self.plot_data(kind))
+
+    def plot_data(self, kind: str):
+        """What figure `kind` shows, as plain data (sim.plots.plotdata): bands, labels, titles."""
         match kind:
             case "tension":
-                return plots.tension_figure(self)
+                return tension_plot(self)
             case "dyads":
-                return plots.dyads_figure(self)
+                return dyads_plot(self.model)
             case _:
                 raise ValueError(f"unknown plot kind {kind!r}; expected 'tension' or 'dyads'")
 
@@ -235,15 +238,27 @@ class Result:
             case _:
                 raise UserError(f"expected csv, parquet or auto, found {requested!r}", field="--format-data")
 
-    def save(self, out: str | Path, *, formats: tuple[str, ...] = ("png",), data: str = "auto") -> Path:
+    def save(
+        self,
+        out: str | Path,
+        *,
+        formats: tuple[str, ...] = ("png",),
+        data: str = "auto",
+        painter: FigureWorker | None = None,
+    ) -> Path:
         """Write the run folder atomically: all files appear together or none do.
 
         Tables are written a block of runs at a time, so even ten thousand runs
-        never exist as one DataFrame.
+        never exist as one DataFrame. With a `painter` (a figure worker, as `sim run`
+        starts), the figures are drawn there while the tables are written here.
         """
         out = Path(out)
         data = self.data_format(data)
         with atomic_folder(out) as tmp:
+            if painter is not None:
+                for kind in KINDS:
+                    if not painter.has(kind):
+                        painter.submit(kind, self.plot_data(kind))
             self.model.store.write(tmp / "trajectories", data, FLOAT_FORMAT)
             quote = self.model.layout.codes_need_quotes  # an actor code with a comma, say
             write_chunks(tmp / "events", self.event_chunks(), data, "%.1f", quote=quote)
@@ -253,27 +268,19 @@ class Result:
             (tmp / "scenario.yaml").write_text(self.scenario_yaml())
             if self.posterior is not None:  # replicates drew their parameters from it: keep it to replay them
                 shutil.copyfile(self.posterior, tmp / "posterior.csv")
-            self._save_figures(tmp, formats)
+            self._save_figures(tmp, formats, painter)
         return out
 
-    def _save_figures(self, folder: Path, formats: tuple[str, ...]) -> None:
-        for kind in ("tension", "dyads"):
-            with warnings.catch_warnings():
-                # matplotlib's remarks on very short runs' date axes are not the user's to act on
-                warnings.simplefilter("ignore", UserWarning)
-                self._save_figure(kind, folder, formats)
+    def _save_figures(self, folder: Path, formats: tuple[str, ...], painter: FigureWorker | None) -> None:
+        """Each figure in each format: the worker's bytes, or drawn here (no worker, or it failed)."""
+        for kind in KINDS:
+            files = painter.collect(kind, formats) if painter is not None else None
+            if files is None:  # matplotlib is imported here only when the figures are drawn here
+                from sim.plots.render import render
 
-    def _save_figure(self, kind: str, folder: Path, formats: tuple[str, ...]) -> None:
-        import matplotlib
-        import matplotlib.pyplot as plt
-
-        fig = self.plot(kind)
-        try:
-            with matplotlib.rc_context({"svg.hashsalt": SVG_SALT}):
-                for fmt in formats:
-                    fig.savefig(folder / f"{kind}.{fmt}", dpi=150, metadata=figure_metadata(fmt))
-        finally:
-            plt.close(fig)
+                files = render(kind, self.plot_data(kind), formats)
+            for fmt in formats:
+                (folder / f"{kind}.{fmt}").write_bytes(files[fmt])
 
     def close(self) -> None:
         """Delete a large ensemble's spilled trajectory table now instead of at exit."""
