@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from sim.errors import ScenarioError, one_line
+from sim.errors import ScenarioError, UserError, one_line
 from sim.scenario.schema import ID_PATTERN, Scenario
 
 # Installed wheels carry the scenarios inside the package; a source checkout has
@@ -924,7 +924,24 @@ def load_scenario(
         raise ScenarioError(f"nested more than {MAX_NESTING} levels deep", source="<scenario>") from None
     if not isinstance(source, Mapping):
         scenario._folder = str(resolve_path(source).resolve().parent)  # where its record is found
+        _check_named_files(scenario, shown)  # a mapping has no folder yet: its files are found at run time
     return scenario
+
+
+def _check_named_files(scenario: Scenario, shown: str) -> None:
+    """The posterior and record files a scenario file names must be there: what validates must run."""
+    from sim.scenario.record import locate
+
+    named = {
+        "posterior": scenario.posterior,
+        "record.events": scenario.record.events if scenario.record else None,
+    }
+    for field, name in named.items():
+        if name:
+            try:
+                locate(scenario, name, field=field)
+            except UserError as exc:
+                raise ScenarioError(exc.detail, source=shown, field=field) from None
 
 
 def apply_changes(scenario: Scenario, changes: Mapping[str, Any]) -> Scenario:
