@@ -930,8 +930,6 @@ def load_scenario(
 
 def _check_named_files(scenario: Scenario, shown: str) -> None:
     """The posterior and record files a scenario file names must be there: what validates must run."""
-    from sim.scenario.record import locate
-
     named = {
         "posterior": scenario.posterior,
         "record.events": scenario.record.events if scenario.record else None,
@@ -950,3 +948,22 @@ def apply_changes(scenario: Scenario, changes: Mapping[str, Any]) -> Scenario:
     for path, value in changes.items():
         set_path(raw, path, value, shown=scenario.name, origin="scripted set")
     return validate(raw, shown=scenario.name, events=False)
+
+
+def locate(scenario: Scenario, name: str | None = None, field: str = "record.events") -> Path:
+    """A file a scenario names: as given if absolute, else next to the scenario file, else bundled."""
+    if name is None:
+        if scenario.record is None:
+            raise UserError("the scenario names no record (add a `record:` section)", source=scenario.name)
+        name = scenario.record.events
+    given = Path(name)
+    folders = [Path(scenario._folder)] if scenario._folder else []
+    candidates = [given] if given.is_absolute() else [f / given for f in (*folders, BUNDLED)]
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise UserError(
+        f"file '{given}' not found next to the scenario or among the bundled scenarios",
+        source=scenario.name,
+        field=field,
+    )

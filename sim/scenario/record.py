@@ -18,30 +18,11 @@ import pandas as pd
 
 from sim.errors import UserError, one_line, regular_file
 from sim.scenario import gdelt
-from sim.scenario.loader import BUNDLED
+from sim.scenario.loader import locate
 from sim.scenario.schema import Record, Scenario
 
 REQUIRED = ("actor", "cameo", "goldstein")
 ROOTS = tuple(f"{k:02d}" for k in range(1, 21))
-
-
-def locate(scenario: Scenario, name: str | None = None, field: str = "record.events") -> Path:
-    """A file a scenario names: as given if absolute, else next to the scenario file, else bundled."""
-    if name is None:
-        if scenario.record is None:
-            raise UserError("the scenario names no record (add a `record:` section)", source=scenario.name)
-        name = scenario.record.events
-    given = Path(name)
-    folders = [Path(scenario._folder)] if scenario._folder else []
-    candidates = [given] if given.is_absolute() else [f / given for f in (*folders, BUNDLED)]
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise UserError(
-        f"file '{given}' not found next to the scenario or among the bundled scenarios",
-        source=scenario.name,
-        field=field,
-    )
 
 
 FORMATS = ("auto", "chronology", "gdelt")
