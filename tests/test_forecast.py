@@ -64,17 +64,32 @@ def test_what_was_observed_changes_the_forecast(tmp_path):
     pd.testing.assert_frame_equal(same.result.outcomes, hostile.result.outcomes)
 
 
-def _bad_unknown(d):
-    return pd.concat([d, d.iloc[[0]].assign(actor="XYZ")], ignore_index=True)
-
-
-def _bad_late(d):
-    return pd.concat([d, d.iloc[[0]].assign(date="2021-09-27")], ignore_index=True)
+def test_the_whole_record_forecasts_its_third_parties_and_later_days_left_out_and_counted(cli, tmp_path):
+    """A shipped record as it is (USA, UN and unknown perpetrators, and the days after the as-of date):
+    those rows are left out and counted by code, and the forecast is the one from the cleaned file
+    (control: the cleaned file has nothing to leave out)."""
+    whole = SCENARIOS / "records" / "kosovo_2021_events.csv"
+    code, out, err = cli(
+        "forecast", "kosovo_2021", "--observed", whole, "--as-of", "2021-09-25", "--runs", "10",
+        "--out", tmp_path / "whole",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "(38 after the as-of date left out)" in out
+    assert "by actors outside the scenario (UN 1, UNK 2, USA 2)" in out
+    cleaned = _observed(tmp_path)
+    code, out2, err = cli(
+        "forecast", "kosovo_2021", "--observed", cleaned, "--as-of", "2021-09-25", "--runs", "10",
+        "--out", tmp_path / "clean",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "left out" not in out2 and "outside the scenario" not in out2
+    for name in ("outcomes.csv", "trajectories.csv"):
+        assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "clean" / name).read_bytes(), name
+    manifest = json.loads((tmp_path / "whole" / "manifest.json").read_text())
+    assert manifest["forecast"]["after_as_of_left_out"] > 30
 
 
 BAD_FILES = {
-    "unknown actor": (_bad_unknown, "actor: expected an actor code of kosovo_2021", "found 'XYZ' on line"),
-    "after as-of": (_bad_late, "date: expected dates up to the as-of date 2021-09-25", "2021-09-27"),
     "no goldstein": (lambda d: d.drop(columns=["goldstein"]), "expected columns actor, cameo, goldstein", ""),
     "bad goldstein": (lambda d: d.assign(goldstein="strong"), "goldstein: expected numbers", "'strong'"),
     "bad date": (lambda d: d.assign(date="25/09/2021"), "date: expected dates as YYYY-MM-DD", ""),

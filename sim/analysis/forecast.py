@@ -4,8 +4,10 @@ The observed events come in the records' format (CSV with `date`, `actor`, `targ
 `goldstein`; actor codes as in the scenario's `code:` fields). Every event up to the as-of date is
 replayed as the scenario's history (`sim.analysis.replay`), and the ensemble runs from the next
 day to the scenario's last, through the same runner and run folder as `sim run`. The file comes
-from outside, so it is checked first: an actor code the scenario does not have, a date after the
-as-of date, a missing column or a bad value is a one-line error naming the file and the column.
+from outside, so it is checked first: a missing column or a bad value is a one-line error naming
+the file and the column. Events by actors the scenario does not have (the record's third parties)
+and events after the as-of date are left out and counted in the output, never dropped silently, so
+a whole chronology or export can be given as it is.
 """
 
 from __future__ import annotations
@@ -34,40 +36,19 @@ def parse_date(text: str, field: str = "--as-of") -> dt.date:
         raise UserError(f"expected a date YYYY-MM-DD, found {found}", field=field) from None
 
 
-def read_observed(path: str | Path, scenario: Scenario, as_of_date: dt.date) -> pd.DataFrame:
-    """The observed events up to `as_of_date`, on the scenario's day axis, every row checked.
-
-    Every event must be made by an actor of the scenario (by its `code:`) and dated on or before
-    the as-of date; rows with an empty `cameo` are notes and are left out, as in the records.
-    """
+def read_observed(path: str | Path, scenario: Scenario) -> pd.DataFrame:
+    """The observed events on the scenario's day axis, every row checked; rows with an empty `cameo`
+    are notes and are left out, as in the records."""
     shown = str(path)
     table = _read_table(regular_file(path, "a CSV of observed CAMEO-coded events"), shown)
     if "date" not in table.columns:
         raise UserError("expected a date column (YYYY-MM-DD) for a forecast as of a date", source=shown)
     rows = table[table["cameo"].str.strip() != ""]
-    codes = {a.code for a in scenario.actors.values() if a.code}
-    unknown = rows[~rows["actor"].str.strip().isin(codes)]
-    if len(unknown):
-        line = int(unknown.index[0]) + 2
-        raise UserError(
-            f"expected an actor code of {scenario.name} ({', '.join(sorted(codes))}), "
-            f"found {unknown['actor'].iloc[0]!r} on line {line} (leave the row out, or add the actor)",
-            source=shown,
-            field="actor",
-        )
     try:
-        dates = pd.to_datetime(rows["date"], format="%Y-%m-%d")
+        pd.to_datetime(rows["date"], format="%Y-%m-%d")
     except ValueError as exc:
         why = f"expected dates as YYYY-MM-DD: {one_line(exc)}"
         raise UserError(why, source=shown, field="date") from None
-    late = rows[(dates > pd.Timestamp(as_of_date)).to_numpy()]
-    if len(late):
-        raise UserError(
-            f"expected dates up to the as-of date {as_of_date.isoformat()}, found {late['date'].iloc[0]} "
-            f"on line {int(late.index[0]) + 2}",
-            source=shown,
-            field="date",
-        )
     return read_event_data(path, scenario, fmt="chronology")
 
 
@@ -79,11 +60,13 @@ class Forecast:
     replay: Replay
     as_of: dt.date
     observed: int  # observed events (with a CAMEO code) up to the as-of date
+    later: int = 0  # events of the file after the as-of date, left out
 
     def lines(self) -> list[str]:
+        after = f" ({self.later} after the as-of date left out)" if self.later else ""
         return [
             f"forecast of {self.replay.scenario.name} as of {self.as_of.isoformat()}: "
-            f"{self.observed} observed events; {self.replay.note()}; "
+            f"{self.observed} observed events{after}; {self.replay.note()}; "
             f"simulated from {self.result.start_date.isoformat()}",
             *self.result.summary().lines(),
         ]
@@ -111,9 +94,11 @@ def forecast(
             f"scenario's last, so that there is a day to forecast), found {when}",
             field="--as-of",
         )
-    data = read_observed(observed, scenario, when)
+    data = read_observed(observed, scenario)
     path = _posterior_path(scenario, posterior)
     origin = (when - scenario.start_date).days + 1
+    later = int((data["sim_day"] >= origin).sum())
+    data = data[data["sim_day"] < origin]
     replay = as_of(
         scenario, data, origin, keep_later_events=True, posterior=str(path) if path is not None else None
     )
@@ -123,8 +108,9 @@ def forecast(
         "as_of": when.isoformat(),
         "observed_file": str(observed),
         "observed_events": len(data),
+        "after_as_of_left_out": later,
         "replayed_as_history": replay.replayed,
         "skipped": replay.skipped,
         "original_start_date": scenario.start_date.isoformat(),
     }
-    return Forecast(result, replay, when, len(data))
+    return Forecast(result, replay, when, len(data), later)

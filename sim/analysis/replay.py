@@ -71,10 +71,12 @@ def coded_moves(scenario: Scenario, data: pd.DataFrame) -> tuple[list[dict], dic
     def skip(why: str) -> None:
         skipped[why] = skipped.get(why, 0) + 1
 
+    outside: dict[str, int] = {}
     for row in data.sort_values("sim_day", kind="stable").itertuples(index=False):
         actor = row.actor_id
         if actor not in scenario.actors:
-            skip("by an actor outside the scenario")
+            code = str(row.actor).strip() or "?"
+            outside[code] = outside.get(code, 0) + 1
             continue
         name = match_move(scenario, actor, str(row.cameo).strip(), float(row.goldstein))
         if name is None:
@@ -91,6 +93,9 @@ def coded_moves(scenario: Scenario, data: pd.DataFrame) -> tuple[list[dict], dic
                 continue
             target = found[0]
         moves.append({"day": int(row.sim_day), "actor": actor, "move": name, "target": target})
+    if outside:  # which codes, so that a typo in a code shows
+        codes_seen = ", ".join(f"{c} {n}" for c, n in sorted(outside.items()))
+        skipped[f"by actors outside the scenario ({codes_seen})"] = sum(outside.values())
     return moves, skipped
 
 
