@@ -411,3 +411,29 @@ def test_the_readme_variant_example_validates(tmp_path):
         ("early_withdrawal", 3),
         (None, 8),
     ]
+
+
+def test_a_scenario_of_ones_own_naming_a_posterior_draws_from_it(cli, tmp_path):
+    """`posterior:` in a new scenario: every parameter the file does not set takes the posterior's point
+    value and is drawn per replicate; one the file sets stays (control: the same file without the
+    line keeps the schema's defaults and draws nothing)."""
+    from sim.ensemble.posterior import point_values, read_posterior, scenario_draws
+
+    code, _, err = cli("new", "mine", "--actors", "a,b,c", "--out", tmp_path)
+    assert code == 0, err
+    plain = tmp_path / "mine.yaml"
+    text = plain.read_text()
+    named = tmp_path / "named.yaml"
+    named.write_text(text + "\nposterior: posteriors/library.csv\nmechanisms: {accidents: {hazard: 0.3}}\n")
+    points = point_values(read_posterior(SCENARIOS / "posteriors" / "library.csv"))
+    sc = load_scenario(named)
+    assert sc.mechanisms.activity.base == points["mechanisms.activity.base"]
+    assert sc.roles["mediator"].activity == points["roles.mediator.activity"]
+    assert sc.mechanisms.accidents.hazard == 0.3  # the file's own value
+    draws = scenario_draws(sc, np.arange(200))
+    assert len(set(draws["mechanisms.activity.base"])) > 5
+    assert "mechanisms.accidents.hazard" not in draws
+    own = load_scenario(plain)
+    assert own.mechanisms.activity.base != points["mechanisms.activity.base"] and not scenario_draws(
+        own, np.arange(200)
+    )

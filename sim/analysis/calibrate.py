@@ -29,9 +29,10 @@ import yaml
 from sim.analysis import abc as abc_parts
 from sim.analysis.eventdata import read_event_data
 from sim.analysis.sensitivity import whole
-from sim.ensemble.posterior import point_values, weighted_median
+from sim.ensemble.posterior import point_values
 from sim.errors import UserError
 from sim.results.files import atomic_folder, save_figure, write_json
+from sim.scenario.point_values import weighted_median
 from sim.scenario.record import Targets, locate, targets
 from sim.scenario.schema import Scenario
 
@@ -658,7 +659,7 @@ def calibrate_joint(
     )
     per_particle = [episode_misfits(observed, stats) for stats in smc.last_stats]
     misfits = {
-        name: weighted_median(np.array([m[name] for m in per_particle]), smc.last_weights) for name in names
+        name: weighted_median([m[name] for m in per_particle], list(smc.last_weights)) for name in names
     }
     return JointCalibration(
         episodes,

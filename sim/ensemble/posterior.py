@@ -15,6 +15,7 @@ import pandas as pd
 
 from sim.errors import UserError, one_line, regular_file
 from sim.scenario.batch import validate_batch
+from sim.scenario.point_values import rounded, weighted_median
 from sim.scenario.schema import Scenario
 
 MAX_POSTERIOR_BYTES = 64 * 2**20  # a calibration writes a few hundred rows; refuse anything absurd
@@ -69,18 +70,12 @@ def read_posterior(path: str | Path, scenario: Scenario | None = None) -> pd.Dat
     return pd.DataFrame({**numbers, "weight": weight})
 
 
-def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    order = np.argsort(values)
-    cdf = np.cumsum(weights[order]) / weights.sum()
-    return float(values[order][np.searchsorted(cdf, 0.5)])
-
-
 def point_values(posterior: pd.DataFrame) -> dict[str, float]:
     """The values a scenario carries beside its posterior (what `--point-values` runs): the weighted
     medians to two significant digits, since the posterior is far wider than any third digit."""
-    w = posterior["weight"].to_numpy(float)
+    w = posterior["weight"].to_list()
     return {
-        name: float(f"{weighted_median(posterior[name].to_numpy(float), w):.2g}")
+        name: rounded(weighted_median(posterior[name].to_list(), w))
         for name in posterior.columns
         if name != "weight"
     }

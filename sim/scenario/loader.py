@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from sim.errors import ScenarioError, UserError, one_line
+from sim.scenario.point_values import read_point_values
 from sim.scenario.schema import ID_PATTERN, Scenario
 
 # Installed wheels carry the scenarios inside the package; a source checkout has
@@ -888,10 +889,13 @@ def resolve_raw(
     if isinstance(source, Mapping):
         shown = "<scenario>"
         raw = copy.deepcopy(dict(source))
+        folder = None
     else:
         path = resolve_path(source)
         shown = str(source)
         raw = read_raw(path, shown=shown)
+        folder = path.resolve().parent
+    _take_point_values(raw, folder)
     raw = deep_merge(_catalogue(), raw)
     changes = normalize_overrides(overrides)
     if changes:
@@ -901,6 +905,28 @@ def resolve_raw(
     for path, value in changes.items():
         set_path(raw, str(path), value, shown=shown, origin="--set")
     return raw, shown
+
+
+def _take_point_values(raw: dict, folder: Path | None) -> None:
+    """A scenario that names a posterior takes its point values wherever the file (or what it extends)
+    sets no value, so that its replicates draw from it; a value the file sets is the modeller's and
+    stays in every replicate (`sim.ensemble.posterior.draw_posterior`)."""
+    name = raw.get("posterior")
+    if not isinstance(name, str) or not name:
+        return
+    found = find_named(name, folder)
+    if found is None:
+        return  # the load-time check names the missing file
+    for dotted, value in read_point_values(found).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            child = node.setdefault(key, {}) if isinstance(node, dict) else None
+            if not isinstance(child, dict):
+                break  # a malformed block: validation says what is wrong with it
+            node = child
+        else:
+            node.setdefault(leaf, value)
 
 
 def load_scenario(
@@ -956,14 +982,19 @@ def locate(scenario: Scenario, name: str | None = None, field: str = "record.eve
         if scenario.record is None:
             raise UserError("the scenario names no record (add a `record:` section)", source=scenario.name)
         name = scenario.record.events
-    given = Path(name)
-    folders = [Path(scenario._folder)] if scenario._folder else []
-    candidates = [given] if given.is_absolute() else [f / given for f in (*folders, BUNDLED)]
-    for path in candidates:
-        if path.is_file():
-            return path
+    found = find_named(name, scenario._folder)
+    if found is not None:
+        return found
     raise UserError(
-        f"file '{given}' not found next to the scenario or among the bundled scenarios",
+        f"file '{name}' not found next to the scenario or among the bundled scenarios",
         source=scenario.name,
         field=field,
     )
+
+
+def find_named(name: str, folder: str | Path | None) -> Path | None:
+    """A file a scenario names: as given if absolute, else next to the scenario file, else bundled."""
+    given = Path(name)
+    folders = [Path(folder)] if folder else []
+    candidates = [given] if given.is_absolute() else [f / given for f in (*folders, BUNDLED)]
+    return next((path for path in candidates if path.is_file()), None)
