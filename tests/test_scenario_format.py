@@ -414,17 +414,19 @@ def test_the_readme_variant_example_validates(tmp_path):
 
 
 def test_a_scenario_of_ones_own_naming_a_posterior_draws_from_it(cli, tmp_path):
-    """`posterior:` in a new scenario: every parameter the file does not set takes the posterior's point
-    value and is drawn per replicate; one the file sets stays (control: the same file without the
-    line keeps the schema's defaults and draws nothing)."""
+    """`posterior:` in a new scenario (the starter names the library's): every parameter the file does
+    not set takes the posterior's point value and is drawn per replicate; one the file sets stays
+    (control: the same file without the line keeps the schema's defaults and draws nothing)."""
     from sim.ensemble.posterior import point_values, read_posterior, scenario_draws
 
     code, _, err = cli("new", "mine", "--actors", "a,b,c", "--out", tmp_path)
     assert code == 0, err
-    plain = tmp_path / "mine.yaml"
-    text = plain.read_text()
+    text = (tmp_path / "mine.yaml").read_text()
+    assert "\nposterior: posteriors/library.csv\n" in text
     named = tmp_path / "named.yaml"
-    named.write_text(text + "\nposterior: posteriors/library.csv\nmechanisms: {accidents: {hazard: 0.3}}\n")
+    named.write_text(text + "\nmechanisms: {accidents: {hazard: 0.3}}\n")
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(text.replace("\nposterior: posteriors/library.csv\n", "\n"))
     points = point_values(read_posterior(SCENARIOS / "posteriors" / "library.csv"))
     sc = load_scenario(named)
     assert sc.mechanisms.activity.base == points["mechanisms.activity.base"]

@@ -174,8 +174,11 @@ def starter_yaml(name: str, actors: list[tuple[str, str]], start: dt.date) -> st
         ]
     lines += [
         "",
-        "# Mechanism parameters keep the defaults of docs/model.md (`sim show` lists them); set",
-        "# any under `mechanisms:`, e.g. mechanisms: {mediation: {weight: 3.0}}.",
+        "# Mechanism parameters: the joint calibration over the five bundled episodes (docs/model.md",
+        "# 8.4). Each replicate draws them from its posterior; a parameter you set under",
+        "# `mechanisms:` (e.g. mechanisms: {mediation: {weight: 3.0}}) keeps your value instead.",
+        "# Without this line the uncalibrated defaults of docs/model.md apply (`sim show` lists them).",
+        "posterior: posteriors/library.csv",
         "",
         "# Scripted events: what starts the crisis. Place an event by `day:` (0 = start_date) or",
         "# by `date:` (YYYY-MM-DD). The id lets a variant (a file with `extends:` naming this one)",
