@@ -439,3 +439,14 @@ def test_a_scenario_of_ones_own_naming_a_posterior_draws_from_it(cli, tmp_path):
     assert own.mechanisms.activity.base != points["mechanisms.activity.base"] and not scenario_draws(
         own, np.arange(200)
     )
+
+
+def test_the_starters_history_example_validates_once_uncommented(cli, tmp_path):
+    code, _, err = cli("new", "mine", "--actors", "a,b,c", "--out", tmp_path)
+    assert code == 0, err
+    text = (tmp_path / "mine.yaml").read_text()
+    assert "# history:" in text
+    path = tmp_path / "mine.yaml"
+    path.write_text(text.replace("# history:", "history:").replace("#   - {id: earlier", "  - {id: earlier"))
+    sc = load_scenario(path)
+    assert [(e.id, e.day) for e in sc.history] == [("earlier", -3)]

@@ -183,7 +183,8 @@ def starter_yaml(name: str, actors: list[tuple[str, str]], start: dt.date) -> st
         "# Scripted events: what starts the crisis. Place an event by `day:` (0 = start_date) or",
         "# by `date:` (YYYY-MM-DD). The id lets a variant (a file with `extends:` naming this one)",
         "# drop the event (`drop_events: [trigger]`) or replace it (an event with `id: trigger`",
-        "# and `replace: true`).",
+        "# and `replace: true`). Each role's moves are listed in sim/data/catalogue.yaml (in the",
+        "# installed package); a scenario can add its own under `moves:`.",
         "events:",
         "  - id: trigger",
         "    day: 0",
@@ -191,6 +192,11 @@ def starter_yaml(name: str, actors: list[tuple[str, str]], start: dt.date) -> st
         f"    move: {trigger}",
         f"    target: {second}",
         "    label: TODO what happened first",
+        "",
+        "# What happened before day 0 (optional): moves replayed before the run starts, which set",
+        "# its starting tension, grievances and standing postures (day -1 is the day before).",
+        "# history:",
+        f"#   - {{id: earlier, day: -3, actor: {first}, move: criticize, target: {second}}}",
         "",
     ]
     return "\n".join(lines)
