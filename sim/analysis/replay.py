@@ -137,7 +137,7 @@ def as_of(
     start = scenario.start_date + dt.timedelta(days=origin)
     raw.update(
         {
-            "name": scenario.name if origin == 0 else f"{scenario.name}_as_of_day_{origin}",
+            "name": scenario.name if origin == 0 else f"{scenario.name}_from_day_{origin}",
             "start_date": start.isoformat(),
             "days": scenario.days - origin,
             "events": events,
