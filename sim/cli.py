@@ -38,7 +38,10 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
-    help="Crisis-escalation simulator: run scenarios of the 2021 Kosovo licence-plate crisis.",
+    help=(
+        "Crisis-escalation simulator: run, compare, calibrate and forecast crisis scenarios "
+        "(the 2021 Kosovo licence-plate crisis and a library of other episodes are bundled)."
+    ),
 )
 # Piped output gets room for the tables (rich assumes 80 columns without a terminal).
 # Neither reads markup or emoji codes: names and paths are printed exactly as given ("[/z]", ":x:").
