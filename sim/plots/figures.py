@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 BLUE = "#1f5fa8"
 EVENT = "#b03a2e"
+LABEL_CHARS = 120  # characters of an 8-point label across the 10-inch axis
 
 
 def _fan(ax, dates, bands: np.ndarray, runs: int, color: str, label: str | None = "median") -> None:
@@ -72,24 +73,30 @@ def tension_figure(p: TensionPlot) -> Figure:
     _fan(ax, dates, p.bands, p.runs, BLUE)
     ax.axhline(p.threshold, color="0.4", ls=":", lw=1.2, label=f"resolution threshold ({p.threshold:g})")
     seen: set[tuple[int, str]] = set()
+    placed: list[tuple[int, int, int]] = []  # (first day, last day a label covers, its row)
     for k, (day, text) in enumerate(p.scripted):
         if (day, text) in seen:
             continue
         seen.add((day, text))
         x = dates[day]
         ax.axvline(x, color=EVENT, ls="--", lw=1, label="scripted event" if k == 0 else None)
+        # a label spans about len(text) / LABEL_CHARS of the axis: the next row down where none is in the way
+        end = day + int(np.ceil(len(text) * max(p.days, 1) / LABEL_CHARS))
+        free = (r for r in range(len(placed) + 1) if all(q != r or e < day or b > end for b, e, q in placed))
+        row = next(free)
+        placed.append((day, end, row))
         ax.annotate(
             text,
             (x, 1.0),
             xycoords=("data", "axes fraction"),
-            xytext=(3, -4 - 11 * (len([d for d, _ in seen if d == day]) - 1)),
+            xytext=(3, -4 - 11 * row),
             textcoords="offset points",
             va="top",
             fontsize=8,
             color=EVENT,
         )
     ax.set_title(
-        f"Global tension: {p.name} ({p.runs_text}; armed clash in {p.clash:.0%} of runs)\n" + p.peaks_text,
+        f"Global tension: {p.name} ({p.runs_text}; armed clash in {p.clash:.1%} of runs)\n" + p.peaks_text,
         loc="left",
         fontsize=11,
     )
