@@ -356,3 +356,27 @@ def test_the_start_up_handler_says_and_returns_what_the_cli_does():
 
     assert entry_module._EXIT_CODES == errors.EXIT_CODES == {signal.SIGINT: 130, signal.SIGTERM: 143}
     assert entry_module._INTERRUPTED == errors.INTERRUPTED == INTERRUPTED
+
+
+def test_a_signal_as_the_run_folder_is_made_leaves_nothing(tmp_path, monkeypatch):
+    """The temporary folder is made inside the clean-up: a signal landing the moment it exists (here,
+    raised by mkdir right after making it) leaves no .partial folder behind."""
+    from pathlib import Path
+
+    from sim.errors import Interrupted
+    from sim.results import files
+
+    made = []
+    real_mkdir = Path.mkdir
+
+    def mkdir_then_signal(self, *args, **kwargs):
+        real_mkdir(self, *args, **kwargs)
+        if self.name.endswith(".partial"):
+            made.append(self)
+            raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_then_signal)
+    with pytest.raises(Interrupted), files.atomic_folder(tmp_path / "out"):
+        pass
+    assert made and not made[0].exists()  # control: the folder had been made when the signal came
+    assert list(tmp_path.iterdir()) == []

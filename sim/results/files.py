@@ -5,8 +5,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,12 +91,15 @@ def atomic_folder(out: str | Path) -> Iterator[Path]:
     A folder that cannot be written (permissions, a full disk) is a one-line error.
     """
     out = check_out(out)
+    # The name is chosen before the folder is made and the clean-up guards the making itself, so a
+    # signal that lands while the folder is being created cannot leave it behind.
+    tmp = partial_name(out.parent)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".sim-", suffix=".partial", dir=out.parent))
-    except OSError as exc:
-        raise _cannot_write(exc, out) from None
-    try:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp.mkdir(mode=0o700)
+        except OSError as exc:
+            raise _cannot_write(exc, out) from None
         os.chmod(tmp, 0o777 & ~umask())
         yield tmp
         check_interrupted()  # a signal whose exception got lost must not leave a folder behind
@@ -117,17 +120,19 @@ def atomic_folder(out: str | Path) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def partial_name(folder: Path) -> Path:
+    """A fresh temporary name beside the output (`.sim-<16 hex digits>.partial`), not yet created."""
+    return Path(folder or ".") / f".sim-{secrets.token_hex(8)}.partial"
+
+
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """Write a text file whole or not at all (a temporary file beside it, then a rename)."""
     path = Path(path)
     if path.is_dir():
         raise UserError("is a folder; expected a file name", source=str(path))
+    name = str(partial_name(path.parent))
     try:
-        fd, name = tempfile.mkstemp(prefix=".sim-", suffix=".partial", dir=path.parent or ".")
-    except OSError as exc:
-        raise _cannot_write(exc, path) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with open(name, "x", encoding="utf-8") as fh:  # inside the clean-up, like atomic_folder's
             fh.write(text)
         os.chmod(name, 0o666 & ~umask())
         os.replace(name, path)
