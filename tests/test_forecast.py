@@ -27,13 +27,18 @@ def _observed(folder, until="2021-09-25", name="obs.csv", rows=None):
     return path
 
 
-def test_forecast_replays_the_past_and_writes_a_run_folder(cli, tmp_path):
-    obs = _observed(tmp_path)
-    code, out, err = cli(
-        "forecast", "kosovo_2021", "--observed", obs, "--as-of", "2021-09-25", "--runs", "10",
-        "--out", tmp_path / "f",
+def forecast_cli(cli, observed, out) -> str:
+    """`sim forecast kosovo_2021` as of 25 Sep 2021, 10 runs, into `out`; its stdout."""
+    code, stdout, err = cli(
+        "forecast", "kosovo_2021", "--observed", observed, "--as-of", "2021-09-25", "--runs", "10",
+        "--out", out,
     )  # fmt: skip
     assert code == 0, err
+    return stdout
+
+
+def test_forecast_replays_the_past_and_writes_a_run_folder(cli, tmp_path):
+    out = forecast_cli(cli, _observed(tmp_path), tmp_path / "f")
     assert "as of 2021-09-25" in out and "simulated from 2021-09-26" in out and "resolved" in out
     folder = tmp_path / "f"
     for name in ("tension.png", "dyads.png", "outcomes.csv", "events.csv", "trajectories.csv"):
@@ -68,20 +73,10 @@ def test_the_whole_record_forecasts_its_third_parties_and_later_days_left_out_an
     """A shipped record as it is (USA, UN and unknown perpetrators, and the days after the as-of date):
     those rows are left out and counted by code, and the forecast is the one from the cleaned file
     (control: the cleaned file has nothing to leave out)."""
-    whole = SCENARIOS / "records" / "kosovo_2021_events.csv"
-    code, out, err = cli(
-        "forecast", "kosovo_2021", "--observed", whole, "--as-of", "2021-09-25", "--runs", "10",
-        "--out", tmp_path / "whole",
-    )  # fmt: skip
-    assert code == 0, err
+    out = forecast_cli(cli, SCENARIOS / "records" / "kosovo_2021_events.csv", tmp_path / "whole")
     assert "(38 after the as-of date left out)" in out
     assert "by actors outside the scenario (UN 1, UNK 2, USA 2)" in out
-    cleaned = _observed(tmp_path)
-    code, out2, err = cli(
-        "forecast", "kosovo_2021", "--observed", cleaned, "--as-of", "2021-09-25", "--runs", "10",
-        "--out", tmp_path / "clean",
-    )  # fmt: skip
-    assert code == 0, err
+    out2 = forecast_cli(cli, _observed(tmp_path), tmp_path / "clean")
     assert "left out" not in out2 and "outside the scenario" not in out2
     for name in ("outcomes.csv", "trajectories.csv"):
         assert (tmp_path / "whole" / name).read_bytes() == (tmp_path / "clean" / name).read_bytes(), name

@@ -20,10 +20,10 @@ from typing import Any
 import pandas as pd
 
 from sim.analysis.replay import Replay, as_of
-from sim.errors import UserError, one_line, regular_file
+from sim.errors import UserError, one_line
 from sim.results.result import Result
 from sim.runner import _posterior_path, run
-from sim.scenario.record import _read_table, read_event_data
+from sim.scenario.record import read_event_data
 from sim.scenario.schema import Scenario
 
 
@@ -37,19 +37,12 @@ def parse_date(text: str, field: str = "--as-of") -> dt.date:
 
 
 def read_observed(path: str | Path, scenario: Scenario) -> pd.DataFrame:
-    """The observed events on the scenario's day axis, every row checked; rows with an empty `cameo`
-    are notes and are left out, as in the records."""
-    shown = str(path)
-    table = _read_table(regular_file(path, "a CSV of observed CAMEO-coded events"), shown)
-    if "date" not in table.columns:
-        raise UserError("expected a date column (YYYY-MM-DD) for a forecast as of a date", source=shown)
-    rows = table[table["cameo"].str.strip() != ""]
-    try:
-        pd.to_datetime(rows["date"], format="%Y-%m-%d")
-    except ValueError as exc:
-        why = f"expected dates as YYYY-MM-DD: {one_line(exc)}"
-        raise UserError(why, source=shown, field="date") from None
-    return read_event_data(path, scenario, fmt="chronology")
+    """The observed events on the scenario's day axis, every row checked (`read_event_data`), in a
+    file that dates them: a forecast is as of a date."""
+    data = read_event_data(path, scenario, fmt="chronology")
+    if "date" not in data.columns:
+        raise UserError("expected a date column (YYYY-MM-DD) for a forecast as of a date", source=str(path))
+    return data
 
 
 @dataclass

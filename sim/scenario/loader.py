@@ -977,7 +977,8 @@ def apply_changes(scenario: Scenario, changes: Mapping[str, Any]) -> Scenario:
 
 
 def locate(scenario: Scenario, name: str | None = None, field: str = "record.events") -> Path:
-    """A file a scenario names: as given if absolute, else next to the scenario file, else bundled."""
+    """The file a scenario names (its record's by default), found as `find_named` finds it, or a
+    one-line error naming the field."""
     if name is None:
         if scenario.record is None:
             raise UserError("the scenario names no record (add a `record:` section)", source=scenario.name)
