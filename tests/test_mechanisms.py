@@ -232,6 +232,18 @@ def test_a_costly_signal_raises_others_belief_in_the_senders_resolve(rate, moves
     assert (model.world.belief[ix("kosovo")][ix("serbia")] < after) is moves
 
 
+@pytest.mark.parametrize("response, answers", [(0.5, True), (0.0, False)])
+def test_a_move_directed_at_an_actor_makes_it_more_likely_to_answer(response, answers):
+    """Attention: the Kosovo Serbs answer a withdrawal directed at them; the knock-out does not."""
+    model = model_at(3, {"mechanisms.activity.response": response})
+    ix, mv = model.spec.actor_ids.index, model.spec.moves
+    before = agent(model, "kosovo_serbs").activity_rate()
+    model._apply(ix("kosovo"), ix("kosovo_serbs"), mv.index("withdraw_police"))
+    after = agent(model, "kosovo_serbs").activity_rate()
+    assert (after > before) is answers
+    assert after >= before
+
+
 def test_belief_in_the_opponents_resolve_deters():
     def believe(value):
         return lambda w, ix: w.belief[ix("serbia")].__setitem__(ix("kosovo"), value)
@@ -483,15 +495,17 @@ def test_small_formulas():
     assert mx.hurt(0.0, 6.0) == 0.0 and 0.6 < mx.hurt(6.0, 6.0) < 0.65
     assert mx.balance(1.0, 1.0) == 0.5 and mx.balance(0.0, 0.0) == 0.5 and mx.balance(1.0, 3.0) == 0.75
     assert (
-        mx.activity_rate(1.0, 0.0, 0.0, 1.0, 5.0, 1.0, 0.5)
+        mx.activity_rate(1.0, 0.0, 0.0, 1.0, 5.0, 1.0, 0.5, 0.0, 3.0)
         == 0.0
-        < mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0, 1.0, 0.5)
+        < mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0, 1.0, 0.5, 0.0, 0.0)
     )
     # prominence: the strong make more reportable moves, and with exponent 0 capability does not matter
-    assert mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0, 0.25, 0.5) == pytest.approx(0.5 * 1.1)
-    assert mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0, 0.25, 0.0) == mx.activity_rate(
-        1.0, 0.1, 1.0, 1.0, 1.0, 1.0, 0.5
+    assert mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0, 0.25, 0.5, 0.0, 0.0) == pytest.approx(0.5 * 1.1)
+    assert mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0, 0.25, 0.0, 0.0, 0.0) == mx.activity_rate(
+        1.0, 0.1, 1.0, 1.0, 1.0, 1.0, 0.5, 0.0, 0.0
     )
+    # response: moves directed at an actor make it answer, in proportion to their weight
+    assert mx.activity_rate(1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.5, 0.5, 0.8) == pytest.approx(0.4)
     assert mx.prospect(0.0, 0.4, 0.5, True) == 0.2 and mx.prospect(0.0, 0.4, 0.5, False) == 0.0
     assert mx.commitment(0.0) == 1.0 and mx.commitment(-3.0) == 0.0 and mx.commitment(5.0) == 2.0
 

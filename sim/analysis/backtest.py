@@ -76,7 +76,9 @@ class Truth:
             )
         data = read_event_data(locate(scenario), scenario)
         last = int(record.window[1])
-        counts = np.bincount(data.loc[data["sim_day"] <= last, "sim_day"].to_numpy(int), minlength=last + 1)
+        # the scenario's actors' events, as in the calibration targets: the model has no others
+        own = data[data["actor_id"].isin(list(scenario.actors))]
+        counts = np.bincount(own.loc[own["sim_day"] <= last, "sim_day"].to_numpy(int), minlength=last + 1)
         timings = {f"first_move.{k}": float(v.day) for k, v in record.first_moves.items()}
         if record.agreement_day is not None:
             timings["agreement_day"] = float(record.agreement_day)
@@ -84,7 +86,7 @@ class Truth:
             scenario,
             data,
             last,
-            daily_sums(data, last + 1),
+            daily_sums(own, last + 1),
             counts[: last + 1],
             bool(record.clash),
             None if record.agreement_day is None else float(record.agreement_day),

@@ -23,6 +23,8 @@ from sim.model import mechanisms as mx
 from sim.model.mechanisms import (
     ACCIDENT_W,
     ACT_AROUSAL,
+    ACT_MEMORY,
+    ACT_RESPONSE,
     ACT_BASE,
     ADAPTATION,
     ALLIANCE_MEMORY,
@@ -378,6 +380,7 @@ def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
         tables[9],
         tables[13],
     )
+    Z = state[15]
     T, H, X, A, Bk, Med, Rb, L, Q, held, ptgt, age, clashed = (
         state[0],
         state[1],
@@ -399,6 +402,7 @@ def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
     T[r, src, tgt] += -g * p[EVENT_SCALE]
     T[r, tgt, src] += -g * p[EVENT_SCALE]
     _aggrieve(r, b, src, tgt, -g / 10.0, aff, H, n)
+    Z[r, tgt] += abs(g) / 10.0
     X[r, src] += feats[m, F_HOSTILITY]
     A[r, src] += feats[m, F_HOSTILITY] * feats[m, F_COMMITMENT]
     Bk[r, src, tgt] += feats[m, F_SUPPORT] - feats[m, F_RESTRAIN]
@@ -726,6 +730,8 @@ def _run_replicate(
                 arousal(i, seen, world),
                 act[b, 0, i],
                 p[PROMINENCE],
+                p[ACT_RESPONSE],
+                state[15][r, i],
             )
             moves_today = mx.move_count(rate, min(p[MAX_MOVES], MOST_MOVES), uniform(key_choice, base))
             if moves_today == 0:
@@ -933,7 +939,9 @@ def _run_replicate(
         # ---- the day's effects: decay, events, standing postures, habituation
         decay_t = 1.0 - p[TENSION_DECAY]
         memory = 1.0 - p[RECIP_MEMORY]
+        Z = state[15]
         for i in range(n):
+            Z[r, i] *= 1.0 - p[ACT_MEMORY]
             X[r, i] *= memory
             A[r, i] *= 1.0 - p[AUDIENCE_DECAY]
             Med[r, i] *= 1.0 - p[MEDIATION_DECAY]

@@ -280,6 +280,7 @@ class Lockstep:
                 s.target,
                 s.age,
                 s.clashed,
+                s.attention,
             ),
             (rec.tension, rec.dyads, rec.posture, rec.settled),
             keep,

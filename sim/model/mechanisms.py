@@ -33,6 +33,8 @@ PARAMS = (
     "activity.arousal",
     "activity.prominence",
     "activity.max_moves",
+    "activity.response",
+    "activity.memory",
     "disposition.hawkishness",
     "disposition.verbal_cost",
     "disposition.material_cost",
@@ -76,7 +78,7 @@ PARAMS = (
     "outcome.resolution_window",
 )
 (
-    RATIONALITY, ACT_BASE, ACT_AROUSAL, PROMINENCE, MAX_MOVES,
+    RATIONALITY, ACT_BASE, ACT_AROUSAL, PROMINENCE, MAX_MOVES, ACT_RESPONSE, ACT_MEMORY,
     HAWK_W, VERBAL_COST, MATERIAL_COST, CAP_DISCOUNT,
     ISSUE_W, LOSS_AVERSION, ADAPTATION, CHRONIC,
     RECIP_W, RECIP_MEMORY, FATIGUE, MIRROR,
@@ -114,6 +116,8 @@ def activity_rate(
     arousal: float,
     capability: float,
     prominence: float,
+    response_w: float,
+    attention: float,
 ) -> float:
     """Expected reportable moves today: a Poisson rate, in proportion to the actor's stake.
 
@@ -122,7 +126,7 @@ def activity_rate(
     moves that are reported (`prominence`, an exponent of capability: Galtung and Ruge's news
     values; Weidmann 2016 on reporting bias in event data).
     """
-    return role_rate * stake * capability**prominence * (base + arousal_w * arousal)
+    return role_rate * stake * capability**prominence * (base + arousal_w * arousal + response_w * attention)
 
 
 @njit(cache=True, inline="always")

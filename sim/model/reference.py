@@ -66,6 +66,7 @@ class World:
     held: list[list[bool]]
     target: list[list[int]]
     age: list[list[int]]
+    attention: list[float]
     clashed: bool = False
 
 
@@ -239,6 +240,8 @@ class ReferenceActor(mesa.Agent):
             arousal,
             float(self.model.spec.capability[0, i]),
             p["activity.prominence"],
+            p["activity.response"],
+            self.model.world.attention[i],
         )
 
     def _stages(self) -> tuple[list[tuple[int, int]], list[float | None], dict[int, float], list]:
@@ -398,6 +401,7 @@ class ReferenceModel(mesa.Model):
             reference=[[float(v) for v in spec.status_quo] for _ in range(n)],
             held=[[False] * k for _ in range(n)],
             target=[[0] * k for _ in range(n)],
+            attention=[0.0] * n,
             age=[[0] * k for _ in range(n)],
         )
         assert ni == len(self.world.status_quo)
@@ -764,6 +768,7 @@ class ReferenceModel(mesa.Model):
         w.tension[tgt][src] += -g * p["tension.event_scale"]
         self._drive(src, src, tgt, -g * p["tension.event_scale"])
         self._aggrieve(src, tgt, -g / 10.0)
+        w.attention[tgt] += abs(g) / 10.0
         w.hostility[src] += float(mv.hostility[m])
         w.commitment[src] += float(mv.hostility[m]) * float(mv.commitment[m])
         w.backing[src][tgt] += float(mv.support[m]) - float(mv.restrain[m])
@@ -821,6 +826,7 @@ class ReferenceModel(mesa.Model):
         ps, aff = spec.postures, spec.affinity[0]
         memory = 1.0 - p["reciprocity.memory"]
         for i in range(n):
+            w.attention[i] *= 1.0 - p["activity.memory"]
             w.hostility[i] *= memory
             w.commitment[i] *= 1.0 - p["audience_costs.decay"]
             w.mediation[i] *= 1.0 - p["mediation.decay"]

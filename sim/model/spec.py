@@ -266,6 +266,7 @@ def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray, issu
             "goldstein",
             "material",
             "commitment",
+            "display",
             "concession",
             "mediation",
             "support",
@@ -303,6 +304,9 @@ def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray, issu
         # Public commitments: threats, demands, accusations, and hostile standing postures
         # taken up in public view (Fearon 1994: both tie hands).
         lists["commitment"].append(quad == 3 or (sets >= 0 and g < 0))
+        # Costly signals: commitments tie hands; shows of force (CAMEO root 15) sink costs
+        # (Fearon 1997). Both tell the opponent one is resolved.
+        lists["display"].append(lists["commitment"][-1] or (code is not None and code[:2] == "15"))
         lists["concession"].append(mv.concession)
         lists["mediation"].append(mv.mediation)
         lists["support"].append(mv.support)
@@ -337,7 +341,7 @@ def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray, issu
         requires=lists["requires"],
         forbids=lists["forbids"],
         targets=lists["targets"],
-        signal=arrays["commitment"] * hostility,
+        signal=arrays.pop("display") * hostility,
         shifts=shifts,
         shifts_any=(shifts >= 0.0).any(axis=1).astype(float),
         **arrays,

@@ -32,6 +32,7 @@ class State:
     target: np.ndarray  # (R, N, K) int: whom each posture is directed at
     age: np.ndarray  # (R, N, K) int: days each posture has stood
     clashed: np.ndarray  # (R,) bool: an armed clash has happened
+    attention: np.ndarray  # (R, N) moves lately directed at i, by weight: what it answers
 
     @classmethod
     def initial(cls, spec: Spec, replicates: int) -> State:
@@ -52,6 +53,7 @@ class State:
             target=np.zeros((r, n, k), dtype=np.int64),
             age=np.zeros((r, n, k), dtype=np.int64),
             clashed=np.zeros(r, dtype=bool),
+            attention=np.zeros((r, n)),
         )
         state.belief[:] = 0.5  # no one has signalled yet: an uninformed belief
         resolve = np.broadcast_to(spec.resolve, (r, n))

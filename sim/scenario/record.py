@@ -198,7 +198,9 @@ def targets(scenario: Scenario, events: pd.DataFrame | None = None) -> Targets:
     own = data[data["actor_id"].isin(list(scenario.actors))]
     goldstein = {}
     for name, (a, b) in record.phases.items():
-        part = data[(data["sim_day"] >= a) & (data["sim_day"] <= b)]
+        # the scenario's actors' events only, as in the shares: the model cannot make the moves of
+        # actors it does not have (2021: the Quint, UNMIK, the unidentified arsonists)
+        part = own[(own["sim_day"] >= a) & (own["sim_day"] <= b)]
         goldstein[name] = float(part["goldstein"].sum()) / (b - a + 1)
     counts = own["actor_id"].value_counts()
     total = max(int(counts.sum()), 1)

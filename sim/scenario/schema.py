@@ -344,6 +344,16 @@ class Activity(Strict):
         description="Exponent of capability in the move rate: the strong make more reportable moves "
         "(news values; reporting bias of event data). 0: capability does not matter.",
     )
+    response: Annotated[float, Field(ge=0.0, le=20.0)] = Field(
+        json_schema_extra=_calibratable(0.0, 1.5),
+        default=0.2,
+        description="Extra daily move rate per unit of attention: the weight (|Goldstein|/10) of the moves "
+        "lately directed at the actor, which it answers (reciprocity in event data).",
+    )
+    memory: Rate = Field(
+        default=0.5,
+        description="Daily decay of attention: a move is answered within a day or two.",
+    )
     max_moves: Annotated[int, Field(ge=1, le=4)] = Field(
         default=3,
         description="Most reportable moves an actor makes in a day (the busiest actor-day of the records).",
