@@ -23,9 +23,9 @@ from sim.model import mechanisms as mx
 from sim.model.mechanisms import (
     ACCIDENT_W,
     ACT_AROUSAL,
+    ACT_BASE,
     ACT_MEMORY,
     ACT_RESPONSE,
-    ACT_BASE,
     ADAPTATION,
     ALLIANCE_MEMORY,
     ALLIANCE_W,
