@@ -115,7 +115,7 @@ def test_cli_run_with_a_posterior_and_a_bad_one(cli, calibration, tmp_path):
 def test_calibration_learns_from_the_record(cli, tmp_path):
     """`sim calibrate` runs its generations, narrows the prior and moves towards the record.
 
-    A smaller calibration than the defaults (60 particles, 3 generations, 20 runs per
+    A smaller calibration than the defaults (60 particles, 4 generations, 20 runs per
     evaluation: about a tenth of the work), so the suite stays quick on a busy machine;
     what it checks is the same. No time cap can cut it short (--max-minutes 10000), so
     the outcome never depends on the machine's speed; pyabc is seeded, so the posterior
@@ -123,11 +123,11 @@ def test_calibration_learns_from_the_record(cli, tmp_path):
     """
     import json
 
-    options = ["--population", "60", "--generations", "3", "--runs", "20", "--max-minutes", "10000"]
+    options = ["--population", "60", "--generations", "4", "--runs", "20", "--max-minutes", "10000"]
     code, _, err = cli("calibrate", *options, "--out", tmp_path / "cal")
     assert code == 0, err
     manifest = json.loads((tmp_path / "cal" / "manifest.json").read_text())
-    assert manifest["generations"] == manifest["generations_asked"] == 3
+    assert manifest["generations"] == manifest["generations_asked"] == 4
     assert "time cap" not in manifest["reason"]
     # it learnt something: the posterior's 90% intervals are narrower than the uniform prior's (0.9)
     narrowing = pd.read_csv(tmp_path / "cal" / "posterior_summary.csv")["narrowing"]

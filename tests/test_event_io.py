@@ -19,7 +19,7 @@ DATA = REPO / "tests" / "data"
 EXPORT = DATA / "kosovo_2021-09.export.CSV"  # nine rows in GDELT 2.0's export format
 MALFORMED = DATA / "malformed.export.CSV"  # its first six rows, row 4's GoldsteinScale 'high'
 RUNS = 4
-LOUD = {"roles.patron.activity": 3.0, "roles.kin_state.activity": 3.0, "roles.guarantor.activity": 3.0}
+LOUD = {"roles.patron.activity": 8.0, "roles.kin_state.activity": 8.0, "roles.guarantor.activity": 8.0}
 
 
 @pytest.fixture(scope="module")
