@@ -149,6 +149,13 @@ def test_a_text_column_picked_from_labels_is_the_array_pyarrow_makes(index):
     assert ours.type == theirs.type and ours.equals(theirs)
 
 
+@pytest.mark.parametrize("times", [1, 3, 0])
+def test_a_tiled_text_column_is_the_array_pyarrow_makes(times):
+    days = np.array(["2021-09-20", "2021-09-21", "Ž"], dtype=object)
+    ours, theirs = arrow.tiled(days, times), pa.array(np.tile(days, times), type=pa.string())
+    assert ours.type == theirs.type and ours.equals(theirs)
+
+
 @pytest.mark.parametrize("start", [dt.date(2021, 9, 20), dt.date(2020, 2, 27), dt.date(1999, 12, 30)])
 def test_the_days_are_dated_as_pandas_dates_them(start):
     spec = compile_spec(load_scenario("kosovo_2021"))

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 NUMERIC = "iuf"  # numpy kinds whose Arrow array is the numpy buffer itself (bool is packed in Arrow)
 
@@ -41,11 +40,22 @@ def column(values: np.ndarray) -> pa.Array:
 
 def labels(texts: Sequence[str]) -> pa.Array:
     """Text labels (actor ids, dates, ...) as an Arrow string array, to `pick` from."""
+    return tiled(texts, 1)
+
+
+def tiled(texts: Sequence[str], times: int) -> pa.Array:
+    """`texts` over and over, `times` times, as an Arrow string array (a chunk's date column): what
+    `pick` gives for the index 0..n-1 repeated, built from its buffers (pyarrow.compute, whose import
+    takes a tenth of a second, is not needed)."""
     encoded = [str(t).encode() for t in texts]
-    offsets = np.zeros(len(encoded) + 1, dtype=np.int32)
-    np.cumsum([len(b) for b in encoded], out=offsets[1:])
+    lengths = np.array([len(b) for b in encoded], dtype=np.int64)
+    offsets = np.zeros(len(encoded) * times + 1, dtype=np.int64)
+    np.cumsum(np.tile(lengths, times), out=offsets[1:])
+    if offsets[-1] >= 2**31:
+        raise ValueError("more text than an Arrow string array holds")
+    data = pa.py_buffer(b"".join(encoded) * times)
     return pa.Array.from_buffers(
-        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+        pa.string(), len(offsets) - 1, [None, pa.py_buffer(offsets.astype(np.int32)), data]
     )
 
 
@@ -57,4 +67,6 @@ def pick(texts: pa.Array, index: np.ndarray) -> pa.Array:
     """
     if len(index) == 0:
         return pa.nulls(0)
+    import pyarrow.compute as pc  # a tenth of a second to import: only where a table has events
+
     return pc.take(texts, numeric(np.asarray(index)), memory_pool=pool())

@@ -17,7 +17,7 @@ import datetime as dt
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,17 +85,16 @@ class Layout:
         tension: np.ndarray,
         dyads: np.ndarray,
         posture: np.ndarray,
-        date: Callable[[np.ndarray], object] | None = None,
+        date: object | None = None,
     ) -> Iterator[tuple[str, object]]:
         """Columns of rows (run, day), one at a time: global tension, each dyad's, each actor's posture.
 
-        `date` makes the date column from the day column (by default, the dates' text tiled).
+        `date`: the date column, if made already (by default, the dates' text tiled).
         """
         r, t = tension.shape
-        day = np.tile(np.arange(t), r)
         yield "run", np.repeat(runs, t)
-        yield "day", day
-        yield "date", np.tile(self.date_text, r) if date is None else date(day)
+        yield "day", np.tile(np.arange(t), r)
+        yield "date", np.tile(self.date_text, r) if date is None else date
         yield "tension", tension.reshape(-1)
         for k, name in enumerate(self.dyads):
             yield f"tension_{name}", dyads[:, :, k].reshape(-1)
@@ -107,15 +106,13 @@ class Layout:
     ) -> object:
         """The same columns as a pyarrow Table (the one every spilled chunk and Parquet row group is).
 
-        The date column is taken from the days' labels by index, not converted from a tiled
+        The date column is built from the days' labels as Arrow buffers, not converted from a tiled
         array of Python strings: the same column, several times faster.
         """
         from sim.ensemble import arrow
 
-        dates = self._labels["date_text"]
-        return arrow_table(
-            self.trajectory_columns(runs, tension, dyads, posture, lambda day: arrow.pick(dates, day))
-        )
+        dates = arrow.tiled(self.date_text, len(runs))
+        return arrow_table(self.trajectory_columns(runs, tension, dyads, posture, dates))
 
     def events(self, runs: np.ndarray, table: np.ndarray) -> pd.DataFrame:
         """Rows of the event log as a DataFrame (see event_columns)."""
