@@ -79,6 +79,33 @@ def test_a_run_imports_no_scipy_nor_sweeps_memory_at_exit(tmp_path):
     assert lines[-1] == "scipy False scipy.stats False scipy.linalg False frozen True"
 
 
+# numba loads this module with the typing and lowering rules of everything it compiles, and nothing else does
+RULES = "numba.np.polynomial.polynomial_functions"
+
+
+def _rules_loaded(code: str, cwd) -> bool:
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    proc = subprocess.run(
+        [sys.executable, "-c", f"import sys\n{code}\nprint({RULES!r} in sys.modules)"],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=900,  # a cold compile on a busy machine; guards against a hang only
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()[-1] == "True"
+
+
+def test_the_cached_engine_is_loaded_without_numbas_compile_rules(tmp_path):
+    """The kernel's machine code comes from numba's cache with numba's runtime and nothing else; a
+    function that must be compiled still gets every rule (the control), and the same numbers."""
+    engine = "from sim import run\nprint(run('kosovo_2021', runs=3, days=5).summary())"
+    _rules_loaded(engine, tmp_path)  # fills numba's cache if this checkout's is empty
+    assert not _rules_loaded(engine, tmp_path)
+    assert _rules_loaded("import numba\nassert numba.njit(lambda x: x + 1)(1) == 2", tmp_path)
+
+
 def test_control_a_command_that_needs_scipy_stats_loads_it(tmp_path):
     """The same report around `sim compare` (bootstrap intervals) sees scipy.stats: the check can fail."""
     args = ["compare", "kosovo_2021", "kosovo_2021", "--runs", "3", "--days", "5", "--out", "c"]
