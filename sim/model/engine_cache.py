@@ -51,13 +51,14 @@ def _cached(dispatcher) -> bool:
     return any(key[1] == magic and key[2][0] == code for key in index)
 
 
-def engine_cached() -> bool:
-    """Whether the first call of the kernel will load it from the cache (True) or compile it (False).
+def engine_cached(names: tuple[str, ...] = ENTRY_POINTS) -> bool:
+    """Whether the first call of the kernel's functions `names` will load them from the cache (True) or
+    compile them (False).
 
     A numba whose cache internals differ counts as cached: better no note than a wrong one.
     """
     try:
-        return all(_cached(getattr(kernel, name)) for name in ENTRY_POINTS)
+        return all(_cached(getattr(kernel, name)) for name in names)
     except Exception:
         return True
 
