@@ -238,3 +238,16 @@ def test_the_dyads_bands_are_made_as_the_runs_come_in(monkeypatch, small_spill, 
     other, _ = _quantiles(result, RUNS if spilled else 600)
     assert not np.array_equal(model.dyad_bands, other)  # control: which runs are counted shows
     result.close()
+
+
+@pytest.mark.parametrize("scenario", ["kosovo_2021", "korea_2015"])
+def test_the_fan_charts_quantiles_from_sorted_days_are_the_same_bits(scenario):
+    """The fan chart's bands and median line come from each day's sorted tension (a third of the time):
+    order statistics of the same values, so the same numbers as from the runs in their order."""
+    result = runner.run(scenario, runs=1500, days=60, events="none")
+    tension = result._tension
+    assert not np.array_equal(tension, np.sort(tension, axis=0))  # control: the runs are not in order
+    assert (tension == 0).any()  # ties too (korea's runs often sit at 0)
+    expected = np.quantile(tension, executors.BAND_QUANTILES, axis=0)
+    assert np.array_equal(result.tension_quantiles().view(np.int64), expected.view(np.int64))
+    assert np.array_equal(result.tension_median().view(np.int64), np.median(tension, axis=0).view(np.int64))

