@@ -251,3 +251,10 @@ def test_the_fan_charts_quantiles_from_sorted_days_are_the_same_bits(scenario):
     expected = np.quantile(tension, executors.BAND_QUANTILES, axis=0)
     assert np.array_equal(result.tension_quantiles().view(np.int64), expected.view(np.int64))
     assert np.array_equal(result.tension_median().view(np.int64), np.median(tension, axis=0).view(np.int64))
+
+
+def test_the_dyads_bands_from_sorted_runs_are_the_same_bits():
+    rng = np.random.default_rng(5)
+    dyads = np.round(rng.gamma(0.6, 20.0, size=(1000, 50, 6)), 1).astype(np.float32)  # ties, zeros
+    expected = np.quantile(dyads, executors.BAND_QUANTILES, axis=0)
+    assert np.array_equal(executors.band_quantiles(dyads).view(np.int32), expected.view(np.int32))
