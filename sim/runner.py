@@ -161,7 +161,7 @@ def _posterior_path(scenario: Scenario, posterior: str | Path | bool | None) -> 
             if posterior is True:
                 raise UserError("the scenario names no posterior", source=scenario.name, field="posterior")
             return None
-        from sim.scenario.record import locate
+        from sim.scenario.loader import locate
 
         return locate(scenario, scenario.posterior, field="posterior")
     return Path(posterior)

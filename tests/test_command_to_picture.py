@@ -27,14 +27,15 @@ from sim.results.outcomes import WILSON_Z, wilson
 
 from .conftest import REPO
 
-# `python -c REPORT ARGS` is `sim ARGS`; at exit it prints whether scipy.stats and scipy.linalg were loaded
-# and whether the collector had frozen objects, as the interpreter is about to tear the modules down
+# `python -c REPORT ARGS` is `sim ARGS`; at exit it prints whether scipy, scipy.stats and scipy.linalg were
+# loaded and whether the collector had frozen objects, as the interpreter is about to tear the modules down
 REPORT = """
 import atexit, gc, sys
 
 def report():
-    loaded = [name in sys.modules for name in ("scipy.stats", "scipy.linalg")]
-    print("scipy.stats", loaded[0], "scipy.linalg", loaded[1], "frozen", gc.get_freeze_count() > 0)
+    for name in ("scipy", "scipy.stats", "scipy.linalg"):
+        print(name, name in sys.modules, end=" ")
+    print("frozen", gc.get_freeze_count() > 0)
 
 atexit.register(report)
 print("before", gc.get_freeze_count())
@@ -68,13 +69,41 @@ def test_the_wilson_quantile_is_scipys_to_the_bit():
     assert float(ndtri(0.5 + 0.5 * 0.95)) == WILSON_Z
 
 
-def test_a_run_neither_imports_scipy_stats_or_linalg_nor_sweeps_memory_at_exit(tmp_path):
+def test_a_run_imports_no_scipy_nor_sweeps_memory_at_exit(tmp_path):
     proc = _sim(["run", "kosovo_2021", "--runs", "3", "--days", "5", "--out", "r"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "r" / "tension.png").exists()
     lines = proc.stdout.splitlines()
     assert lines[0] == "before 0"  # control: nothing was frozen before the command ran
-    assert lines[-1] == "scipy.stats False scipy.linalg False frozen True"  # numba's BLAS check too
+    # numba's version check and BLAS check too
+    assert lines[-1] == "scipy False scipy.stats False scipy.linalg False frozen True"
+
+
+# numba loads this module with the typing and lowering rules of everything it compiles, and nothing else does
+RULES = "numba.np.polynomial.polynomial_functions"
+
+
+def _rules_loaded(code: str, cwd) -> bool:
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    proc = subprocess.run(
+        [sys.executable, "-c", f"import sys\n{code}\nprint({RULES!r} in sys.modules)"],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=900,  # a cold compile on a busy machine; guards against a hang only
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.split()[-1] == "True"
+
+
+def test_the_cached_engine_is_loaded_without_numbas_compile_rules(tmp_path):
+    """The kernel's machine code comes from numba's cache with numba's runtime and nothing else; a
+    function that must be compiled still gets every rule (the control), and the same numbers."""
+    engine = "from sim import run\nprint(run('kosovo_2021', runs=3, days=5).summary())"
+    _rules_loaded(engine, tmp_path)  # fills numba's cache if this checkout's is empty
+    assert not _rules_loaded(engine, tmp_path)
+    assert _rules_loaded("import numba\nassert numba.njit(lambda x: x + 1)(1) == 2", tmp_path)
 
 
 def test_control_a_command_that_needs_scipy_stats_loads_it(tmp_path):
@@ -82,7 +111,7 @@ def test_control_a_command_that_needs_scipy_stats_loads_it(tmp_path):
     args = ["compare", "kosovo_2021", "kosovo_2021", "--runs", "3", "--days", "5", "--out", "c"]
     proc = _sim(args, tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[-1] == "scipy.stats True scipy.linalg True frozen True"
+    assert proc.stdout.splitlines()[-1] == "scipy True scipy.stats True scipy.linalg True frozen True"
 
 
 def _digests(folder: Path) -> dict[str, str]:
@@ -209,3 +238,23 @@ def test_the_dyads_bands_are_made_as_the_runs_come_in(monkeypatch, small_spill, 
     other, _ = _quantiles(result, RUNS if spilled else 600)
     assert not np.array_equal(model.dyad_bands, other)  # control: which runs are counted shows
     result.close()
+
+
+@pytest.mark.parametrize("scenario", ["kosovo_2021", "korea_2015"])
+def test_the_fan_charts_quantiles_from_sorted_days_are_the_same_bits(scenario):
+    """The fan chart's bands and median line come from each day's sorted tension (a third of the time):
+    order statistics of the same values, so the same numbers as from the runs in their order."""
+    result = runner.run(scenario, runs=1500, days=60, events="none")
+    tension = result._tension
+    assert not np.array_equal(tension, np.sort(tension, axis=0))  # control: the runs are not in order
+    assert (tension == 0).any()  # ties too (korea's runs often sit at 0)
+    expected = np.quantile(tension, executors.BAND_QUANTILES, axis=0)
+    assert np.array_equal(result.tension_quantiles().view(np.int64), expected.view(np.int64))
+    assert np.array_equal(result.tension_median().view(np.int64), np.median(tension, axis=0).view(np.int64))
+
+
+def test_the_dyads_bands_from_sorted_runs_are_the_same_bits():
+    rng = np.random.default_rng(5)
+    dyads = np.round(rng.gamma(0.6, 20.0, size=(1000, 50, 6)), 1).astype(np.float32)  # ties, zeros
+    expected = np.quantile(dyads, executors.BAND_QUANTILES, axis=0)
+    assert np.array_equal(executors.band_quantiles(dyads).view(np.int32), expected.view(np.int32))

@@ -87,17 +87,24 @@ def test_a_bad_scenario_is_refused_without_the_engine_too(tmp_path):
     assert modules & HEAVY == set()
 
 
-def test_control_the_report_sees_the_engine_of_a_run_which_needs_no_mesa(tmp_path):
+SPILLED_RUN = ["--runs", "2800", "--days", "180", "--events", "none"]  # 504,000 run-days: spilled, Parquet
+
+
+@pytest.mark.parametrize("size", [["--runs", "2", "--days", "3"], SPILLED_RUN], ids=["small", "spilled"])
+def test_control_the_report_sees_the_engine_of_a_run_which_needs_no_mesa_nor_pandas(size, tmp_path):
     """The same wrapper around a command that simulates reports numba: the check above can fail.
 
     The run's engine is the lockstep kernel without its Mesa face: Mesa (with the scipy.spatial,
-    networkx and asyncio it imports) is for the Python API, the dashboard and the reference.
+    networkx and asyncio it imports) is for the Python API, the dashboard and the reference. Its
+    tables go to pyarrow without pandas, and the scenario's posterior is read without it.
     """
-    proc, modules = loaded_by(["run", "kosovo_2021", "--runs", "2", "--days", "3", "--out", "r"], tmp_path)
+    proc, modules = loaded_by(["run", "kosovo_2021", *size, "--out", "r"], tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "r" / "outcomes.csv").exists()
-    assert {"numba", "pandas"} <= modules
-    assert modules & {"mesa", "networkx", "dask", "distributed"} == set()
+    assert (tmp_path / "r" / "outcomes.csv").exists() and (tmp_path / "r" / "posterior.csv").exists()
+    table = "trajectories.parquet" if size == SPILLED_RUN else "trajectories.csv"
+    assert (tmp_path / "r" / table).exists()
+    assert {"numba", "pyarrow"} <= modules
+    assert modules & {"mesa", "networkx", "dask", "distributed", "pandas"} == set()
 
 
 def test_the_python_api_is_unchanged_and_loads_the_engine_on_use(tmp_path):

@@ -18,13 +18,19 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from sim.errors import check_interrupted
 from sim.model.spec import Spec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+Columns = dict[str, np.ndarray]  # a chunk of a table as named columns: what the writers take, no pandas
 
 RUNS_PER_CHUNK = 500  # runs per row group / per block of CSV rows
 SPILL_FORMATS = ("arrow", "parquet")
@@ -32,14 +38,19 @@ EVENT_KINDS = ("chosen", "scripted", "accident", "settlement", "implementation")
 
 
 class Layout:
-    """Column names and labels shared by every chunk of a run's tables."""
+    """Column names and labels shared by every chunk of a run's tables.
+
+    The writers take pyarrow Tables built without pandas (`sim.ensemble.arrow`), so that `sim run`
+    never imports it (a fifth of a second); the DataFrames are for the Python API.
+    """
 
     def __init__(self, spec: Spec, start: dt.date, days: int):
         ids = spec.actor_ids
         self.days = days
-        self.dates = pd.date_range(start, periods=days, freq="D")
-        self.date_text = np.asarray(self.dates.strftime("%Y-%m-%d"), dtype=object)
-        self._date_arrow = None  # the same labels as a pyarrow array, made when first needed
+        self.start = start
+        # YYYY-MM-DD of each day (what pandas' strftime gave: the same strings)
+        first = np.datetime64(start, "D")
+        self.date_text = np.datetime_as_string(first + np.arange(days), unit="D").astype(object)
         self.dyads = [f"{ids[i]}-{ids[j]}" for i, j in spec.pairs()]
         self.actors = list(ids)
         self.ids = np.array(ids, dtype=object)
@@ -53,14 +64,37 @@ class Layout:
         # a code is free text: one with a comma, a quote or a line break needs quoted CSV fields
         self.codes_need_quotes = any(set(c) & set(',"\r\n') for c in self.codes)
 
+    @cached_property
+    def dates(self) -> pd.DatetimeIndex:
+        """The days as a DatetimeIndex (for the Python API; pandas is imported on first use)."""
+        import pandas as pd
+
+        return pd.date_range(self.start, periods=self.days, freq="D")
+
+    @cached_property
+    def _labels(self) -> dict[str, object]:
+        """The label arrays as Arrow string arrays, to take the text columns from (made on first use)."""
+        from sim.ensemble import arrow
+
+        texts = ("date_text", "ids", "moves", "cameo", "kinds", "codes")
+        return {name: arrow.labels(getattr(self, name)) for name in texts}
+
     def trajectory_columns(
-        self, runs: np.ndarray, tension: np.ndarray, dyads: np.ndarray, posture: np.ndarray
-    ) -> Iterator[tuple[str, np.ndarray]]:
-        """Columns of rows (run, day), one at a time: global tension, each dyad's, each actor's posture."""
+        self,
+        runs: np.ndarray,
+        tension: np.ndarray,
+        dyads: np.ndarray,
+        posture: np.ndarray,
+        date: object | None = None,
+    ) -> Iterator[tuple[str, object]]:
+        """Columns of rows (run, day), one at a time: global tension, each dyad's, each actor's posture.
+
+        `date`: the date column, if made already (by default, the dates' text tiled).
+        """
         r, t = tension.shape
         yield "run", np.repeat(runs, t)
         yield "day", np.tile(np.arange(t), r)
-        yield "date", np.tile(self.date_text, r)
+        yield "date", np.tile(self.date_text, r) if date is None else date
         yield "tension", tension.reshape(-1)
         for k, name in enumerate(self.dyads):
             yield f"tension_{name}", dyads[:, :, k].reshape(-1)
@@ -72,40 +106,56 @@ class Layout:
     ) -> object:
         """The same columns as a pyarrow Table (the one every spilled chunk and Parquet row group is).
 
-        The date column is taken from the days' labels by index, not converted from a tiled
+        The date column is built from the days' labels as Arrow buffers, not converted from a tiled
         array of Python strings: the same column, several times faster.
         """
-        import pyarrow as pa
+        from sim.ensemble import arrow
 
-        columns = dict(self.trajectory_columns(runs, tension, dyads, posture))
-        if self._date_arrow is None:
-            self._date_arrow = pa.array(self.date_text, type=pa.string())
-        columns["date"] = self._date_arrow.take(pa.array(columns["day"]))
-        return arrow_table(columns)
-
-    def trajectories(
-        self, runs: np.ndarray, tension: np.ndarray, dyads: np.ndarray, posture: np.ndarray
-    ) -> pd.DataFrame:
-        """The same rows as a DataFrame."""
-        return pd.DataFrame(dict(self.trajectory_columns(runs, tension, dyads, posture)))
+        dates = arrow.tiled(self.date_text, len(runs))
+        return arrow_table(self.trajectory_columns(runs, tension, dyads, posture, dates))
 
     def events(self, runs: np.ndarray, table: np.ndarray) -> pd.DataFrame:
-        """Rows of the event log; `table` columns: run row, day, actor, target, move, kind."""
-        return pd.DataFrame(
+        """Rows of the event log as a DataFrame (see event_columns)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.event_columns(runs, table))
+
+    def event_arrow(self, runs: np.ndarray, table: np.ndarray) -> object:
+        """The event_columns as a pyarrow Table (without pandas): the text columns taken from their labels."""
+        from sim.ensemble import arrow
+
+        text = self._labels
+        return arrow_table(
             {
                 "run": runs[table[:, 0]],
                 "day": table[:, 1],
-                "date": self.date_text[table[:, 1]],
-                "actor": self.ids[table[:, 2]],
-                "target": self.ids[table[:, 3]],
-                "move": self.moves[table[:, 4]],
-                "cameo": self.cameo[table[:, 4]],
+                "date": arrow.pick(text["date_text"], table[:, 1]),
+                "actor": arrow.pick(text["ids"], table[:, 2]),
+                "target": arrow.pick(text["ids"], table[:, 3]),
+                "move": arrow.pick(text["moves"], table[:, 4]),
+                "cameo": arrow.pick(text["cameo"], table[:, 4]),
                 "goldstein": self.goldstein[table[:, 4]],
-                "kind": self.kinds[table[:, 5]],
-                "actor_code": self.codes[table[:, 2]],
-                "target_code": self.codes[table[:, 3]],
+                "kind": arrow.pick(text["kinds"], table[:, 5]),
+                "actor_code": arrow.pick(text["codes"], table[:, 2]),
+                "target_code": arrow.pick(text["codes"], table[:, 3]),
             }
         )
+
+    def event_columns(self, runs: np.ndarray, table: np.ndarray) -> Columns:
+        """Rows of the event log; `table` columns: run row, day, actor, target, move, kind."""
+        return {
+            "run": runs[table[:, 0]],
+            "day": table[:, 1],
+            "date": self.date_text[table[:, 1]],
+            "actor": self.ids[table[:, 2]],
+            "target": self.ids[table[:, 3]],
+            "move": self.moves[table[:, 4]],
+            "cameo": self.cameo[table[:, 4]],
+            "goldstein": self.goldstein[table[:, 4]],
+            "kind": self.kinds[table[:, 5]],
+            "actor_code": self.codes[table[:, 2]],
+            "target_code": self.codes[table[:, 3]],
+        }
 
 
 class TrajectoryStore:
@@ -241,10 +291,25 @@ class TrajectoryStore:
 
     def chunks(self) -> Iterator[pd.DataFrame]:
         """The trajectory table, RUNS_PER_CHUNK runs at a time, in run order."""
+        import pandas as pd
+
         if self.spill:
             for table in self._spilled_tables():
                 yield table.to_pandas()
             return
+        for arrays in self._memory_chunks():
+            yield pd.DataFrame(dict(self.layout.trajectory_columns(*arrays)))
+
+    def arrow_chunks(self) -> Iterator[object]:
+        """The trajectory table as pyarrow Tables (what the writers take), RUNS_PER_CHUNK runs at a time."""
+        if self.spill:
+            yield from self._spilled_tables()
+            return
+        for arrays in self._memory_chunks():
+            yield self.layout.trajectory_arrow(*arrays)
+
+    def _memory_chunks(self) -> Iterator[tuple[np.ndarray, ...]]:
+        """(runs, tension, dyads, posture) of RUNS_PER_CHUNK runs at a time, of a table kept in memory."""
         # chunks of RUNS_PER_CHUNK runs however the blocks were cut, each assembled from the blocks'
         # slices, so the table is never copied whole
         pending: list[tuple[np.ndarray, ...]] = []
@@ -269,13 +334,14 @@ class TrajectoryStore:
         parts = [block[2][:, :, k] for block in self._arrays]
         return np.concatenate(parts) if len(parts) != 1 else np.ascontiguousarray(parts[0])
 
-    def _chunk(self, parts: list[tuple[np.ndarray, ...]]) -> pd.DataFrame:
-        if len(parts) == 1:
-            return self.layout.trajectories(*parts[0])
-        return self.layout.trajectories(*(np.concatenate(p) for p in zip(*parts, strict=True)))
+    @staticmethod
+    def _chunk(parts: list[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+        return parts[0] if len(parts) == 1 else tuple(np.concatenate(p) for p in zip(*parts, strict=True))
 
     def frame(self) -> pd.DataFrame:
         """The whole table at once (for notebooks; large ensembles are better read in chunks)."""
+        import pandas as pd
+
         parts = list(self.chunks())
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
@@ -291,16 +357,14 @@ class TrajectoryStore:
                 os.link(self.path, target)
             except OSError:
                 shutil.copyfile(self.path, target)
-        elif data == "parquet" and self.spill:
-            write_chunks(stem, self._spilled_tables(), data, float_format)
         else:
-            write_chunks(stem, self.chunks(), data, float_format)
+            write_chunks(stem, self.arrow_chunks(), data, float_format)
 
 
 def _pool():
-    import pyarrow as pa
+    from sim.ensemble.arrow import pool
 
-    return pa.system_memory_pool()
+    return pool()
 
 
 def parquet_writer(path: Path, schema) -> object:
@@ -319,21 +383,18 @@ def parquet_writer(path: Path, schema) -> object:
 def arrow_table(columns) -> object:
     """A pyarrow Table from named columns (no pandas metadata, so every path writes the same bytes).
 
-    Columns are converted one at a time into the system allocator, which hands
-    memory back as soon as a chunk is written (pyarrow's default pool keeps it).
+    Columns are converted one at a time (`sim.ensemble.arrow.column`: numeric ones without pandas)
+    into the system allocator, which hands memory back as soon as a chunk is written.
     """
     import pyarrow as pa
 
+    from sim.ensemble.arrow import column
+
     if isinstance(columns, pa.Table):
         return columns
-    pairs = columns.items() if isinstance(columns, pd.DataFrame | dict) else columns
+    pairs = columns.items() if hasattr(columns, "items") else columns  # a dict or DataFrame, or pairs
     return pa.table(
-        {
-            name: values
-            if isinstance(values, pa.Array)
-            else pa.array(np.ascontiguousarray(values), memory_pool=_pool())
-            for name, values in pairs
-        }
+        {name: values if isinstance(values, pa.Array) else column(values) for name, values in pairs}
     )
 
 
@@ -370,7 +431,8 @@ def write_csv(path: Path, chunks, decimals: int, *, quote: bool = False) -> None
 
 
 def write_chunks(stem: Path, chunks, data: str, float_format: str, *, quote: bool = False) -> None:
-    """Write a table given as DataFrame chunks, as CSV (one header) or Parquet (one row group each)."""
+    """Write a table given as chunks (named columns, pyarrow Tables or DataFrames), as CSV (one header)
+    or Parquet (one row group each)."""
     if data == "csv":
         write_csv(stem.with_suffix(".csv"), chunks, decimals=int(float_format.strip("%f.")), quote=quote)
         return

@@ -1,5 +1,5 @@
 """Whether the compiled engine is already in numba's cache, a note when the first run must compile it,
-and a cache entry that cannot be read treated as missing.
+a cache entry that cannot be read treated as missing, and the cached engine loaded without the rest.
 
 numba compiles the kernel (`sim/model/kernel.py`, `@njit(cache=True)`) on its
 first call and keeps the machine code in its on-disk cache: next to the module
@@ -8,6 +8,14 @@ seconds and prints nothing, so the first run after an install (or after the
 kernel changed) would look hung; one line on stderr says why it waits.
 The kernel's code is not touched: the check reads numba's cache index the way
 numba itself does when it looks for a compiled version.
+
+Before it loads a cached function, numba loads the typing and lowering rules of
+everything it can compile (a few hundred registries: six hundredths of a second
+of `sim run`, one at a time before the first block of runs). Machine code read
+from the cache needs none of them, only numba's runtime (NRT) for its arrays;
+so the engine's cache entries are loaded with the runtime started and nothing
+else. Anything that compiles loads the rules first, as numba's compiler always
+does; should numba's internals differ, its own loading does the work.
 """
 
 from __future__ import annotations
@@ -43,13 +51,14 @@ def _cached(dispatcher) -> bool:
     return any(key[1] == magic and key[2][0] == code for key in index)
 
 
-def engine_cached() -> bool:
-    """Whether the first call of the kernel will load it from the cache (True) or compile it (False).
+def engine_cached(names: tuple[str, ...] = ENTRY_POINTS) -> bool:
+    """Whether the first call of the kernel's functions `names` will load them from the cache (True) or
+    compile them (False).
 
     A numba whose cache internals differ counts as cached: better no note than a wrong one.
     """
     try:
-        return all(_cached(getattr(kernel, name)) for name in ENTRY_POINTS)
+        return all(_cached(getattr(kernel, name)) for name in names)
     except Exception:
         return True
 
@@ -68,14 +77,33 @@ def note_if_compiling() -> bool:
     return True
 
 
+def _lean_load(cache):
+    """`cache.load_overload` without loading every typing and lowering rule first (see the module's
+    docstring): the runtime is started, then the entry is read as numba reads it."""
+    full = cache.load_overload
+    try:
+        from numba.core.runtime import rtsys
+
+        read = cache._load_overload
+        start_runtime = rtsys.initialize
+    except (ImportError, AttributeError):  # another numba: its own loading
+        return full
+
+    def load_overload(sig, target_context):
+        start_runtime(target_context)
+        return read(sig, target_context)
+
+    return load_overload
+
+
 def _recovering_cache(cache, warned: list[bool]):
-    """`cache.load_overload`, except that an unreadable cache entry is discarded and recompiled.
+    """`cache.load_overload` (lean), except that an unreadable cache entry is discarded and recompiled.
 
     numba's on-disk cache is pickles; a truncated or corrupted file (a full disk,
     a crash mid-write, a stray edit) would otherwise fail every run until
     someone deletes it by hand.
     """
-    load = cache.load_overload
+    load = _lean_load(cache)
 
     def load_overload(sig, target_context):
         try:

@@ -45,14 +45,16 @@ def _date_axis(ax, days: int, maxticks: int = 8) -> None:
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b\n%Y" if days > 120 else "%d %b"))
 
 
-def _fix_dates(ax) -> None:
-    """Pin the date ticks where the date rules put them for the axis's final limits.
+def _fix_ticks(ax) -> None:
+    """Pin the ticks where the tick rules put them for the axis's final limits (dates on x, 0-100 on y).
 
     The same ticks; but drawing with a constrained layout asks an axis for its ticks dozens of times
-    (each pass, each spine), and each time the date rules ran anew: a fifth of drawing the dyads.
-    Call it once the limits are final (data in, limits set); shared axes share the pinned ticks.
+    (each pass, each spine), and each time the rules ran anew: a fifth of drawing the dyads for the
+    dates, a twentieth for the tension scale. Call it once the limits are final (data in, limits set);
+    shared axes share the pinned ticks.
     """
-    ax.xaxis.set_major_locator(FixedLocator(ax.xaxis.get_major_locator()()))
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(FixedLocator(axis.get_major_locator()()))
 
 
 def _tension_axes(ax, dates, start, days: int) -> None:
@@ -101,7 +103,7 @@ def tension_figure(p: TensionPlot) -> Figure:
         fontsize=11,
     )
     _tension_axes(ax, dates, p.start, p.days)
-    _fix_dates(ax)
+    _fix_ticks(ax)
     return fig
 
 
@@ -131,7 +133,7 @@ def dyads_figure(p: DyadsPlot) -> Figure:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8)
     fig.suptitle(f"Dyadic tension: {p.name} ({p.runs_text})", x=0.01, ha="left", fontsize=12)
-    _fix_dates(axes.flat[0])  # the axes share their x axis
+    _fix_ticks(axes.flat[0])  # the axes share their axes
     return fig
 
 

@@ -96,7 +96,7 @@ def _peaks_text(result: Result, summary, dates: list[dt.datetime]) -> str:
     s = summary
     if len(result.runs) == 1:
         return f"peak {s.median_peak_tension:.1f} on {s.median_peak_date:%d %b %Y}"
-    line = np.median(result._tension, axis=0)
+    line = result.tension_median()
     k = int(np.argmax(line))
     return (
         f"runs' own peaks: median {s.median_peak_tension:.1f}, median day {s.median_peak_date:%d %b %Y}; "

@@ -23,6 +23,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -42,7 +43,25 @@ class FigureWorker:
         )
         self._sent: list[str] = []
         self._files: dict[str, dict[str, bytes] | None] = {}
-        self._failed = False
+        self._failed = False  # a figure could not be handed over: the worker is gone
+        self._ended = False  # the worker's answers have ended (it is gone, or it sent garbage)
+        self._answers = threading.Condition()
+        self._reader = threading.Thread(target=self._read, name="sim-figures", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        """Take each answer as it comes (so the worker never waits on a full pipe), until they end."""
+        while True:
+            try:
+                done, files = pickle.load(self._proc.stdout)
+            except Exception:  # the end of the answers (the worker is gone), or garbage
+                with self._answers:
+                    self._ended = True
+                    self._answers.notify_all()
+                return
+            with self._answers:
+                self._files[done] = files
+                self._answers.notify_all()
 
     def has(self, kind: str) -> bool:
         """Whether `kind` was handed over already."""
@@ -64,20 +83,17 @@ class FigureWorker:
         """The files of figure `kind` ({'png': b'...'}), waiting for them; None if the worker cannot say."""
         if kind not in self._sent or tuple(formats) != self.formats:
             return None
-        while kind not in self._files and not self._failed:
-            try:
-                done, files = pickle.load(self._proc.stdout)
-            except (OSError, EOFError, ValueError, pickle.UnpicklingError):
-                self._failed = True
-                break
-            self._files[done] = files
-        return self._files.get(kind)
+        with self._answers:
+            while kind not in self._files and not self._ended:
+                self._answers.wait()  # a signal still interrupts the wait
+            return self._files.get(kind)
 
     def close(self) -> None:
         """Stop the worker now: it holds no file, so killing it loses nothing."""
         with contextlib.suppress(OSError):
             self._proc.kill()
         self._proc.wait()
+        self._reader.join()  # it reads the end of the answers at once: the worker is gone
         for pipe in (self._proc.stdin, self._proc.stdout):
             with contextlib.suppress(OSError):
                 pipe.close()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 OUTCOMES = ("resolved", "still tense", "armed clash")
 # scipy.special.ndtri(0.5 + 0.5 * 0.95), the normal quantile of a 95% interval, to the bit (a test checks)
@@ -68,14 +70,17 @@ class Summary:
     notes: tuple[str, ...] = ()  # what the reader must know besides the figures (scripted moves skipped)
 
     @classmethod
-    def of(cls, scenario: str, outcomes: pd.DataFrame, start: dt.date) -> Summary:
-        n = len(outcomes)
+    def of(cls, scenario: str, outcomes: Mapping[str, np.ndarray], start: dt.date) -> Summary:
+        """The summary of an outcomes table given as columns (outcome, peak_day, peak_tension and
+        resolution_day, which a resolved run always has)."""
+        outcome = np.asarray(outcomes["outcome"])
+        n = len(outcome)
         shares = {}
         for name in OUTCOMES:
-            k = int((outcomes["outcome"] == name).sum())
+            k = int((outcome == name).sum())
             low, high = wilson(k, n)
             shares[name] = (k / n if n else float("nan"), low, high)
-        resolved = outcomes.loc[outcomes["outcome"] == "resolved", "resolution_day"]
+        resolved = np.asarray(outcomes["resolution_day"])[outcome == "resolved"]
         peak_day = float(np.median(outcomes["peak_day"]))
         res_day = float(np.median(resolved)) if len(resolved) else None
         return cls(
@@ -115,3 +120,22 @@ class Summary:
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
+
+
+def write_outcomes(path: Path, columns: Mapping[str, np.ndarray], float_format: str) -> None:
+    """outcomes.csv from the table's columns, the bytes pandas' `to_csv(index=False, float_format=...)`
+    writes (a test checks), without importing pandas: floats through `float_format`, a resolution day
+    of -1 (none) and its date as empty fields, every field quoted only where CSV needs it.
+    """
+    text = {}
+    for name, values in columns.items():
+        if name == "resolution_day":
+            text[name] = ["" if v < 0 else str(v) for v in values.tolist()]
+        elif values.dtype.kind == "f":
+            text[name] = [float_format % v for v in values.tolist()]
+        else:
+            text[name] = [str(v) for v in values.tolist()]
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(list(text))
+        writer.writerows(zip(*text.values(), strict=True))

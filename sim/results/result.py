@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from sim.ensemble.executors import BAND_QUANTILES, Ensemble
 from sim.ensemble.tables import RUNS_PER_CHUNK, write_chunks
@@ -23,9 +22,11 @@ from sim.errors import UserError
 from sim.model.scripted import REASONS as SKIP_REASONS
 from sim.plots.plotdata import KINDS, dyads_plot, tension_plot
 from sim.results.files import atomic_folder
-from sim.results.outcomes import OUTCOMES, Summary, classify
+from sim.results.outcomes import OUTCOMES, Summary, classify, write_outcomes
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from sim.plots.worker import FigureWorker
 
 FLOAT_FORMAT = "%.4f"
@@ -105,36 +106,55 @@ class Result:
 
     def event_chunks(self):
         """The event log, RUNS_PER_CHUNK runs at a time (always at least one, maybe empty, chunk)."""
+
+        for rows in self._event_rows():
+            yield self.model.layout.events(self.runs, rows)
+
+    def _event_tables(self):
+        """event_chunks as pyarrow Tables, what the writers take (no pandas)."""
+        for rows in self._event_rows():
+            yield self.model.layout.event_arrow(self.runs, rows)
+
+    def _event_rows(self):
+        """The event table's rows, RUNS_PER_CHUNK runs at a time (at least one, maybe empty, chunk)."""
         ev = self._events
         n = len(self.runs)
         for lo in range(0, max(n, 1), RUNS_PER_CHUNK):
             a, b = np.searchsorted(ev[:, 0], [lo, lo + RUNS_PER_CHUNK])
-            yield self.model.layout.events(self.runs, ev[a:b])
+            yield ev[a:b]
 
     @cached_property
     def outcomes(self) -> pd.DataFrame:
-        """One row per run: outcome, day and height of the peak, day of resolution."""
+        """One row per run: outcome, day and height of the peak, day of resolution (<NA> if none)."""
+        import pandas as pd
+
+        columns = dict(self._outcome_columns)
+        res = columns["resolution_day"]
+        columns["resolution_day"] = pd.arrays.IntegerArray(res.astype(np.int64), res < 0)
+        return pd.DataFrame(columns)
+
+    @cached_property
+    def _outcome_columns(self) -> dict[str, np.ndarray]:
+        """The outcomes table as columns (no pandas): resolution_day is -1 where a run never resolved."""
         o = self._outcome
         res = o["resolution_day"]
         unresolved = res < 0
         # dates as YYYY-MM-DD, a whole column at a time (not a Timestamp per run)
         res_dates = np.datetime_as_string(np.datetime64(self.start_date, "D") + np.maximum(res, 0), unit="D")
-        return pd.DataFrame(
-            {
-                "run": self.runs,
-                "outcome": np.array(OUTCOMES, dtype=object)[o["outcome"]],
-                "peak_day": o["peak_day"],
-                "peak_date": self.model.layout.date_text[o["peak_day"]],
-                "peak_tension": o["peak_tension"],
-                "resolution_day": pd.arrays.IntegerArray(res.astype(np.int64), unresolved),
-                "resolution_date": np.where(unresolved, "", res_dates).astype(object),
-            }
-        )
+        return {
+            "run": self.runs,
+            "outcome": np.array(OUTCOMES, dtype=object)[o["outcome"]],
+            "peak_day": o["peak_day"],
+            "peak_date": self.model.layout.date_text[o["peak_day"]],
+            "peak_tension": o["peak_tension"],
+            "resolution_day": res,
+            "resolution_date": np.where(unresolved, "", res_dates).astype(object),
+        }
 
     def summary(self) -> Summary:
         """Outcome shares with 95% intervals, median peak and resolution, and a note for every
         scripted move that did not happen in some runs."""
-        summary = Summary.of(self.scenario.name, self.outcomes, self.start_date)
+        summary = Summary.of(self.scenario.name, self._outcome_columns, self.start_date)
         return dataclasses.replace(
             summary, notes=tuple(scripted_notes(self.scripted_report(), len(self.runs), self.days))
         )
@@ -177,8 +197,21 @@ class Result:
         self, series: np.ndarray | None = None, qs: tuple[float, ...] = BAND_QUANTILES
     ) -> np.ndarray:
         """Daily quantiles across runs, (len(qs), days)."""
-        data = self._tension if series is None else series
+        data = self._tension_by_day if series is None else series
         return np.quantile(data, qs, axis=0)
+
+    def tension_median(self) -> np.ndarray:
+        """The median across runs of each day's global tension, (days,)."""
+        return np.median(self._tension_by_day, axis=0)
+
+    @cached_property
+    def _tension_by_day(self) -> np.ndarray:
+        """The global tension sorted within each day, (runs, days).
+
+        Quantiles and medians are order statistics: from sorted days they are the same numbers,
+        found in a third of the time (the fan chart's, the last step of `sim run` before its figure).
+        """
+        return np.sort(self._tension, axis=0)
 
     # ------------------------------------------------------------ figures
     def plot(self, kind: str = "tension"):
@@ -261,8 +294,8 @@ class Result:
                         painter.submit(kind, self.plot_data(kind))
             self.model.store.write(tmp / "trajectories", data, FLOAT_FORMAT)
             quote = self.model.layout.codes_need_quotes  # an actor code with a comma, say
-            write_chunks(tmp / "events", self.event_chunks(), data, "%.1f", quote=quote)
-            self.outcomes.to_csv(tmp / "outcomes.csv", index=False, float_format=FLOAT_FORMAT)
+            write_chunks(tmp / "events", self._event_tables(), data, "%.1f", quote=quote)
+            write_outcomes(tmp / "outcomes.csv", self._outcome_columns, FLOAT_FORMAT)
             manifest = {**self.manifest(), "data_format": data}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
             (tmp / "scenario.yaml").write_text(self.scenario_yaml())
