@@ -611,3 +611,22 @@ def test_restraint_acts_where_a_patron_presses_its_client_and_not_where_none_doe
     assert pressed.value["p_deal_30"] < pressed.base["p_deal_30"]
     (idle,) = knockouts(load_scenario("kosovo_2021"), runs=1000, only=["alliance (restraint)"])
     assert "p_deal_30" not in idle.significant
+
+
+def test_a_scripted_withdrawal_under_a_deal_happens_once():
+    """On the day of a scripted move its actor does not also carry out the deal: the police leave once.
+
+    The situation arises (some runs have a deal in force before the scripted day-3 withdrawal), and
+    in none of them is the police withdrawn twice that day; the reference model agrees run for run.
+    """
+    from sim.analysis.fit import simulate
+
+    sim = simulate(prepare("kosovo_2021_early_police_withdrawal"), 1000, days=5)
+    ev = sim.events
+    kos, withdraw = sim.actor_ids.index("kosovo"), sim.moves.index("withdraw_police")
+    sign = sim.moves.index("sign_agreement")
+    signed_early = set(ev[(ev[:, 4] == sign) & (ev[:, 1] < 3)][:, 0])
+    assert signed_early, "some runs reach a deal before day 3"
+    day3 = ev[(ev[:, 1] == 3) & (ev[:, 2] == kos) & (ev[:, 4] == withdraw)]
+    _, counts = np.unique(day3[:, 0], return_counts=True)
+    assert counts.max() == 1

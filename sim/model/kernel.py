@@ -684,6 +684,9 @@ def _run_replicate(
         if day >= 0 and flags[1] > 0.0:
             for i in range(n):
                 bound = vec[2, i]
+                for s in range(s_lo, s_hi):  # a scripted move takes the day's initiative (it may be this one)
+                    if scripted_all[s, 0] == i:
+                        bound = 0.0
                 if bound <= 0.0:
                     continue
                 for k in range(nk):

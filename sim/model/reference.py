@@ -636,9 +636,10 @@ class ReferenceModel(mesa.Model):
         settle = self.spec.settle_move
         return [(a, b, settle, SETTLEMENT), (b, a, settle, SETTLEMENT)]
 
-    def implement(self) -> list[tuple[int, int, int, int]]:
+    def implement(self, scripted: set[int]) -> list[tuple[int, int, int, int]]:
         """Under a deal in force, its parties (and allies, by affinity) end their blocking postures, each
-        with a daily chance (docs/model.md 7.5); draws from the bargaining stream, free on such days."""
+        with a daily chance (docs/model.md 7.5); draws from the bargaining stream, free on such days.
+        An actor with a scripted move that day makes that move instead (it could be the same one)."""
         s, w, spec, p = self.seen, self.world, self.spec, self.p
         if not s.in_force:
             return []
@@ -648,7 +649,7 @@ class ReferenceModel(mesa.Model):
         out = []
         for i in range(n):
             bound = s.agreement[i]
-            if bound <= 0.0:
+            if bound <= 0.0 or i in scripted:
                 continue
             agent = self.actors[i]
             for k in range(nk):
@@ -674,7 +675,7 @@ class ReferenceModel(mesa.Model):
         self.seen = self.see()
         scripted_actors = {a for a, _, _ in self.scripted.get(self.day, [])}
         todays: list[tuple[int, int, int, int]] = [(a, t, m, kind) for a, t, m, kind in self.bargain()]
-        carried = self.implement()
+        carried = self.implement(scripted_actors)
         todays += carried
         busy = scripted_actors | {a for a, _, _, _ in carried}  # implementing takes the day's initiative
         for agent in self.actors:
