@@ -166,3 +166,29 @@ def test_saving_a_spilled_ensemble_takes_the_same_memory_however_large_it_is(tmp
     (small_spill, small), (big_spill, big) = growth[1500], growth[4500]
     assert big_spill > 2.5 * small_spill  # control: three times the table on disk
     assert big - small < (big_spill - small_spill) / 4, growth  # memory does not follow it
+
+
+@pytest.mark.parametrize("data", ["csv", "parquet"])
+@pytest.mark.parametrize("order", ["rows first", "empty first"])
+def test_a_chunk_without_rows_does_not_break_a_table_written_in_chunks(tmp_path, data, order):
+    """A block of runs with no sampled event gives a chunk whose text columns have no type (null);
+    written next to a chunk with rows, its schema did not match the file's (an internal error)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    import pyarrow.parquet as pq
+
+    from sim.ensemble.arrow import pick
+    from sim.ensemble.tables import write_chunks
+
+    names = pa.array(["serbia", "kosovo"])
+    full = pa.table({"run": np.array([0, 1]), "actor": pick(names, np.array([0, 1]))})
+    empty = pa.table({"run": np.array([], dtype=np.int64), "actor": pick(names, np.array([], dtype=int))})
+    assert empty.schema != full.schema  # the situation: the empty chunk's text column is typed null
+    chunks = [full, empty] if order == "rows first" else [empty, full]
+    write_chunks(tmp_path / "t", chunks, data, "%.3f")
+    path = tmp_path / f"t.{data}"
+    back = pq.read_table(path) if data == "parquet" else pcsv.read_csv(path)
+    assert back.column("actor").to_pylist() == ["serbia", "kosovo"]
+    # control: a table with no rows at all is still written, header and schema from its one chunk
+    write_chunks(tmp_path / "e", [empty, empty], data, "%.3f")
+    assert (tmp_path / f"e.{data}").exists()

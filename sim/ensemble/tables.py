@@ -398,6 +398,25 @@ def arrow_table(columns) -> object:
     )
 
 
+def _rows(chunks):
+    """The chunks as tables, leaving out empty ones unless every chunk is empty (then the first).
+
+    An empty chunk's text columns have no type (null): written after or before a chunk with rows,
+    its schema would not match the file's (a block of runs with no sampled event did that).
+    """
+    first = None
+    for chunk in chunks:
+        check_interrupted()
+        table = arrow_table(chunk)
+        if table.num_rows:
+            first = False
+            yield table
+        elif first is None:
+            first = table
+    if first is not None and first is not False:
+        yield first
+
+
 def write_csv(path: Path, chunks, decimals: int, *, quote: bool = False) -> None:
     """CSV through pyarrow's writer (fast), floats rounded to `decimals`, one header.
 
@@ -411,9 +430,7 @@ def write_csv(path: Path, chunks, decimals: int, *, quote: bool = False) -> None
     writer = None
     with open(path, "wb") as fh:
         try:
-            for chunk in chunks:
-                check_interrupted()
-                table = arrow_table(chunk)
+            for table in _rows(chunks):
                 columns = [
                     pc.round(c, decimals) if pa.types.is_floating(c.type) else c for c in table.columns
                 ]
@@ -438,9 +455,7 @@ def write_chunks(stem: Path, chunks, data: str, float_format: str, *, quote: boo
         return
     writer = None
     try:
-        for chunk in chunks:
-            check_interrupted()
-            table = arrow_table(chunk)
+        for table in _rows(chunks):
             if writer is None:
                 writer = parquet_writer(stem.with_suffix(".parquet"), table.schema)
             writer.write_table(table)
