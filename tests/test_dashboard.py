@@ -334,15 +334,17 @@ def test_a_page_that_went_away_is_dropped(server):
 
     url, folder = server
 
-    def state() -> str:  # what to look at if it fails (2 of 6 full-suite runs did; cause not found)
+    def state() -> str:  # what to look at if it fails
         return f"{kernels(url)}; server log: {(folder / 'server.log').read_text(errors='replace')[-3000:]}"
 
-    # pages of earlier tests first finish disconnecting, so the one below is the only one
-    assert wait_for(lambda: kernels(url)["has_connected"] == 0, 60), state()
+    # pages of earlier tests first finish disconnecting, so the one below is the only one. On a busy
+    # machine that took more than 60 s in 3 of 12 full-suite runs (the state printed just after showed
+    # every earlier page disconnected): a generous bound on the wait, not a claim about speed
+    assert wait_for(lambda: kernels(url)["has_connected"] == 0, 300), state()
     with connect(websocket_uri(url), origin=url.rstrip("/"), open_timeout=30):
         assert wait_for(lambda: kernels(url)["has_connected"] == 1, 60), state()  # the page's session
     # every session is gone SOLARA_KERNEL_CULL_TIMEOUT after its page went away (Solara's default: 24 h)
-    assert wait_for(lambda: kernels(url)["total"] == 0, 120), state()
+    assert wait_for(lambda: kernels(url)["total"] == 0, 300), state()
 
 
 @pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
