@@ -38,7 +38,7 @@ from sim.analysis.sensitivity import whole
 from sim.ensemble.posterior import draw_posterior
 from sim.errors import UserError
 from sim.results.files import atomic_folder, save_figure, write_json
-from sim.scenario.record import daily_sums, locate, read_event_data
+from sim.scenario.record import daily_sums, locate, own_events, read_event_data
 from sim.scenario.schema import Scenario
 
 AGREEMENT_BY = (7, 14, 21, 28)  # the days d of "P(agreement by day d)"
@@ -77,7 +77,7 @@ class Truth:
         data = read_event_data(locate(scenario), scenario)
         last = int(record.window[1])
         # the scenario's actors' events, as in the calibration targets: the model has no others
-        own = data[data["actor_id"].isin(list(scenario.actors))]
+        own = own_events(data, scenario)
         counts = np.bincount(own.loc[own["sim_day"] <= last, "sim_day"].to_numpy(int), minlength=last + 1)
         timings = {f"first_move.{k}": float(v.day) for k, v in record.first_moves.items()}
         if record.agreement_day is not None:

@@ -125,36 +125,27 @@ class Layout:
         from sim.ensemble import arrow
 
         text = self._labels
-        return arrow_table(
-            {
-                "run": runs[table[:, 0]],
-                "day": table[:, 1],
-                "date": arrow.pick(text["date_text"], table[:, 1]),
-                "actor": arrow.pick(text["ids"], table[:, 2]),
-                "target": arrow.pick(text["ids"], table[:, 3]),
-                "move": arrow.pick(text["moves"], table[:, 4]),
-                "cameo": arrow.pick(text["cameo"], table[:, 4]),
-                "goldstein": self.goldstein[table[:, 4]],
-                "kind": arrow.pick(text["kinds"], table[:, 5]),
-                "actor_code": arrow.pick(text["codes"], table[:, 2]),
-                "target_code": arrow.pick(text["codes"], table[:, 3]),
-            }
-        )
+        columns = self._event_columns(runs, table, lambda name, index: arrow.pick(text[name], index))
+        return arrow_table(columns)
 
     def event_columns(self, runs: np.ndarray, table: np.ndarray) -> Columns:
         """Rows of the event log; `table` columns: run row, day, actor, target, move, kind."""
+        return self._event_columns(runs, table, lambda name, index: getattr(self, name)[index])
+
+    def _event_columns(self, runs: np.ndarray, table: np.ndarray, take) -> dict[str, object]:
+        """The event log's columns, each text column `take(label_array_name, index)`."""
         return {
             "run": runs[table[:, 0]],
             "day": table[:, 1],
-            "date": self.date_text[table[:, 1]],
-            "actor": self.ids[table[:, 2]],
-            "target": self.ids[table[:, 3]],
-            "move": self.moves[table[:, 4]],
-            "cameo": self.cameo[table[:, 4]],
+            "date": take("date_text", table[:, 1]),
+            "actor": take("ids", table[:, 2]),
+            "target": take("ids", table[:, 3]),
+            "move": take("moves", table[:, 4]),
+            "cameo": take("cameo", table[:, 4]),
             "goldstein": self.goldstein[table[:, 4]],
-            "kind": self.kinds[table[:, 5]],
-            "actor_code": self.codes[table[:, 2]],
-            "target_code": self.codes[table[:, 3]],
+            "kind": take("kinds", table[:, 5]),
+            "actor_code": take("codes", table[:, 2]),
+            "target_code": take("codes", table[:, 3]),
         }
 
 
@@ -404,17 +395,17 @@ def _rows(chunks):
     An empty chunk's text columns have no type (null): written after or before a chunk with rows,
     its schema would not match the file's (a block of runs with no sampled event did that).
     """
-    first = None
+    empty, wrote = None, False
     for chunk in chunks:
         check_interrupted()
         table = arrow_table(chunk)
         if table.num_rows:
-            first = False
+            wrote = True
             yield table
-        elif first is None:
-            first = table
-    if first is not None and first is not False:
-        yield first
+        elif empty is None:
+            empty = table
+    if not wrote and empty is not None:
+        yield empty
 
 
 def write_csv(path: Path, chunks, decimals: int, *, quote: bool = False) -> None:

@@ -195,7 +195,7 @@ def targets(scenario: Scenario, events: pd.DataFrame | None = None) -> Targets:
     data = read_event_data(locate(scenario), scenario) if events is None else events
     first, last = record.window
     data = data[(data["sim_day"] >= first) & (data["sim_day"] <= last)]
-    own = data[data["actor_id"].isin(list(scenario.actors))]
+    own = own_events(data, scenario)
     goldstein = {}
     for name, (a, b) in record.phases.items():
         # the scenario's actors' events only, as in the shares: the model cannot make the moves of
@@ -217,6 +217,11 @@ def targets(scenario: Scenario, events: pd.DataFrame | None = None) -> Targets:
         resolution_day=None if record.resolution_day is None else float(record.resolution_day),
         clash=record.clash,
     )
+
+
+def own_events(data: pd.DataFrame, scenario: Scenario) -> pd.DataFrame:
+    """The events of the scenario's actors: what the model can make (not those of outside actors)."""
+    return data[data["actor_id"].isin(list(scenario.actors))]
 
 
 def daily_sums(data: pd.DataFrame, days: int) -> np.ndarray:
