@@ -29,8 +29,10 @@ from numba.core.caching import Cache
 
 from sim.model import kernel
 
-# the kernel functions Python calls; the functions they call are cached and compiled with them
-ENTRY_POINTS = ("run_days", "by_run")
+# the kernel function whose compiling the note is about (the functions it calls are cached and compiled
+# with it); `by_run`, the event log's reordering, compiles in well under a second and only where a run
+# keeps its events, so a run without them (--events none) says nothing of it
+ENTRY_POINTS = ("run_days",)
 # measured on the project's busy 2-core machine (Python 3.13, numba 0.68): 10-16 s of compiling, up to
 # 30 s on a busier day (README, Performance)
 COMPILE_TIME = "usually 10-30 seconds"

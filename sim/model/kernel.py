@@ -361,15 +361,6 @@ def arousal(i, seen, world):
 
 
 @njit(cache=True, inline="always")
-def _scripted_today(i, scripted_all, s_lo, s_hi):
-    """Whether actor i has a scripted move today (rows s_lo..s_hi): it takes the actor's day."""
-    for s in range(s_lo, s_hi):  # noqa: SIM110 (numba compiles no generator expressions)
-        if scripted_all[s, 0] == i:
-            return True
-    return False
-
-
-@njit(cache=True, inline="always")
 def _aggrieve(r, b, src, tgt, amount, aff, H, n):
     """The target's grievance against the source grows, and its allies' in proportion to affinity."""
     H[r, tgt, src] += amount
@@ -605,7 +596,6 @@ def _run_replicate(
         tables[15],
     )
     T, H, X, A, Bk, Med, C, _, L, Q, REF, held, ptgt, age = state[:14]
-    Z = state[15]  # attention: what each actor has lately had directed at it
     out_global, out_dyads, out_posture, out_settled = record
     util, avail, events, mask, balance_t, rung_u, rung_ok, mbest, mok, mw = scratch
     n = T.shape[1]
@@ -694,8 +684,10 @@ def _run_replicate(
         if day >= 0 and flags[1] > 0.0:
             for i in range(n):
                 bound = vec[2, i]
-                # a scripted move takes the day's initiative (it may be this very withdrawal)
-                if bound <= 0.0 or _scripted_today(i, scripted_all, s_lo, s_hi):
+                for s in range(s_lo, s_hi):  # a scripted move takes the day's initiative (it may be this one)
+                    if scripted_all[s, 0] == i:
+                        bound = 0.0
+                if bound <= 0.0:
                     continue
                 for k in range(nk):
                     if not (held[r, i, k] and pstab[k, P_BLOCKS] > 0.0):
@@ -723,7 +715,12 @@ def _run_replicate(
         lev, party, shifts, Rb = tables[2], tables[4], tables[13], state[7]
         lam = p[LOSS_AVERSION]
         for i in range(n):
-            is_scripted = _scripted_today(i, scripted_all, s_lo, s_hi)
+            is_scripted = False
+            # the scan of implementation's loop again, inline: as a helper function (even inline="always")
+            # the engine loaded from numba's cache ran 25% slower (benchmarks/bench_ensemble.py)
+            for s in range(s_lo, s_hi):
+                if scripted_all[s, 0] == i:
+                    is_scripted = True
             for q in range(impl_lo, impl_hi):  # implementing the deal takes the day's initiative
                 if e_src[q] == i:
                     is_scripted = True
@@ -739,7 +736,7 @@ def _run_replicate(
                 act[b, 0, i],
                 p[PROMINENCE],
                 p[ACT_RESPONSE],
-                Z[r, i],
+                state[15][r, i],
             )
             moves_today = mx.move_count(rate, min(p[MAX_MOVES], MOST_MOVES), uniform(key_choice, base))
             if moves_today == 0:
@@ -947,6 +944,7 @@ def _run_replicate(
         # ---- the day's effects: decay, events, standing postures, habituation
         decay_t = 1.0 - p[TENSION_DECAY]
         memory = 1.0 - p[RECIP_MEMORY]
+        Z = state[15]
         for i in range(n):
             Z[r, i] *= 1.0 - p[ACT_MEMORY]
             X[r, i] *= memory
