@@ -363,6 +363,27 @@ def test_graded_alerts_need_the_level_below():
     assert not a.allowed(mv.index("mobilise"), ix("kosovo"))
 
 
+@pytest.mark.parametrize("sunk, cheaper", [(0.6, True), (0.0, False)])
+def test_a_show_of_force_with_forces_on_alert_costs_less(sunk, cheaper):
+    """Sunk costs: displaying forces already on alert is cheaper than another material move; the knock-out
+    (sunk_cost 0) charges it the full material cost. Raising the alert further (a new posture) pays in
+    full."""
+    over = {"mechanisms.disposition.sunk_cost": sunk}
+    model = model_at(1, over)
+    ix = model.spec.actor_ids.index
+    model.world.held[ix("serbia")][model.spec.postures.ids.index("alert_raised")] = True
+    model.seen = model.see()
+    show = term(model, "serbia", "show_of_force", "kosovo", "disposition")
+    repeat = term(model, "serbia", "raise_alert_high", "kosovo", "disposition")
+    g_show, g_high = (
+        model.spec.moves.goldstein[model.spec.moves.index(m)] for m in ("show_of_force", "raise_alert_high")
+    )
+    assert g_show == g_high  # the same weight (CAMEO 150 and 152): only the cost can differ
+    assert (show > repeat) is cheaper
+    assert show >= repeat
+    assert model.spec.moves.sunk.sum() == 1  # the show of force alone, among the 2021 scenario's moves
+
+
 # ---------------------------------------------------------------- bargaining, agreement, reneging
 
 

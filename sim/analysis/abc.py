@@ -19,7 +19,7 @@ from sim.analysis.sensitivity import calibratable
 from sim.scenario.record import Targets
 from sim.scenario.schema import Scenario
 
-ROLE_ACTIVITY = (0.05, 3.0)  # prior range of a role's activity multiplier
+ROLE_ACTIVITY = (0.05, 5.0)  # prior range of a role's activity multiplier
 CALM_DAYS = 60
 TRANSITION_SCALING = 1.0
 RUNGS_OF_ROOT = np.array([0] * 10 + [1] * 4 + [2] * 4 + [3] * 3)  # index = CAMEO root 0..20

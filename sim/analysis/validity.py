@@ -174,6 +174,7 @@ KNOCKOUTS = {
     "deterrence": {"mechanisms.deterrence.weight": 0.0},
     "audience costs": {"mechanisms.audience_costs.weight": 0.0},
     "costly signals (beliefs)": {"mechanisms.audience_costs.signal": 0.0},
+    "sunk costs (shows of force on alert)": {"mechanisms.disposition.sunk_cost": 0.0},
     "alliance (emboldening)": {"mechanisms.alliance.weight": 0.0},
     "alliance (restraint)": {"mechanisms.alliance.restraint": 0.0},
     "mediation": {"mechanisms.mediation.weight": 0.0},

@@ -67,6 +67,7 @@ from sim.model.mechanisms import (
     RESOLUTION_THRESHOLD,
     RESTRAINT,
     SIGNAL,
+    SUNK_COST,
     TENSION_DECAY,
     VERBAL_COST,
     VERBAL_SHARE,
@@ -89,6 +90,7 @@ from sim.model.spec import (
     F_RUNG,
     F_SHIFTS,
     F_SIGNAL,
+    F_SUNK,
     F_SUPPORT,
     INCIDENT_BELOW,
     P_BLOCKS,
@@ -802,7 +804,10 @@ def _run_replicate(
                 )
                 cost = feats[m, F_COST]
                 if cost < 0.0:
-                    cost = p[MATERIAL_COST] if feats[m, F_PHYSICAL] > 0.0 else p[VERBAL_COST]
+                    if feats[m, F_PHYSICAL] > 0.0:  # a show of force with forces on alert: partly sunk
+                        cost = p[MATERIAL_COST] * (1.0 - p[SUNK_COST] * feats[m, F_SUNK])
+                    else:
+                        cost = p[VERBAL_COST]
                 gain = 0.0
                 keeps = 0.0
                 if feats[m, F_SHIFTS] > 0.0:

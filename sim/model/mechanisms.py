@@ -39,6 +39,7 @@ PARAMS = (
     "disposition.verbal_cost",
     "disposition.material_cost",
     "disposition.capability_discount",
+    "disposition.sunk_cost",
     "issues.weight",
     "issues.loss_aversion",
     "issues.adaptation",
@@ -79,7 +80,7 @@ PARAMS = (
 )
 (
     RATIONALITY, ACT_BASE, ACT_AROUSAL, PROMINENCE, MAX_MOVES, ACT_RESPONSE, ACT_MEMORY,
-    HAWK_W, VERBAL_COST, MATERIAL_COST, CAP_DISCOUNT,
+    HAWK_W, VERBAL_COST, MATERIAL_COST, CAP_DISCOUNT, SUNK_COST,
     ISSUE_W, LOSS_AVERSION, ADAPTATION, CHRONIC,
     RECIP_W, RECIP_MEMORY, FATIGUE, MIRROR,
     DETER_W, VERBAL_SHARE,

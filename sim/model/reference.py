@@ -133,7 +133,11 @@ class ReferenceActor(mesa.Agent):
         party = float(spec.party[i])
         cost = float(mv.cost[move])
         if cost < 0.0:
-            cost = p["disposition.material_cost"] if mv.physical[move] > 0.0 else p["disposition.verbal_cost"]
+            if mv.physical[move] > 0.0:  # a show of force with forces on alert: partly sunk
+                sunk = p["disposition.sunk_cost"] * float(mv.sunk[move])
+                cost = p["disposition.material_cost"] * (1.0 - sunk)
+            else:
+                cost = p["disposition.verbal_cost"]
         gain, keeps = 0.0, 0.0
         if mv.shifts_any[move] > 0.0:
             lam, chronic = p["issues.loss_aversion"], p["issues.chronic"]

@@ -37,6 +37,7 @@ MOVE_FEATURES = (
     "signal",
     "restrain",
     "shifts_any",
+    "sunk",
 )
 (
     F_GOLDSTEIN,
@@ -55,6 +56,7 @@ MOVE_FEATURES = (
     F_SIGNAL,
     F_RESTRAIN,
     F_SHIFTS,
+    F_SUNK,
 ) = range(len(MOVE_FEATURES))
 POSTURE_FEATURES = (
     "pressure",
@@ -96,6 +98,7 @@ class Moves:
     clash: np.ndarray
     cost: np.ndarray  # explicit cost, or USE_DEFAULT_COST (the disposition's, read per replicate)
     physical: np.ndarray  # 1: a default cost is the material cost; 0: the verbal cost
+    sunk: np.ndarray  # 1: a show of force with forces one already holds: part of its cost is sunk
     rung: np.ndarray  # rung of the escalation ladder (see mechanisms.RUNGS)
     signal: np.ndarray  # strength of the move as a costly signal of resolve
     restrain: np.ndarray
@@ -273,6 +276,7 @@ def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray, issu
             "clash",
             "cost",
             "physical",
+            "sunk",
             "sets",
             "clears",
             "contact_delta",
@@ -313,6 +317,11 @@ def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray, issu
         lists["clash"].append(mv.clash)
         lists["cost"].append(mv.cost if mv.cost is not None else (0.0 if code is None else USE_DEFAULT_COST))
         lists["physical"].append(physical)
+        # A display (CAMEO root 15) that needs a standing posture of the actor's own and sets none shows
+        # forces already on alert: their cost was paid with the alert (Fearon 1997's sunk costs).
+        own = [posture for scope, posture in _conditions(mv.requires, posture_ids) if scope == SCOPES["self"]]
+        own_posture = any(posture >= 0 for posture in own)
+        lists["sunk"].append(physical and code is not None and code[:2] == "15" and sets < 0 and own_posture)
         lists["sets"].append(sets)
         lists["clears"].append(clears)
         lists["contact_delta"].append(delta)

@@ -377,6 +377,12 @@ class Disposition(Strict):
         description="How much cheaper material moves are for the most capable actor "
         "(cost x (1 - discount x capability)).",
     )
+    sunk_cost: Prob = Field(
+        json_schema_extra=_calibratable(0.0, 1.0),
+        default=0.5,
+        description="Share of the material cost already sunk when a show of force displays forces the "
+        "actor holds on alert: the display costs (1 - sunk_cost) of a material move (Fearon 1997).",
+    )
 
 
 class Issues(Strict):
@@ -410,7 +416,7 @@ class Reciprocity(Strict):
     """Richardson reciprocity: hostility received invites hostility; fatigue drains it."""
 
     weight: Weight = Field(
-        json_schema_extra=_calibratable(0.5, 4.0),
+        json_schema_extra=_calibratable(0.5, 6.0),
         default=2.0,
         description="Utility per unit of net grievance.",
     )
@@ -475,7 +481,7 @@ class Mediation(Strict):
     """Third parties' appeals pull both sides towards de-escalation by leverage and affinity."""
 
     weight: Weight = Field(
-        json_schema_extra=_calibratable(0.5, 4.0),
+        json_schema_extra=_calibratable(0.5, 6.0),
         default=2.0,
         description="Utility per unit of mediation pressure.",
     )
