@@ -57,6 +57,31 @@ def test_drivers_add_up_to_each_dyads_tension(folder):
     assert share[ids.index("serbia")] + share[ids.index("kosovo")] > 0.95 * share.sum()
 
 
+def test_drivers_figure_shows_the_dyads_that_moved(folder):
+    """A panel per dyad whose tension moved, the highest first; control: a run where nothing moved falls
+    back to the most salient dyads rather than an empty figure."""
+    import matplotlib.pyplot as plt
+
+    from sim.model.spec import compile_spec
+    from sim.plots.figures import drivers_figure
+
+    scenario, parts = drivers(folder, run=4)
+    spec = compile_spec(scenario)
+    names, pairs, salience = spec.names, spec.pairs(), spec.salience[0]
+    peak = parts.sum(axis=1).max(axis=0)
+
+    def titles(p):
+        fig = drivers_figure(scenario, p, names, pairs, salience, "test")
+        shown = [ax.get_title(loc="left") for ax in fig.axes if ax.get_visible() and ax.get_title(loc="left")]
+        plt.close(fig)
+        return shown
+
+    moved = [k for k in np.argsort(-peak, kind="stable") if peak[k] >= 1.0][:6]
+    assert titles(parts) == [f"{names[pairs[k][0]]} – {names[pairs[k][1]]}" for k in moved]
+    flat = titles(np.zeros_like(parts))
+    assert len(flat) == 3 and all(t in {f"{names[i]} – {names[j]}" for i, j in pairs} for t in flat)
+
+
 def test_cli_explain_prints_terms_and_writes_drivers(cli, folder):
     code, out, err = cli("explain", folder, "--run", "1")
     assert code == 0, err

@@ -158,6 +158,9 @@ def comparison_figure(comparison) -> Figure:
     return fig
 
 
+DRIVERS_MOVED = 1.0  # tension points: a dyad whose tension never reached this has no panel in drivers.png
+
+
 def drivers_figure(
     scenario,
     parts: np.ndarray,
@@ -170,8 +173,11 @@ def drivers_figure(
     days = parts.shape[0]
     dates = [scenario.start_date + dt.timedelta(days=d) for d in range(days)]
     peak = parts.sum(axis=1).max(axis=0)
-    order = sorted(range(len(pairs)), key=lambda k: -(salience[pairs[k]] + peak[k] / 100.0))
-    chosen = [k for k in order if salience[pairs[k]] > 0 or peak[k] >= 10][:6] or order[:6]
+    # the dyads whose tension moved in what is explained, the highest first (a salient dyad that stayed
+    # calm would be an empty panel); if none moved, the most salient ones, flat
+    order = sorted(range(len(pairs)), key=lambda k: (-peak[k], -salience[pairs[k]]))
+    moved = [k for k in order if peak[k] >= DRIVERS_MOVED]
+    chosen = moved[:6] or sorted(range(len(pairs)), key=lambda k: -salience[pairs[k]])[:3]
     colors = [*list(plt.get_cmap("tab10").colors[: len(names)]), "0.6"]
     labels = [*names, "clipping at 0/100"]
     rows = int(np.ceil(len(chosen) / 3))
