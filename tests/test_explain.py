@@ -36,6 +36,29 @@ def test_terms_add_up_to_the_utility_and_probabilities_to_one(folder):
     assert np.log(a["probability"] / b["probability"]) == pytest.approx(1.5 * (a["utility"] - b["utility"]))
 
 
+def test_the_move_count_splits_into_rest_arousal_and_answering(folder):
+    """Stage 1 explained: the parts add up to the rate the model used, P(no move) matches the table; a
+    the police deployed against the Kosovo Serbs on day 0 still show as answering on day 3, and not with
+    answering switched off."""
+    import math
+
+    from sim.analysis.explain import explain_scenario
+    from sim.runner import prepare
+
+    ex = explain(folder, run=2, actor="serbia", day=3)
+    r = ex.rate
+    assert r["base"] + r["arousal"] + r["answering"] == pytest.approx(r["total"], rel=1e-12)
+    no_move = ex.table.loc[ex.table["move"] == NO_MOVE, "probability"].iloc[0]
+    assert no_move == pytest.approx(math.exp(-r["total"]))
+    assert any("moves expected today" in line for line in ex.lines())
+
+    def answering(response):
+        scenario = prepare("kosovo_2021", overrides={"mechanisms.activity.response": response})
+        return explain_scenario(scenario, run=0, actor="kosovo_serbs", day=3).rate["answering"]
+
+    assert answering(0.5) > 0.0 == answering(0.0)
+
+
 def test_explained_run_is_the_run_in_the_folder(folder):
     ex = explain(folder, run=5, actor="kosovo", day=0)
     events = pd.read_csv(folder / "events.csv", dtype={"cameo": str})

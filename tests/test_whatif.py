@@ -91,9 +91,9 @@ def test_slider_reports_change_only_what_the_user_moved():
 
 def test_a_default_outside_the_calibration_range_is_not_clamped(tmp_path):
     path = tmp_path / "wide.yaml"
-    path.write_text("name: wide\nextends: kosovo_2021.yaml\nmechanisms:\n  mediation:\n    weight: 5.5\n")
+    path.write_text("name: wide\nextends: kosovo_2021.yaml\nmechanisms:\n  mediation:\n    weight: 7.5\n")
     c = next(c for c in controls(load_scenario(path)) if c.path == "mechanisms.mediation.weight")
-    assert c.high == 5.5 and slider_value(c, 5.5) is None
+    assert c.high == 7.5 and slider_value(c, 7.5) is None
 
 
 def test_zip_holds_the_run_folder():

@@ -8,7 +8,8 @@ and inspected day by day.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,10 @@ class Explanation:
     date: str
     actor: str
     table: pd.DataFrame  # one row per option: terms, utility, probability, allowed
+    # stage 1, how many moves today (docs/model.md 7.2): the expected count and its three parts, which
+    # add up to it: at rest ("base"), roused by dissatisfaction and crisis ("arousal"), and answering the
+    # moves lately directed at the actor ("answering")
+    rate: dict[str, float] = field(default_factory=dict)
 
     def lines(self, top: int = 12) -> list[str]:
         shown = self.table.head(top).drop(columns="allowed")
@@ -62,11 +67,19 @@ class Explanation:
         text = shown.to_string(
             index=False, formatters={**signed, "probability": lambda v: f"{v:.3f}"}, na_rep="n/a"
         )
-        return [
+        lines = [
             f"{self.actor} on day {self.day} ({self.date}) of run {self.run} in {self.scenario}: the utility "
             "of each option split into the mechanisms' terms (n/a: not allowed that day)",
             text,
         ]
+        if self.rate:
+            r = self.rate
+            lines.append(
+                f"moves expected today {r['total']:.3f} (P(no move) {math.exp(-r['total']):.3f}): at rest "
+                f"{r['base']:.3f} + aroused by dissatisfaction and crisis {r['arousal']:.3f} + answering "
+                f"moves directed at {self.actor} {r['answering']:.3f}"
+            )
+        return lines
 
 
 def explain(
@@ -103,7 +116,21 @@ def explain_scenario(
     if actor is None:
         actor = max(ids, key=lambda a: _expected_hostility(tables[a]))
     date = str(scenario.start_date + pd.Timedelta(days=day).to_pytimedelta())
-    return Explanation(scenario.name, run, day, date, actor, tables[actor])
+    return Explanation(
+        scenario.name, run, day, date, actor, tables[actor], _rate_parts(model, ids.index(actor))
+    )
+
+
+def _rate_parts(model: ReferenceModel, i: int) -> dict[str, float]:
+    """Stage 1's expected move count split into its additive parts (mechanisms.activity_rate)."""
+    s, p, spec = model.seen, model.p, model.spec
+    scale = float(spec.activity[0, i]) * s.stake[i] * float(spec.capability[0, i]) ** p["activity.prominence"]
+    parts = {
+        "base": scale * p["activity.base"],
+        "arousal": scale * p["activity.arousal"] * (s.dissatisfaction[i] + s.crisis[i] + s.world),
+        "answering": scale * p["activity.response"] * model.world.attention[i],
+    }
+    return {"total": model.actors[i].activity_rate(), **parts}
 
 
 def _options_table(model: ReferenceModel, agent) -> pd.DataFrame:
