@@ -130,8 +130,8 @@ def test_calibration_learns_from_the_record(cli, tmp_path):
     assert manifest["generations"] == manifest["generations_asked"] == 4
     assert "time cap" not in manifest["reason"]
     # it learnt something: the posterior's 90% intervals are narrower than the uniform prior's (0.9)
-    narrowing = pd.read_csv(tmp_path / "cal" / "posterior_summary.csv")["narrowing"]
-    assert narrowing.median() < 0.85 and (narrowing < 0.9).sum() >= 15
+    share = pd.read_csv(tmp_path / "cal" / "posterior_summary.csv")["interval_share"]
+    assert share.median() < 0.85 and (share < 0.9).sum() >= 15
     # and it moved towards the record: the calibrated point fits it better than the prior's centre
     # (the same 300 replicates each; the control a calibration that learnt nothing would not pass)
     base = load_scenario("kosovo_2021")
@@ -294,3 +294,7 @@ def test_why_it_stopped():
     assert not early and "the posterior has settled" in why
     early, why = _why_it_stopped(["Minimum epsilon"], 2, 6, 480.0, 0.0)
     assert early and why == "pyabc stopped after 2 of 6 generations (Minimum epsilon)"
+    # settled, but on few particles: said, without calling it early; control: enough particles, not said
+    early, why = _why_it_stopped(["Maximum number of generations"], 6, 6, 480.0, 0.0, 17.0, 400)
+    assert not early and "effective sample size 17 of 400), so read its intervals as rough" in why
+    assert "rough" not in _why_it_stopped(["Maximum number of generations"], 6, 6, 480.0, 0.0, 200.0, 400)[1]

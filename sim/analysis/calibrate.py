@@ -158,7 +158,8 @@ def posterior_summary(posterior: pd.DataFrame, ranges: dict[str, tuple[float, fl
                 "q05": q[0],
                 "median": q[1],
                 "q95": q[2],
-                "narrowing": (q[2] - q[0]) / (ranges[name][1] - ranges[name][0]),
+                # the 90% interval's share of the prior range: 0.9 learnt nothing, small is well pinned
+                "interval_share": (q[2] - q[0]) / (ranges[name][1] - ranges[name][0]),
             }
         )
     return pd.DataFrame(rows)
@@ -336,7 +337,9 @@ def _smc(
         done = history.max_t + 1
         narrowing = _last_narrowing(history, ranges, names) if done >= 2 else None
         last_weights, last_stats = history.get_weighted_sum_stats(t=history.max_t)
-    stopped_early, reason = _why_it_stopped(stops.reasons, done, generations, max_seconds, narrowing)
+    stopped_early, reason = _why_it_stopped(
+        stops.reasons, done, generations, max_seconds, narrowing, ess[-1], len(frame)
+    )
     posterior = pd.DataFrame(
         {n: [abc_parts.from_z(float(z), ranges[n]) for z in frame[k]] for k, n in names.items()}
     )
@@ -438,13 +441,36 @@ def _interval_width(x: np.ndarray, w: np.ndarray) -> float:
 
 
 def _why_it_stopped(
-    reasons: list[str], done: int, asked: int, max_seconds: float, narrowing: float | None
+    reasons: list[str],
+    done: int,
+    asked: int,
+    max_seconds: float,
+    narrowing: float | None,
+    ess: float | None = None,
+    population: int | None = None,
 ) -> tuple[bool, str]:
     """(stopped early?, why), in words a reader can act on.
 
     Early: a time cap or another stop before the generations asked, or the last
-    generation still narrowed the posterior by more than SETTLED.
+    generation still narrowed the posterior by more than SETTLED. Settled or
+    not, a last generation whose weights rest on few particles (an effective
+    sample size under FEW_PARTICLES of the population) is said to be rough.
     """
+    early, why = _stop_reason(reasons, done, asked, max_seconds, narrowing)
+    if ess is not None and population and ess < FEW_PARTICLES * population:
+        why += (
+            f"; its weights rest on few particles (effective sample size {ess:.0f} of {population}), so "
+            "read its intervals as rough"
+        )
+    return early, why
+
+
+FEW_PARTICLES = 0.1  # an effective sample size under this share of the population is few
+
+
+def _stop_reason(
+    reasons: list[str], done: int, asked: int, max_seconds: float, narrowing: float | None
+) -> tuple[bool, str]:
     said = reasons[-1] if reasons else ""
     if done < asked:
         if "walltime" in said.lower():
