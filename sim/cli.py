@@ -445,6 +445,8 @@ def sweep(
         result.table.pivot_table(index=result.names, columns="metric", values="estimate").to_string(),
         highlight=False,
     )
+    if result.note():
+        out.print(result.note(), highlight=False, soft_wrap=True)
     folder = result.save(out_dir or default_run_dir(f"sweep-{loaded.name}"))
     out.print(f"files: {folder}/", highlight=False)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,7 +37,7 @@ def test_one_parameter_sweep_has_intervals_and_shows_the_effect():
 
 
 def test_cli_sweep_two_parameters_and_errors(cli, tmp_path):
-    code, _, err = cli(
+    code, out, err = cli(
         "sweep",
         "--vary",
         "mechanisms.mediation.weight=1:3:3",
@@ -52,6 +54,14 @@ def test_cli_sweep_two_parameters_and_errors(cli, tmp_path):
     table = pd.read_csv(tmp_path / "s" / "sweep.csv")
     assert len(table) == 3 * 2 * 3 and np.isfinite(table["estimate"]).all()
     assert (tmp_path / "s" / "sweep.png").exists()
+    # the bundled scenario has a posterior: the sweep says it holds the rest at its point values
+    assert "point values" in out and "not drawn from the posterior" in out
+    manifest = json.loads((tmp_path / "s" / "manifest.json").read_text())
+    assert manifest["other_parameters"] == "point values" and manifest["posterior_not_drawn"]
+    # control: a scenario without a posterior runs its own values, and nothing is said
+    from sim.analysis.sweep import Sweep
+
+    assert Sweep(["x"], table, 30, "plain").note() is None
     code, _, err = cli("sweep", "--vary", "mechanisms.mediaton.weight=1:3:3", "--out", tmp_path / "bad")
     assert code == 2 and "mediaton" in err and not (tmp_path / "bad").exists()
     code, _, err = cli("sweep", "--out", tmp_path / "none")

@@ -87,6 +87,18 @@ class Sweep:
     runs: int
     scenario: str
     labels: ClassVar[dict[str, str]] = LABELS
+    # a grid point holds the other parameters at the scenario's values: where the scenario names a
+    # posterior, its point values (the posterior medians), not draws from it
+    point_values_of: str | None = None
+
+    def note(self) -> str | None:
+        """The line that says the other parameters are point values, where the scenario has a posterior."""
+        if self.point_values_of is None:
+            return None
+        return (
+            f"note: every other parameter at {self.scenario}'s point values (the medians of its posterior "
+            f"{self.point_values_of}), the same in every run, not drawn from the posterior as `sim run` does"
+        )
 
     def plot(self):
         from sim.plots import figures as plots
@@ -101,7 +113,13 @@ class Sweep:
             save_figure(self.plot(), tmp / "sweep.png")
             (tmp / "manifest.json").write_text(
                 json.dumps(
-                    {"scenario": self.scenario, "parameters": self.names, "runs_per_point": self.runs},
+                    {
+                        "scenario": self.scenario,
+                        "parameters": self.names,
+                        "runs_per_point": self.runs,
+                        "other_parameters": "point values" if self.point_values_of else "scenario values",
+                        "posterior_not_drawn": self.point_values_of,
+                    },
                     indent=2,
                 )
                 + "\n"
@@ -148,4 +166,4 @@ def sweep(
                     "ci_high": high,
                 }
             )
-    return Sweep(names, pd.DataFrame(rows), runs, scenario.name)
+    return Sweep(names, pd.DataFrame(rows), runs, scenario.name, point_values_of=scenario.posterior)
