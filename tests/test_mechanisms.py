@@ -529,6 +529,11 @@ def test_small_formulas():
     assert mx.activity_rate(1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.5, 0.5, 0.8) == pytest.approx(0.4)
     assert mx.prospect(0.0, 0.4, 0.5, True) == 0.2 and mx.prospect(0.0, 0.4, 0.5, False) == 0.0
     assert mx.commitment(0.0) == 1.0 and mx.commitment(-3.0) == 0.0 and mx.commitment(5.0) == 2.0
+    # acceptance far below the offer's worth: 0 in both engines, where plain Python's exp would overflow
+    # (a library posterior's precision met India-Pakistan 2019's margins); control: a modest margin
+    for f in (mx.accept_probability, mx.accept_probability.py_func):
+        assert f(30.0, -40.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0) == 0.0
+        assert f(2.0, 0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0) == pytest.approx(1.0 / (1.0 + math.exp(-1.0)))
 
 
 def test_the_daily_move_count_is_a_capped_poisson_count():

@@ -97,7 +97,15 @@ def _control(
 ) -> Control:
     # the range always holds the scenario's own value, so showing it never clamps it
     low, high = min(bounds[0], value), max(bounds[1], value)
-    return Control(path, label, low, high, _step(low, high, value), value, help, group)
+    step = _step(low, high, value)
+    if (high - low) / step > MOST_STEPS:  # only a very fine grid from `low` holds the value: the finest
+        # round step a slider can still be moved along, its grid started a little above `low`, on the value
+        step = min(st for st in NICE_STEPS if (high - low) / st <= MOST_STEPS)
+        low = value - math.floor((value - low) / step + 1e-9) * step
+    return Control(path, label, low, high, step, value, help, group)
+
+
+MOST_STEPS = 1000  # a grid a slider can still be moved along
 
 
 NICE_STEPS = [m * 10.0**e for e in range(1, -5, -1) for m in (5, 2, 1)]  # 50, 20, 10, 5, ... 0.0001

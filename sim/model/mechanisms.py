@@ -377,7 +377,10 @@ def accept_probability(
     commitments make accepting a compromise costly at home.
     """
     margin = deal - fight + contest * w_pressure * pressure - w_audience * commitment
-    return 1.0 / (1.0 + math.exp(-precision * margin))
+    z = -precision * margin
+    if z > 700.0:  # exp would overflow: compiled code gets 1/inf = 0, plain Python an OverflowError
+        return 0.0
+    return 1.0 / (1.0 + math.exp(z))
 
 
 @njit(cache=True, inline="always")
