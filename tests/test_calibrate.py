@@ -292,6 +292,11 @@ def test_why_it_stopped():
     assert early and "still narrowing (its 90% intervals shrank 30% on average" in why
     early, why = _why_it_stopped(["Maximum number of generations"], 6, 6, 480.0, SETTLED / 2)
     assert not early and "the posterior has settled" in why
+    # widening counts as changing too (a posterior whose weights jumped to other particles)
+    early, why = _why_it_stopped(["Maximum number of generations"], 6, 6, 480.0, -0.14)
+    assert early and "still changing (its 90% intervals widened 14% on average" in why
+    early, why = _why_it_stopped(["Maximum number of generations"], 6, 6, 480.0, -SETTLED / 2)
+    assert not early and "the posterior has settled" in why
     early, why = _why_it_stopped(["Minimum epsilon"], 2, 6, 480.0, 0.0)
     assert early and why == "pyabc stopped after 2 of 6 generations (Minimum epsilon)"
     # settled, but on few particles: said, without calling it early; control: enough particles, not said

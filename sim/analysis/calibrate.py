@@ -357,7 +357,7 @@ def _smc(
     )
 
 
-SETTLED = 0.10  # settled: the last generation shrank the 90% intervals by less than this on average
+SETTLED = 0.10  # settled: the last generation changed the 90% intervals by less than this on average
 
 
 class _StopReasons(logging.Handler):
@@ -483,7 +483,13 @@ def _stop_reason(
         return True, (
             f"it reached the maximum of {asked} generations while the posterior was still narrowing "
             f"(its 90% intervals shrank {narrowing:.0%} on average in the last generation; settled "
-            f"means under {SETTLED:.0%})"
+            f"means a change under {SETTLED:.0%})"
+        )
+    if narrowing < -SETTLED:  # widening: the weights moved to other particles, not a settled posterior
+        return True, (
+            f"it reached the maximum of {asked} generations while the posterior was still changing "
+            f"(its 90% intervals widened {-narrowing:.0%} on average in the last generation; settled "
+            f"means a change under {SETTLED:.0%})"
         )
     return False, (
         f"all {asked} generations ran and the posterior has settled (its 90% intervals changed "

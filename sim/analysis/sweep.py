@@ -96,7 +96,7 @@ class Sweep:
         if self.point_values_of is None:
             return None
         return (
-            f"note: every other parameter at {self.scenario}'s point values (the medians of its posterior "
+            f"note: every other parameter at {self.scenario}'s point values (the medians of "
             f"{self.point_values_of}), the same in every run, not drawn from the posterior as `sim run` does"
         )
 
