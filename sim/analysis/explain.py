@@ -8,7 +8,6 @@ and inspected day by day.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pandas as pd
 from sim.analysis.runfolder import open_run_folder
 from sim.errors import UserError
 from sim.model.mechanisms import TERMS
-from sim.model.reference import ReferenceModel
+from sim.model.reference import RATE_PARTS, ReferenceModel
 from sim.scenario.loader import load_scenario
 from sim.scenario.schema import Scenario
 
@@ -74,8 +73,9 @@ class Explanation:
         ]
         if self.rate:
             r = self.rate
+            no_move = float(self.table.loc[self.table["move"] == NO_MOVE, "probability"].iloc[0])
             lines.append(
-                f"moves expected today {r['total']:.3f} (P(no move) {math.exp(-r['total']):.3f}): at rest "
+                f"moves expected today {r['total']:.3f} (P(no move) {no_move:.3f}): at rest "
                 f"{r['base']:.3f} + aroused by dissatisfaction and crisis {r['arousal']:.3f} + answering "
                 f"moves directed at {self.actor} {r['answering']:.3f}"
             )
@@ -122,15 +122,9 @@ def explain_scenario(
 
 
 def _rate_parts(model: ReferenceModel, i: int) -> dict[str, float]:
-    """Stage 1's expected move count split into its additive parts (mechanisms.activity_rate)."""
-    s, p, spec = model.seen, model.p, model.spec
-    scale = float(spec.activity[0, i]) * s.stake[i] * float(spec.capability[0, i]) ** p["activity.prominence"]
-    parts = {
-        "base": scale * p["activity.base"],
-        "arousal": scale * p["activity.arousal"] * (s.dissatisfaction[i] + s.crisis[i] + s.world),
-        "answering": scale * p["activity.response"] * model.world.attention[i],
-    }
-    return {"total": model.actors[i].activity_rate(), **parts}
+    """Stage 1's expected move count and its additive parts (ReferenceActor.activity_rate)."""
+    agent = model.actors[i]
+    return {"total": agent.activity_rate(), **{part: agent.activity_rate(part) for part in RATE_PARTS}}
 
 
 def _options_table(model: ReferenceModel, agent) -> pd.DataFrame:

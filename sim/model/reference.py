@@ -24,6 +24,9 @@ from sim.model.rng import Purpose, stream_key, uniform_py
 from sim.model.spec import CONTACT, INCIDENT_BELOW, Spec, compile_spec
 from sim.scenario.schema import Scenario
 
+# the additive terms of stage 1's move rate, by the parameter that weighs each
+RATE_PARTS = {"base": "activity.base", "arousal": "activity.arousal", "answering": "activity.response"}
+
 # The formulas as plain Python functions (numba keeps the original as .py_func).
 F = {
     name: getattr(mx, name).py_func
@@ -232,19 +235,24 @@ class ReferenceActor(mesa.Agent):
         """The chance of making at least one reportable move today (stage 1, docs/model.md 7.2)."""
         return -math.expm1(-self.activity_rate())
 
-    def activity_rate(self) -> float:
-        """Stage 1: the expected number of reportable moves today (docs/model.md 7.2)."""
+    def activity_rate(self, part: str | None = None) -> float:
+        """Stage 1: the expected number of reportable moves today (docs/model.md 7.2).
+
+        With `part` (one of RATE_PARTS), that term of the rate alone, the others' weights at zero: at
+        rest, roused by dissatisfaction and crisis, answering the moves directed at the actor. The
+        three add up to the rate (`sim explain` shows them).
+        """
         s, p, i = self.model.seen, self.model.p, self.index
-        arousal = s.dissatisfaction[i] + s.crisis[i] + s.world
+        weights = {k: (p[path] if part in (None, k) else 0.0) for k, path in RATE_PARTS.items()}
         return F["activity_rate"](
             float(self.model.spec.activity[0, i]),
-            p["activity.base"],
-            p["activity.arousal"],
+            weights["base"],
+            weights["arousal"],
             s.stake[i],
-            arousal,
+            s.dissatisfaction[i] + s.crisis[i] + s.world,
             float(self.model.spec.capability[0, i]),
             p["activity.prominence"],
-            p["activity.response"],
+            weights["answering"],
             self.model.world.attention[i],
         )
 

@@ -310,7 +310,8 @@ def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray, issu
         lists["commitment"].append(quad == 3 or (sets >= 0 and g < 0))
         # Costly signals: commitments tie hands; shows of force (CAMEO root 15) sink costs
         # (Fearon 1997). Both tell the opponent one is resolved.
-        lists["display"].append(lists["commitment"][-1] or (code is not None and code[:2] == "15"))
+        shows_force = code is not None and code[:2] == "15"
+        lists["display"].append(lists["commitment"][-1] or shows_force)
         lists["concession"].append(mv.concession)
         lists["mediation"].append(mv.mediation)
         lists["support"].append(mv.support)
@@ -319,9 +320,11 @@ def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray, issu
         lists["physical"].append(physical)
         # A display (CAMEO root 15) that needs a standing posture of the actor's own and sets none shows
         # forces already on alert: their cost was paid with the alert (Fearon 1997's sunk costs).
-        own = [posture for scope, posture in _conditions(mv.requires, posture_ids) if scope == SCOPES["self"]]
-        own_posture = any(posture >= 0 for posture in own)
-        lists["sunk"].append(physical and code is not None and code[:2] == "15" and sets < 0 and own_posture)
+        own_posture = any(
+            scope == SCOPES["self"] and posture >= 0
+            for scope, posture in _conditions(mv.requires, posture_ids)
+        )
+        lists["sunk"].append(physical and shows_force and sets < 0 and own_posture)
         lists["sets"].append(sets)
         lists["clears"].append(clears)
         lists["contact_delta"].append(delta)
