@@ -44,12 +44,6 @@ def test_4_without_kfor_more_clashes(table):
     assert interval(table, "kosovo_2021_no_kfor", "p_clash")[0] > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 10: an early police withdrawal lowers P(clash) (0.041 -> 0.017) and the mean peak "
-    "(-7.1 points), but the median duration does not move (14 days [-1, +1]) and P(resolved by day 30) "
-    "falls by 1.8 points [-4.5, +1.1]: the plate issue stays open and the roadblocks often wait for a deal",
-)
 def test_5_early_withdrawal_ends_the_crisis_sooner(table):
     assert interval(table, "kosovo_2021_early_police_withdrawal", "median_days_to_resolution")[1] < 0
     assert interval(table, "kosovo_2021_early_police_withdrawal", "p_resolved_by_30")[0] > 0

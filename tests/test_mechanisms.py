@@ -17,7 +17,7 @@ import pytest
 from sim.model import mechanisms as mx
 from sim.model.mechanisms import N_RUNGS, TERMS
 from sim.model.model import CrisisModel
-from sim.model.reference import ReferenceModel
+from sim.model.reference import DEMAND_MET, ReferenceModel
 from sim.runner import prepare
 from sim.scenario.batch import batch_fields
 
@@ -382,6 +382,28 @@ def test_a_show_of_force_with_forces_on_alert_costs_less(sunk, cheaper):
     assert (show > repeat) is cheaper
     assert show >= repeat
     assert model.spec.moves.sunk.sum() == 1  # the show of force alone, among the 2021 scenario's moves
+
+
+@pytest.mark.parametrize("weight, lifted", [(1.0, True), (0.0, False)])
+def test_a_coercive_posture_is_lifted_once_its_demand_is_met(weight, lifted):
+    """Demands met: the roadblocks, put up against the plate rule and the special police, are lifted once
+    the status quo is what the Kosovo Serbs pressed for, deal or no deal; the knock-out (demands_met 0)
+    leaves them to a deal. Kosovo's police posture demands nothing (Kosovo had what it wanted when it
+    deployed), and ending it would concede: it stays."""
+    over = {"mechanisms.bargaining.demands_met": weight, "mechanisms.bargaining.implementation": 1.0}
+    model = model_at(1, over)
+    ix, ps, mv = model.spec.actor_ids.index, model.spec.postures.ids, model.spec.moves
+    ksb, blockade, police = ix("kosovo_serbs"), ps.index("blockade"), ps.index("police_deployed")
+    assert model.world.held[ksb][blockade] and model.world.demand[ksb][blockade] == pytest.approx(1.0)
+    assert model.world.held[ix("kosovo")][police] and model.world.demand[ix("kosovo")][police] == 0.0
+    assert not model.seen.in_force
+    assert model.implement(set()) == []  # nothing has been given yet
+    model.world.status_quo[:] = [0.0, 0.0]  # no plate rule, no special police in the north
+    model.seen = model.see()
+    carried = model.implement(set())
+    lift = (ksb, ix("kosovo"), mv.index("lift_blockade"), DEMAND_MET)
+    assert (lift in carried) is lifted
+    assert all(i != ix("kosovo") for i, *_ in carried)
 
 
 # ---------------------------------------------------------------- bargaining, agreement, reneging

@@ -34,7 +34,7 @@ Columns = dict[str, np.ndarray]  # a chunk of a table as named columns: what the
 
 RUNS_PER_CHUNK = 500  # runs per row group / per block of CSV rows
 SPILL_FORMATS = ("arrow", "parquet")
-EVENT_KINDS = ("chosen", "scripted", "accident", "settlement", "implementation")
+EVENT_KINDS = ("chosen", "scripted", "accident", "settlement", "implementation", "demand_met")
 
 
 class Layout:

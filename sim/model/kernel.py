@@ -37,6 +37,7 @@ from sim.model.mechanisms import (
     CASUALTIES,
     CHRONIC,
     COST_WEIGHT,
+    DEMANDS_MET,
     DETER_W,
     DRIVE,
     ESCALATION,
@@ -104,7 +105,10 @@ from sim.model.spec import (
     P_TALKS,
 )
 
-CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT, IMPLEMENTED = 0, 1, 2, 3, 4
+CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT, IMPLEMENTED, DEMAND_MET = 0, 1, 2, 3, 4, 5
+# where the demands-met draws of a day without a deal in force start in the bargaining stream: clear of
+# the bargaining draws (replicate x 2 + party) for any replicate index below 2**62
+RELIEF_SLOTS = np.uint64(2**62)
 SLOTS = 1 + 3 * MOST_MOVES  # uniforms per actor and day: how many moves, then rung, move, target of each
 
 
@@ -446,6 +450,14 @@ def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
         held[r, src, k] = True
         ptgt[r, src, k] = tgt
         age[r, src, k] = 0
+        # what the holder presses for: how far the status quo (after this move's shifts) is from its ideal
+        issues = tables[14]
+        num = 0.0
+        den = 0.0
+        for q in range(Q.shape[1]):
+            num += issues[1, src, q] * abs(issues[0, src, q] - Q[r, q])
+            den += issues[1, src, q]
+        state[16][r, src, k] = num / den if den > 0.0 else 0.0
     k = posts[m, 1]
     if k >= 0:
         held[r, src, k] = False
@@ -679,25 +691,42 @@ def _run_replicate(
                     e_move[count] = settle
                     e_kind[count] = SETTLEMENT
                     count += 1
-        # ---- implementation: under a deal in force, its parties (and their allies, by affinity) end
-        # their blocking postures, each with a daily chance; the bargaining stream's slots are free,
-        # since talks and a deal in force never share a day
+        # ---- implementation and demands met: under a deal in force, its parties (and their allies, by
+        # affinity) end their blocking postures, each with a daily chance; so does the holder of a
+        # coercive posture (one whose ending concedes nothing) as far as its demand has been met. The
+        # bargaining stream's slots are free under a deal (talks and a deal in force never share a day);
+        # on other days these draws take slots of their own (RELIEF_SLOTS on)
         impl_lo = count
-        if day >= 0 and flags[1] > 0.0:
+        if day >= 0:
+            in_force = flags[1] > 0.0
+            D = state[16]
             for i in range(n):
-                bound = vec[2, i]
+                bound = vec[2, i] if in_force else 0.0
+                busy = False
                 for s in range(s_lo, s_hi):  # a scripted move takes the day's initiative (it may be this one)
                     if scripted_all[s, 0] == i:
-                        bound = 0.0
-                if bound <= 0.0:
+                        busy = True
+                if busy:
                     continue
+                num = 0.0
+                den = 0.0
+                for q in range(ni):
+                    num += issues[1, i, q] * abs(issues[0, i, q] - Q[r, q])
+                    den += issues[1, i, q]
+                gap = num / den if den > 0.0 else 0.0
                 for k in range(nk):
                     if not (held[r, i, k] and pstab[k, P_BLOCKS] > 0.0):
                         continue
-                    slot = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(nk) + np.uint64(k)
-                    if uniform(key_bargain, slot) >= p[CARRY_OUT] * bound:
+                    chance = bound
+                    kind = IMPLEMENTED
+                    met = p[DEMANDS_MET] * mx.demands_met(gap, D[r, i, k])
+                    if met > chance:
+                        chance = met
+                        kind = DEMAND_MET
+                    if chance <= 0.0:
                         continue
                     t = ptgt[r, i, k]
+                    ending = -1
                     for o in range(starts[i], starts[i + 1]):  # the actor's own move that ends it
                         m = opt_move[o]
                         if (
@@ -705,12 +734,25 @@ def _run_replicate(
                             and opt_target[o] == t
                             and _option_allowed(r, i, m, t, posts, conds, mask, anymask, ptgt)
                         ):
-                            e_src[count] = i
-                            e_tgt[count] = t
-                            e_move[count] = m
-                            e_kind[count] = IMPLEMENTED
-                            count += 1
+                            ending = m
                             break
+                    if ending < 0:
+                        continue
+                    if kind == DEMAND_MET and feats[ending, F_SHIFTS] > 0.0:  # ending it would concede
+                        chance = bound
+                        kind = IMPLEMENTED
+                        if chance <= 0.0:
+                            continue
+                    slot = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(nk) + np.uint64(k)
+                    if not in_force:
+                        slot += RELIEF_SLOTS
+                    if uniform(key_bargain, slot) >= p[CARRY_OUT] * chance:
+                        continue
+                    e_src[count] = i
+                    e_tgt[count] = t
+                    e_move[count] = ending
+                    e_kind[count] = kind
+                    count += 1
         impl_hi = count
         # ---- decisions: every actor on the same situation, in stages
         world = flags[2]

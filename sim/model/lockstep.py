@@ -37,7 +37,7 @@ from sim.scenario.schema import Scenario
 
 CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT = kernel.CHOSEN, kernel.SCRIPTED, kernel.ACCIDENT, kernel.SETTLEMENT
 IMPLEMENTED = kernel.IMPLEMENTED
-EVENT_KINDS = ("chosen", "scripted", "accident", "settlement", "implementation")
+EVENT_KINDS = ("chosen", "scripted", "accident", "settlement", "implementation", "demand_met")
 
 guard_caches(kernel, mechanisms, rng)
 
@@ -281,6 +281,7 @@ class Lockstep:
                 s.age,
                 s.clashed,
                 s.attention,
+                s.demand,
             ),
             (rec.tension, rec.dyads, rec.posture, rec.settled),
             keep,

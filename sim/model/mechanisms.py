@@ -66,6 +66,7 @@ PARAMS = (
     "bargaining.recovery",
     "bargaining.implementation",
     "bargaining.prospect",
+    "bargaining.demands_met",
     "escalation.jump_cost",
     "escalation.memory",
     "accidents.weight",
@@ -87,7 +88,7 @@ PARAMS = (
     AUDIENCE_W, AUDIENCE_DECAY, SIGNAL,
     ALLIANCE_W, ALLIANCE_MEMORY, RESTRAINT,
     MEDIATION_W, MEDIATION_DECAY, IMPLEMENTATION, DRIVE,
-    BARGAIN_PRECISION, COST_WEIGHT, HURT_SCALE, RECOVERY, CARRY_OUT, PROSPECT,
+    BARGAIN_PRECISION, COST_WEIGHT, HURT_SCALE, RECOVERY, CARRY_OUT, PROSPECT, DEMANDS_MET,
     JUMP_COST, LADDER_MEMORY,
     ACCIDENT_W, HAZARD, ESCALATION, CASUALTIES,
     TENSION_DECAY, EVENT_SCALE, POSTURE_SCALE,
@@ -176,6 +177,16 @@ def prospect(status_quo: float, offer: float, weight: float, bargaining: bool) -
     if bargaining:
         return status_quo + weight * (offer - status_quo)
     return status_quo
+
+
+@njit(cache=True, inline="always")
+def demands_met(gap: float, pressed: float) -> float:
+    """How far a coercive posture's demand has been met, 0-1: the share of the gap the holder took it up
+    over (`pressed`) that has closed since. Compellence promises to stop once the demand is complied
+    with (Schelling 1966; George 1991): a posture taken up by a satisfied actor demands nothing."""
+    if pressed <= 0.0:
+        return 0.0
+    return min(1.0, max(0.0, 1.0 - gap / pressed))
 
 
 # ---------------------------------------------------------------- utility terms

@@ -45,9 +45,12 @@ F = {
         "believe",
         "doubt",
         "incident_risk",
+        "demands_met",
     )
 }
-CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT, IMPLEMENTED = 0, 1, 2, 3, 4
+CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT, IMPLEMENTED, DEMAND_MET = 0, 1, 2, 3, 4, 5
+# where the demands-met draws of a day without a deal in force start in the bargaining stream (the kernel's)
+RELIEF_SLOTS = 2**62
 SLOTS = 1 + 3 * mx.MOST_MOVES  # uniforms per actor and day: how many moves, then rung, move, target of each
 
 
@@ -70,6 +73,7 @@ class World:
     target: list[list[int]]
     age: list[list[int]]
     attention: list[float]
+    demand: list[list[float]]  # the holder's gap when it took up each posture (docs/model.md 7.5)
     clashed: bool = False
 
 
@@ -415,6 +419,7 @@ class ReferenceModel(mesa.Model):
             target=[[0] * k for _ in range(n)],
             attention=[0.0] * n,
             age=[[0] * k for _ in range(n)],
+            demand=[[0.0] * k for _ in range(n)],
         )
         assert ni == len(self.world.status_quo)
         for actor, posture, target in spec.start_postures:
@@ -648,33 +653,61 @@ class ReferenceModel(mesa.Model):
         settle = self.spec.settle_move
         return [(a, b, settle, SETTLEMENT), (b, a, settle, SETTLEMENT)]
 
+    def gap(self, i: int) -> float:
+        """How far the status quo is from actor i's ideal points, salience-weighted, as a share of its
+        stake (0-1, plain distances: no reference point)."""
+        x, sal, w = self.spec.positions, self.spec.issue_salience, self.world
+        num, den = 0.0, 0.0
+        for k in range(len(w.status_quo)):
+            num += float(sal[i, k]) * abs(float(x[i, k]) - w.status_quo[k])
+            den += float(sal[i, k])
+        return num / den if den > 0.0 else 0.0
+
     def implement(self, scripted: set[int]) -> list[tuple[int, int, int, int]]:
         """Under a deal in force, its parties (and allies, by affinity) end their blocking postures, each
-        with a daily chance (docs/model.md 7.5); draws from the bargaining stream, free on such days.
-        An actor with a scripted move that day makes that move instead (it could be the same one)."""
+        with a daily chance; so does the holder of a coercive posture (one whose ending concedes nothing)
+        as far as its demand has been met (docs/model.md 7.5). Draws from the bargaining stream: under a
+        deal its own slots are free; on other days from RELIEF_SLOTS on. An actor with a scripted move
+        that day makes that move instead (it could be the same one)."""
         s, w, spec, p = self.seen, self.world, self.spec, self.p
-        if not s.in_force:
-            return []
-        n, ps = spec.n, spec.postures
+        n, ps, mv = spec.n, spec.postures, spec.moves
         nk = len(ps.ids)
         key = self.keys[Purpose.BARGAIN]
         out = []
         for i in range(n):
-            bound = s.agreement[i]
-            if bound <= 0.0 or i in scripted:
+            if i in scripted:
                 continue
+            bound = s.agreement[i] if s.in_force else 0.0
+            gap = self.gap(i)
             agent = self.actors[i]
             for k in range(nk):
                 if not (w.held[i][k] and ps.blocks[k]):
                     continue
-                slot = (self.replicate * n + i) * nk + k
-                if uniform_py(key, slot) >= p["bargaining.implementation"] * bound:
+                chance, kind = bound, IMPLEMENTED
+                met = p["bargaining.demands_met"] * F["demands_met"](gap, w.demand[i][k])
+                if met > chance:
+                    chance, kind = met, DEMAND_MET
+                if chance <= 0.0:
                     continue
                 t = w.target[i][k]
-                for m, target in agent.options():
-                    if spec.moves.clears[m] == k and target == t and agent.allowed(m, t):
-                        out.append((i, t, m, IMPLEMENTED))
-                        break
+                ending = next(
+                    (
+                        m
+                        for m, target in agent.options()
+                        if mv.clears[m] == k and target == t and agent.allowed(m, t)
+                    ),
+                    None,
+                )
+                if ending is None:
+                    continue
+                if kind == DEMAND_MET and mv.shifts_any[ending] > 0.0:  # ending it would concede
+                    chance, kind = bound, IMPLEMENTED
+                    if chance <= 0.0:
+                        continue
+                slot = (self.replicate * n + i) * nk + k + (0 if s.in_force else RELIEF_SLOTS)
+                if uniform_py(key, slot) >= p["bargaining.implementation"] * chance:
+                    continue
+                out.append((i, t, ending, kind))
         return out
 
     def step(self) -> None:
@@ -823,6 +856,7 @@ class ReferenceModel(mesa.Model):
             w.held[src][mv.sets[m]] = True
             w.target[src][mv.sets[m]] = tgt
             w.age[src][mv.sets[m]] = 0
+            w.demand[src][mv.sets[m]] = self.gap(src)  # what the holder presses for
         if mv.clears[m] >= 0:
             w.held[src][mv.clears[m]] = False
         if mv.clash[m] > 0.0:

@@ -33,6 +33,7 @@ class State:
     age: np.ndarray  # (R, N, K) int: days each posture has stood
     clashed: np.ndarray  # (R,) bool: an armed clash has happened
     attention: np.ndarray  # (R, N) moves lately directed at i, by weight: what it answers
+    demand: np.ndarray  # (R, N, K) the holder's gap (0-1) when it took up each posture: what it pressed for
 
     @classmethod
     def initial(cls, spec: Spec, replicates: int) -> State:
@@ -54,6 +55,7 @@ class State:
             age=np.zeros((r, n, k), dtype=np.int64),
             clashed=np.zeros(r, dtype=bool),
             attention=np.zeros((r, n)),
+            demand=np.zeros((r, n, k)),
         )
         state.belief[:] = 0.5  # no one has signalled yet: an uninformed belief
         resolve = np.broadcast_to(spec.resolve, (r, n))

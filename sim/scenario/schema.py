@@ -524,6 +524,12 @@ class Bargaining(Strict):
         description="How far a party in talks, or bound by a deal in force, judges the issues by the offer "
         "on the table rather than the status quo (0: by the status quo).",
     )
+    demands_met: Prob = Field(
+        default=1.0,
+        description="Demands met: the holder of a coercive posture (a blocking posture whose ending concedes "
+        "nothing) ends it with the daily chance `implementation` times this times the share of the gap it "
+        "took the posture up over that has closed since (0: only a deal ends it).",
+    )
 
 
 class Escalation(Strict):
