@@ -9,8 +9,9 @@ in-process ensemble (`sim.run()`, which spills the trajectories as Arrow IPC)
 and the end-to-end `sim run` of R x 180 days (imports, the same simulation
 with the table streamed to Parquet, the figures drawn by its worker process,
 the run folder, exit), each the best of three, with its peak memory and CPU
-time (the command's with its figure worker's), and their ratios; then the
-table of configurations.
+time (the command's with its figure worker's), and their ratios, and the
+same `sim run` with its figures stubbed out (what start-up, tables and files
+cost alone); then the table of configurations.
 
 Each configuration runs in a fresh subprocess, so its peak memory (max RSS) is
 its own; the engine is compiled and warmed up before the clock starts, and the
@@ -33,6 +34,18 @@ import time
 
 DAYS = 180
 SCENARIO = "kosovo_2021"
+# `sim run` with the figures' drawing stubbed out (no worker, no matplotlib, empty files): what the rest
+# of the command costs, so the end-to-end ratio can be split into the figures' part and everything else
+WITHOUT_FIGURES = """
+import contextlib, sys, types
+from sim.plots import worker
+worker.figure_worker = contextlib.contextmanager(lambda formats: (yield None))
+stub = types.ModuleType("sim.plots.render")
+stub.render = lambda kind, plot, formats: {f: b"" for f in formats}
+sys.modules["sim.plots.render"] = stub
+from sim.__main__ import entry
+entry(sys.argv[1:])
+"""
 
 
 def measure(config: dict) -> dict:
@@ -123,7 +136,13 @@ def command_to_picture(runs: int) -> None:
         )
         print(
             f"  end to end / in-process: {e2e / engine['seconds']:.2f}x time "
-            f"({e2e_cpu / engine['cpu']:.2f}x CPU), {e2e_mb / engine['peak_mb']:.2f}x peak memory\n"
+            f"({e2e_cpu / engine['cpu']:.2f}x CPU), {e2e_mb / engine['peak_mb']:.2f}x peak memory"
+        )
+        bare = [sys.executable, "-c", WITHOUT_FIGURES, *big[3:]]
+        plain = min(timed([*bare, "--out", os.path.join(tmp, f"bare{k}")], cpu=True)[0] for k in range(3))
+        print(
+            f"{'  the same with the figures not drawn (a stub)':<58}{plain:>8.2f} s"
+            f"   ({plain / engine['seconds']:.2f}x in-process: start-up, tables and files alone)\n"
         )
 
 
