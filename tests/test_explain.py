@@ -59,6 +59,32 @@ def test_the_move_count_splits_into_rest_arousal_and_answering(folder):
     assert answering(0.5) > 0.0 == answering(0.0)
 
 
+@pytest.mark.parametrize("weight", [1.0, 0.0])
+def test_explain_says_when_a_posture_may_end_before_any_choice(weight):
+    """After an early withdrawal the roadblocks may come down before the Kosovo Serbs choose anything
+    (demands met, docs/model.md 7.5): explain shows that chance, the same the replay draws against;
+    knocked out (demands_met 0) there is none to show."""
+    from sim.analysis.explain import explain_scenario
+    from sim.scenario.loader import load_scenario
+
+    sc = load_scenario("kosovo_2021_early_police_withdrawal", {"mechanisms.bargaining.demands_met": weight})
+    held = []
+    for r in range(40):  # a run whose roadblocks still stand on day 5, after the withdrawal on day 3
+        e = explain_scenario(sc, run=r, actor="kosovo_serbs", day=5, posterior=None)
+        if not e.table.loc[e.table["move"] == "lift_blockade", "allowed"].any():
+            continue
+        held.append(e)
+    assert held
+    e = held[0]
+    if weight:
+        (end,) = e.ending
+        assert end["move"] == "lift_blockade" and end["why"].startswith("demand met")
+        assert 0.0 < end["chance"] < 1.0
+        assert any(line.startswith("before choosing: demand met") for line in e.lines())
+    else:
+        assert e.ending == [] and not any("before choosing" in line for line in e.lines())
+
+
 def test_explained_run_is_the_run_in_the_folder(folder):
     ex = explain(folder, run=5, actor="kosovo", day=0)
     events = pd.read_csv(folder / "events.csv", dtype={"cameo": str})

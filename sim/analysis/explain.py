@@ -59,6 +59,10 @@ class Explanation:
     # add up to it: at rest ("base"), roused by dissatisfaction and crisis ("arousal"), and answering the
     # moves lately directed at the actor ("answering")
     rate: dict[str, float] = field(default_factory=dict)
+    # before any of that (docs/model.md 7.5): the blocking postures the actor may end today by carrying
+    # out a deal or because its demand has been met, each {posture, target, move, chance, why}; if it
+    # ends one, that is its move today and the options above do not apply
+    ending: list[dict] = field(default_factory=list)
 
     def lines(self, top: int = 12) -> list[str]:
         shown = self.table.head(top).drop(columns="allowed")
@@ -78,6 +82,11 @@ class Explanation:
                 f"moves expected today {r['total']:.3f} (P(no move) {no_move:.3f}): at rest "
                 f"{r['base']:.3f} + aroused by dissatisfaction and crisis {r['arousal']:.3f} + answering "
                 f"moves directed at {self.actor} {r['answering']:.3f}"
+            )
+        for e in self.ending:
+            lines.append(
+                f"before choosing: {e['why']}, {self.actor} ends '{e['posture']}' against {e['target']} "
+                f"({e['move']}) with chance {e['chance']:.3f}; if it does, that is its move today"
             )
         return lines
 
@@ -117,8 +126,38 @@ def explain_scenario(
         actor = max(ids, key=lambda a: _expected_hostility(tables[a]))
     date = str(scenario.start_date + pd.Timedelta(days=day).to_pytimedelta())
     return Explanation(
-        scenario.name, run, day, date, actor, tables[actor], _rate_parts(model, ids.index(actor))
+        scenario.name,
+        run,
+        day,
+        date,
+        actor,
+        tables[actor],
+        _rate_parts(model, ids.index(actor)),
+        _endings(model, ids.index(actor)),
     )
+
+
+def _endings(model: ReferenceModel, i: int) -> list[dict]:
+    """The postures actor i may end before choosing (ReferenceModel.ending_chances), in words."""
+    from sim.model.reference import DEMAND_MET
+
+    spec, out = model.spec, []
+    for k, t, move, chance, kind in model.ending_chances(i):
+        if kind == DEMAND_MET:
+            met = 1.0 - model.gap(i) / model.world.demand[i][k]
+            why = f"demand met ({met:.0%} of the gap it took the posture up over has closed)"
+        else:
+            why = "carrying out the deal in force"
+        out.append(
+            {
+                "posture": spec.postures.ids[k],
+                "target": spec.actor_ids[t],
+                "move": spec.moves.ids[move],
+                "chance": chance,
+                "why": why,
+            }
+        )
+    return out
 
 
 def _rate_parts(model: ReferenceModel, i: int) -> dict[str, float]:

@@ -663,51 +663,52 @@ class ReferenceModel(mesa.Model):
             den += float(sal[i, k])
         return num / den if den > 0.0 else 0.0
 
-    def implement(self, scripted: set[int]) -> list[tuple[int, int, int, int]]:
-        """Under a deal in force, its parties (and allies, by affinity) end their blocking postures, each
-        with a daily chance; so does the holder of a coercive posture (one whose ending concedes nothing)
-        as far as its demand has been met (docs/model.md 7.5). Draws from the bargaining stream: under a
-        deal its own slots are free; on other days from RELIEF_SLOTS on. An actor with a scripted move
-        that day makes that move instead (it could be the same one)."""
+    def ending_chances(self, i: int) -> list[tuple[int, int, int, float, int]]:
+        """The blocking postures actor i may end today before it chooses anything: (posture, target,
+        ending move, daily chance, IMPLEMENTED or DEMAND_MET). Under a deal in force its parties (and
+        allies, by affinity) carry it out; the holder of a coercive posture (one whose ending concedes
+        nothing) lifts it as far as its demand has been met (docs/model.md 7.5)."""
         s, w, spec, p = self.seen, self.world, self.spec, self.p
-        n, ps, mv = spec.n, spec.postures, spec.moves
-        nk = len(ps.ids)
+        ps, mv = spec.postures, spec.moves
+        bound = s.agreement[i] if s.in_force else 0.0
+        gap = self.gap(i)
+        agent = self.actors[i]
+        out = []
+        for k in range(len(ps.ids)):
+            if not (w.held[i][k] and ps.blocks[k]):
+                continue
+            chance, kind = bound, IMPLEMENTED
+            met = p["bargaining.demands_met"] * F["demands_met"](gap, w.demand[i][k])
+            if met > chance:
+                chance, kind = met, DEMAND_MET
+            if chance <= 0.0:
+                continue
+            t = w.target[i][k]
+            ends = (m for m, target in agent.options() if mv.clears[m] == k and target == t)
+            ending = next((m for m in ends if agent.allowed(m, t)), None)
+            if ending is None:
+                continue
+            if kind == DEMAND_MET and mv.shifts_any[ending] > 0.0:  # ending it would concede
+                chance, kind = bound, IMPLEMENTED
+                if chance <= 0.0:
+                    continue
+            out.append((k, t, ending, p["bargaining.implementation"] * chance, kind))
+        return out
+
+    def implement(self, scripted: set[int]) -> list[tuple[int, int, int, int]]:
+        """Each actor's postures ended before the day's choices (`ending_chances`), each by its own draw
+        from the bargaining stream: under a deal its own slots are free; on other days from RELIEF_SLOTS
+        on. An actor with a scripted move that day makes that move instead (it could be the same one)."""
+        n, nk = self.spec.n, len(self.spec.postures.ids)
         key = self.keys[Purpose.BARGAIN]
+        offset = 0 if self.seen.in_force else RELIEF_SLOTS
         out = []
         for i in range(n):
             if i in scripted:
                 continue
-            bound = s.agreement[i] if s.in_force else 0.0
-            gap = self.gap(i)
-            agent = self.actors[i]
-            for k in range(nk):
-                if not (w.held[i][k] and ps.blocks[k]):
-                    continue
-                chance, kind = bound, IMPLEMENTED
-                met = p["bargaining.demands_met"] * F["demands_met"](gap, w.demand[i][k])
-                if met > chance:
-                    chance, kind = met, DEMAND_MET
-                if chance <= 0.0:
-                    continue
-                t = w.target[i][k]
-                ending = next(
-                    (
-                        m
-                        for m, target in agent.options()
-                        if mv.clears[m] == k and target == t and agent.allowed(m, t)
-                    ),
-                    None,
-                )
-                if ending is None:
-                    continue
-                if kind == DEMAND_MET and mv.shifts_any[ending] > 0.0:  # ending it would concede
-                    chance, kind = bound, IMPLEMENTED
-                    if chance <= 0.0:
-                        continue
-                slot = (self.replicate * n + i) * nk + k + (0 if s.in_force else RELIEF_SLOTS)
-                if uniform_py(key, slot) >= p["bargaining.implementation"] * chance:
-                    continue
-                out.append((i, t, ending, kind))
+            for k, t, ending, chance, kind in self.ending_chances(i):
+                if uniform_py(key, (self.replicate * n + i) * nk + k + offset) < chance:
+                    out.append((i, t, ending, kind))
         return out
 
     def step(self) -> None:
