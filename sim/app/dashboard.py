@@ -342,6 +342,8 @@ def Why(res):
         return
     solara.Text(f"{ex.actor} on {ex.date}: each option's utility split into the mechanisms' terms")
     solara.DataFrame(ex.table.drop(columns="allowed").round(3), items_per_page=12)
+    for line in ex.lines()[2:]:  # below the table, as `sim explain` prints them: stage 1, and what may
+        solara.Text(line)  # end before any choice (a deal carried out, a demand met)
 
 
 @solara.component
