@@ -725,6 +725,13 @@ def _run_replicate(
                         kind = DEMAND_MET
                     if chance <= 0.0:
                         continue
+                    # the draw first: the move's search is needed only when it falls under the larger chance
+                    slot = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(nk) + np.uint64(k)
+                    if not in_force:
+                        slot += RELIEF_SLOTS
+                    u = uniform(key_bargain, slot)
+                    if u >= p[CARRY_OUT] * chance:
+                        continue
                     t = ptgt[r, i, k]
                     ending = -1
                     for o in range(starts[i], starts[i + 1]):  # the actor's own move that ends it
@@ -739,15 +746,9 @@ def _run_replicate(
                     if ending < 0:
                         continue
                     if kind == DEMAND_MET and feats[ending, F_SHIFTS] > 0.0:  # ending it would concede
-                        chance = bound
                         kind = IMPLEMENTED
-                        if chance <= 0.0:
+                        if u >= p[CARRY_OUT] * bound:
                             continue
-                    slot = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(nk) + np.uint64(k)
-                    if not in_force:
-                        slot += RELIEF_SLOTS
-                    if uniform(key_bargain, slot) >= p[CARRY_OUT] * chance:
-                        continue
                     e_src[count] = i
                     e_tgt[count] = t
                     e_move[count] = ending
