@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sim.errors import check_interrupted
-from sim.model.spec import Spec
+from sim.model.spec import EVENT_KINDS, Spec
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,7 +34,6 @@ Columns = dict[str, np.ndarray]  # a chunk of a table as named columns: what the
 
 RUNS_PER_CHUNK = 500  # runs per row group / per block of CSV rows
 SPILL_FORMATS = ("arrow", "parquet")
-EVENT_KINDS = ("chosen", "scripted", "accident", "settlement", "implementation", "demand_met")
 
 
 class Layout:

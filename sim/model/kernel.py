@@ -75,7 +75,10 @@ from sim.model.mechanisms import (
 )
 from sim.model.rng import uniform
 from sim.model.spec import (
+    ACCIDENT,
+    CHOSEN,
     CONTACT_BIT,
+    DEMAND_MET,
     F_CLASH,
     F_COMMITMENT,
     F_CONCESSION,
@@ -93,6 +96,7 @@ from sim.model.spec import (
     F_SIGNAL,
     F_SUNK,
     F_SUPPORT,
+    IMPLEMENTED,
     INCIDENT_BELOW,
     P_BLOCKS,
     P_BUFFER,
@@ -103,12 +107,12 @@ from sim.model.spec import (
     P_PLEDGE,
     P_PRESSURE,
     P_TALKS,
+    RELIEF_SLOTS,
+    SCRIPTED,
+    SETTLEMENT,
 )
 
-CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT, IMPLEMENTED, DEMAND_MET = 0, 1, 2, 3, 4, 5
-# where the demands-met draws of a day without a deal in force start in the bargaining stream: clear of
-# the bargaining draws (replicate x 2 + party) for any replicate index below 2**62
-RELIEF_SLOTS = np.uint64(2**62)
+RELIEF = np.uint64(RELIEF_SLOTS)  # as the unsigned slot arithmetic needs it
 SLOTS = 1 + 3 * MOST_MOVES  # uniforms per actor and day: how many moves, then rung, move, target of each
 
 
@@ -728,7 +732,7 @@ def _run_replicate(
                     # the draw first: the move's search is needed only when it falls under the larger chance
                     slot = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(nk) + np.uint64(k)
                     if not in_force:
-                        slot += RELIEF_SLOTS
+                        slot += RELIEF
                     u = uniform(key_bargain, slot)
                     if u >= p[CARRY_OUT] * chance:
                         continue

@@ -35,10 +35,6 @@ from sim.model.state import State
 from sim.scenario.loader import apply_changes
 from sim.scenario.schema import Scenario
 
-CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT = kernel.CHOSEN, kernel.SCRIPTED, kernel.ACCIDENT, kernel.SETTLEMENT
-IMPLEMENTED = kernel.IMPLEMENTED
-EVENT_KINDS = ("chosen", "scripted", "accident", "settlement", "implementation", "demand_met")
-
 guard_caches(kernel, mechanisms, rng)
 
 

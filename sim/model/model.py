@@ -14,16 +14,15 @@ import mesa
 import numpy as np
 
 from sim.model.agents import CrisisActor
-from sim.model.lockstep import (  # noqa: F401 (the names this module has always offered)
+from sim.model.lockstep import PIECE_WORK, Lockstep, Recorder  # noqa: F401 (names it has always offered)
+from sim.model.spec import (  # noqa: F401 (the names this module has always offered)
     ACCIDENT,
     CHOSEN,
+    DEMAND_MET,
     EVENT_KINDS,
     IMPLEMENTED,
-    PIECE_WORK,
     SCRIPTED,
     SETTLEMENT,
-    Lockstep,
-    Recorder,
 )
 from sim.scenario.schema import Scenario
 

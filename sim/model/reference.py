@@ -21,7 +21,19 @@ import numpy as np
 from sim.model import mechanisms as mx
 from sim.model.mechanisms import N_RUNGS, TERMS
 from sim.model.rng import Purpose, stream_key, uniform_py
-from sim.model.spec import CONTACT, INCIDENT_BELOW, Spec, compile_spec
+from sim.model.spec import (
+    ACCIDENT,
+    CHOSEN,
+    CONTACT,
+    DEMAND_MET,
+    IMPLEMENTED,
+    INCIDENT_BELOW,
+    RELIEF_SLOTS,
+    SCRIPTED,
+    SETTLEMENT,
+    Spec,
+    compile_spec,
+)
 from sim.scenario.schema import Scenario
 
 # the additive terms of stage 1's move rate, by the parameter that weighs each
@@ -48,9 +60,6 @@ F = {
         "demands_met",
     )
 }
-CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT, IMPLEMENTED, DEMAND_MET = 0, 1, 2, 3, 4, 5
-# where the demands-met draws of a day without a deal in force start in the bargaining stream (the kernel's)
-RELIEF_SLOTS = 2**62
 SLOTS = 1 + 3 * mx.MOST_MOVES  # uniforms per actor and day: how many moves, then rung, move, target of each
 
 

@@ -69,6 +69,13 @@ POSTURE_FEATURES = (
     "pledge",
     "talks",
 )
+# What made an event happen: its `kind` in the event log, by index (both engines write the index).
+EVENT_KINDS = ("chosen", "scripted", "accident", "settlement", "implementation", "demand_met")
+CHOSEN, SCRIPTED, ACCIDENT, SETTLEMENT, IMPLEMENTED, DEMAND_MET = range(len(EVENT_KINDS))
+# where the demands-met draws of a day without a deal in force start in the bargaining stream: clear of
+# the bargaining draws (replicate x 2 + party) for any replicate index below 2**62 (docs/model.md 7.5)
+RELIEF_SLOTS = 2**62
+
 (P_PRESSURE, P_COST, P_CONTACT, P_BUFFER, P_DETERRENCE, P_BLOCKS, P_MAX_DAYS, P_PLEDGE, P_TALKS) = range(
     len(POSTURE_FEATURES)
 )
