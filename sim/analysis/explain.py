@@ -139,12 +139,12 @@ def explain_scenario(
 
 def _endings(model: ReferenceModel, i: int) -> list[dict]:
     """The postures actor i may end before choosing (ReferenceModel.ending_chances), in words."""
-    from sim.model.reference import DEMAND_MET
+    from sim.model.reference import DEMAND_MET, F
 
     spec, out = model.spec, []
     for k, t, move, chance, kind in model.ending_chances(i):
         if kind == DEMAND_MET:
-            met = 1.0 - model.gap(i) / model.world.demand[i][k]
+            met = F["demands_met"](model.gap(i), model.world.demand[i][k])
             why = f"demand met ({met:.0%} of the gap it took the posture up over has closed)"
         else:
             why = "carrying out the deal in force"

@@ -454,14 +454,8 @@ def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
         held[r, src, k] = True
         ptgt[r, src, k] = tgt
         age[r, src, k] = 0
-        # what the holder presses for: how far the status quo (after this move's shifts) is from its ideal
-        issues = tables[14]
-        num = 0.0
-        den = 0.0
-        for q in range(Q.shape[1]):
-            num += issues[1, src, q] * abs(issues[0, src, q] - Q[r, q])
-            den += issues[1, src, q]
-        state[16][r, src, k] = num / den if den > 0.0 else 0.0
+        # what the holder presses for: its gap from the status quo after this move's shifts
+        state[16][r, src, k] = mx.gap(tables[14][0, src], tables[14][1, src], Q[r])
     k = posts[m, 1]
     if k >= 0:
         held[r, src, k] = False
@@ -712,17 +706,14 @@ def _run_replicate(
                         busy = True
                 if busy:
                     continue
-                num = 0.0
-                den = 0.0
-                for q in range(ni):
-                    num += issues[1, i, q] * abs(issues[0, i, q] - Q[r, q])
-                    den += issues[1, i, q]
-                gap = num / den if den > 0.0 else 0.0
+                gap = -1.0  # computed for the first posture that pressed for something
                 for k in range(nk):
                     if not (held[r, i, k] and pstab[k, P_BLOCKS] > 0.0):
                         continue
                     chance = bound
                     kind = IMPLEMENTED
+                    if gap < 0.0 and D[r, i, k] > 0.0:
+                        gap = mx.gap(issues[0, i], issues[1, i], Q[r])
                     met = p[DEMANDS_MET] * mx.demands_met(gap, D[r, i, k])
                     if met > chance:
                         chance = met

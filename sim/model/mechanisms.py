@@ -180,6 +180,18 @@ def prospect(status_quo: float, offer: float, weight: float, bargaining: bool) -
 
 
 @njit(cache=True, inline="always")
+def gap(ideal, salience, status_quo) -> float:
+    """How far the status quo is from an actor's ideal points, salience-weighted, as a share of its stake
+    (0-1; plain distances, no reference point: what it asks for, not how the loss feels)."""
+    num = 0.0
+    den = 0.0
+    for k in range(len(status_quo)):
+        num += salience[k] * abs(ideal[k] - status_quo[k])
+        den += salience[k]
+    return num / den if den > 0.0 else 0.0
+
+
+@njit(cache=True, inline="always")
 def demands_met(gap: float, pressed: float) -> float:
     """How far a coercive posture's demand has been met, 0-1: the share of the gap the holder took it up
     over (`pressed`) that has closed since. Compellence promises to stop once the demand is complied

@@ -57,6 +57,7 @@ F = {
         "believe",
         "doubt",
         "incident_risk",
+        "gap",
         "demands_met",
     )
 }
@@ -665,12 +666,7 @@ class ReferenceModel(mesa.Model):
     def gap(self, i: int) -> float:
         """How far the status quo is from actor i's ideal points, salience-weighted, as a share of its
         stake (0-1, plain distances: no reference point)."""
-        x, sal, w = self.spec.positions, self.spec.issue_salience, self.world
-        num, den = 0.0, 0.0
-        for k in range(len(w.status_quo)):
-            num += float(sal[i, k]) * abs(float(x[i, k]) - w.status_quo[k])
-            den += float(sal[i, k])
-        return num / den if den > 0.0 else 0.0
+        return float(F["gap"](self.spec.positions[i], self.spec.issue_salience[i], self.world.status_quo))
 
     def ending_chances(self, i: int) -> list[tuple[int, int, int, float, int]]:
         """The blocking postures actor i may end today before it chooses anything: (posture, target,
