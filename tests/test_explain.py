@@ -68,14 +68,10 @@ def test_explain_says_when_a_posture_may_end_before_any_choice(weight):
     from sim.scenario.loader import load_scenario
 
     sc = load_scenario("kosovo_2021_early_police_withdrawal", {"mechanisms.bargaining.demands_met": weight})
-    held = []
-    for r in range(40):  # a run whose roadblocks still stand on day 5, after the withdrawal on day 3
-        e = explain_scenario(sc, run=r, actor="kosovo_serbs", day=5, posterior=None)
-        if not e.table.loc[e.table["move"] == "lift_blockade", "allowed"].any():
-            continue
-        held.append(e)
-    assert held
-    e = held[0]
+    replays = (explain_scenario(sc, run=r, actor="kosovo_serbs", day=5, posterior=None) for r in range(40))
+    # the first run whose roadblocks still stand on day 5, after the withdrawal on day 3
+    e = next((e for e in replays if e.table.loc[e.table["move"] == "lift_blockade", "allowed"].any()), None)
+    assert e is not None
     if weight:
         (end,) = e.ending
         assert end["move"] == "lift_blockade" and end["why"].startswith("demand met")
