@@ -4,7 +4,8 @@
 
 1. calm without a trigger: P(deal) and P(any material hostile move) in 60 days, scripted events removed;
 2. the record's shape and mix over its window: actor shares, phases' daily Goldstein sums against the
-   ensemble's 50% band, median first moves, median deal day, P(clash);
+   ensemble's 50% band (on the calendar, and aligned on each run's deal), median first moves, median
+   deal day, P(clash);
 3. robustness: the share of joint +-20% draws of the calibratable mechanism parameters that keep
    "peak by day 10, resolution after a deal, P(clash) <= 10%";
 4. duplicating a move or adding a target: change in the actor's daily activity;
@@ -93,11 +94,22 @@ def main(argv: list[str] | None = None) -> None:
             f"ensemble 50% band [{q25:+6.1f}, {q75:+6.1f}] (median {q50:+6.1f})  {mark}"
         )
     print(f"   phases inside the 50% band: {f.phases_inside} of {len(f.phases)} (goal >= 4)")
+    print(
+        "   the same on each run's own clock (days moved by its deal day - the record's; runs with a deal):"
+    )
+    for name, (rec, q25, q50, q75, n) in f.aligned.items():
+        mark = "inside" if q25 <= rec <= q75 else "outside"
+        print(
+            f"   aligned on the deal, {name:<15} record {rec:+6.1f}  "
+            f"50% band [{q25:+6.1f}, {q75:+6.1f}] (median {q50:+6.1f}; {n} runs)  {mark}"
+        )
+    print(f"   phases inside the band aligned on the deal: {f.aligned_inside} of {len(f.aligned)}")
     for name, (sim_day, rec_day) in f.first_moves.items():
         print(f"   median {name.replace('_', ' ')} day {sim_day:.0f} (record {rec_day:.0f})")
     print(
         f"   median deal day {f.agreement_day[0]:.0f} (record {f.agreement_day[1]}); "
-        f"deal in {f.p_agreement:.0%} of runs"
+        f"deal in {f.p_agreement:.0%} of runs, on days "
+        f"{f.agreement_spread[0]:.0f}-{f.agreement_spread[1]:.0f} in half of them"
     )
     print(f"   median resolution day {f.resolution_day[0]:.0f} (record {f.resolution_day[1]})")
     print(f"   P(clash) {f.p_clash:.1%} (goal <= 5%)")

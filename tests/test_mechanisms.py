@@ -678,3 +678,24 @@ def test_a_scripted_withdrawal_under_a_deal_happens_once():
     day3 = ev[(ev[:, 1] == 3) & (ev[:, 2] == kos) & (ev[:, 4] == withdraw)]
     _, counts = np.unique(day3[:, 0], return_counts=True)
     assert counts.max() == 1
+
+
+def test_phases_aligned_on_each_runs_deal_see_a_rhythm_the_calendar_smears():
+    """Runs whose +10 comes on their own deal day, 1 to 9 days apart: aligned on the deal, every run's
+    phase around the record's deal day holds the +10; on the calendar most runs miss it. Control:
+    without the shift (all zero) the aligned reading is the calendar's. A run without a deal (NaN) or
+    whose moved phase leaves the simulated days is left out."""
+    from sim.analysis.validity import shifted_means
+
+    runs, days, record_day = 9, 20, 5
+    deal = np.arange(1, 10)
+    daily = np.zeros((runs, days))
+    daily[np.arange(runs), deal] = 10.0
+    aligned = shifted_means(daily, 4, 5, (deal - record_day).astype(float))
+    assert np.allclose(aligned, 5.0)
+    calendar = shifted_means(daily, 4, 5, np.zeros(runs))
+    assert (calendar == 0).sum() == 7 and calendar.sum() == 10.0
+    shift = (deal - record_day).astype(float)
+    shift[0] = np.nan
+    assert len(shifted_means(daily, 4, 5, shift)) == 8
+    assert len(shifted_means(daily, 0, 5, (deal - record_day).astype(float))) == 5  # 4 moved below day 0

@@ -58,8 +58,12 @@ class RecordFit:
     runs: int
     share: dict[str, tuple[float, float]]  # actor -> (simulated, record)
     phases: dict[str, tuple[float, float, float, float]]  # phase -> (record, q25, median, q75) daily sum
+    # the same on each run's own clock: the phase's days moved by (the run's deal day - the record's), over
+    # the runs with a deal whose moved phase falls inside the simulated days; phase -> (..., those runs)
+    aligned: dict[str, tuple[float, float, float, float, int]]
     first_moves: dict[str, tuple[float, float]]  # name -> (median simulated day, record day)
     agreement_day: tuple[float, float | None]
+    agreement_spread: tuple[float, float]  # quartiles of the deal day, runs with a deal
     resolution_day: tuple[float, float | None]
     p_clash: float
     p_agreement: float
@@ -72,28 +76,55 @@ class RecordFit:
     def phases_inside(self) -> int:
         return sum(q25 <= rec <= q75 for rec, q25, _, q75 in self.phases.values())
 
+    @property
+    def aligned_inside(self) -> int:
+        return sum(q25 <= rec <= q75 for rec, q25, _, q75, n in self.aligned.values() if n)
+
+
+def shifted_means(daily: np.ndarray, a: int, b: int, shift: np.ndarray) -> np.ndarray:
+    """Each run's mean of `daily` over days a..b moved by its `shift`, for the runs whose moved days are
+    all simulated (a NaN shift leaves the run out)."""
+    days = daily.shape[1]
+    ok = np.isfinite(shift)
+    keep = np.flatnonzero(ok & (a + np.where(ok, shift, 0) >= 0) & (b + np.where(ok, shift, 0) < days))
+    return np.array([daily[r, int(a + shift[r]) : int(b + shift[r]) + 1].mean() for r in keep])
+
 
 def record_fit(
     scenario: Scenario, *, runs: int = 1000, batch: Mapping[str, np.ndarray] | None = None
 ) -> RecordFit:
-    """The ensemble against its record over the record's window (docs/model.md 8.2)."""
+    """The ensemble against its record over the record's window (docs/model.md 8.2).
+
+    The phases are read twice: on the calendar, as the acceptance asks, and aligned on each run's own
+    deal, which tells a rhythm that is right but early or late (the deal's spread) from one that is
+    wrong in size or sign.
+    """
     goal: Targets = targets(scenario)
     last = goal.window[1]
     sim = simulate(scenario, runs, days=max(scenario.days, last + 1), batch=batch)
     stats = summary(sim, goal)
     parts = per_run(sim, goal)
-    phases = {}
+    daily, agreement = parts["daily"], parts["agreement_day"]
+    shift = agreement - (goal.agreement_day if goal.agreement_day is not None else np.nan)
+    phases, aligned = {}, {}
     for name, (a, b) in goal.phases.items():
-        per = parts["daily"][:, a : b + 1].mean(axis=1)
-        q25, q50, q75 = np.quantile(per, [0.25, 0.5, 0.75])
+        q25, q50, q75 = np.quantile(daily[:, a : b + 1].mean(axis=1), [0.25, 0.5, 0.75])
         phases[name] = (goal.goldstein[name], float(q25), float(q50), float(q75))
-    agreement = parts["agreement_day"]
+        moved = shifted_means(daily, a, b, np.where(agreement < sim.days, shift, np.nan))
+        q = np.quantile(moved, [0.25, 0.5, 0.75]) if len(moved) else np.full(3, np.nan)
+        aligned[name] = (goal.goldstein[name], float(q[0]), float(q[1]), float(q[2]), len(moved))
     return RecordFit(
         runs=runs,
         share={a: (stats[f"share.{a}"], goal.actor_share[a]) for a in scenario.actors},
         phases=phases,
+        aligned=aligned,
         first_moves={k: (stats[f"first_move.{k}"], v) for k, v in goal.first_moves.items()},
         agreement_day=(float(np.median(agreement)), goal.agreement_day),
+        agreement_spread=tuple(
+            np.quantile(agreement[agreement < sim.days], [0.25, 0.75])
+            if (agreement < sim.days).any()
+            else [np.nan] * 2
+        ),
         resolution_day=(float(np.median(parts["resolution_day"])), goal.resolution_day),
         p_clash=float(parts["clash"].mean()),
         p_agreement=float((agreement < sim.days).mean()),
