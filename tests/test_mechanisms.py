@@ -704,23 +704,3 @@ def test_phases_aligned_on_each_runs_deal_see_a_rhythm_the_calendar_smears():
     shift[0] = np.nan
     assert len(shifted_means(daily, 4, 5, shift)) == 8
     assert len(shifted_means(daily, 0, 5, (deal - record_day).astype(float))) == 5  # 4 moved below day 0
-
-
-@pytest.mark.parametrize("compellence, presses", [(1.0, True), (0.0, False)])
-def test_an_open_demand_keeps_its_holder_acting_until_it_is_met(compellence, presses):
-    """Compellence (Schelling 1966): Serbia's alert pressed over the plates and the police, and while that
-    demand is open Serbia makes more moves a day; once the status quo gives it what it pressed for, its
-    rate is back where it was. Knock-out (compellence 0): the alert changes nothing in the rate."""
-    model = model_at(2, {"mechanisms.activity.compellence": compellence})
-    ix, mv = model.spec.actor_ids.index, model.spec.moves
-    serbia = agent(model, "serbia")
-    before = serbia.activity_rate()
-    assert model.pressing(ix("serbia")) == 0.0
-    model._apply(ix("serbia"), ix("kosovo"), mv.index("raise_alert"))
-    pressed = serbia.activity_rate()
-    assert (pressed > before) is presses
-    assert pressed >= before
-    assert model.pressing(ix("serbia")) > 0.5  # the plates and the police: most of its stake
-    model.world.status_quo[:] = [float(x) for x in model.spec.positions[ix("serbia")]]
-    assert model.pressing(ix("serbia")) == 0.0
-    assert serbia.activity_rate() == before
