@@ -538,22 +538,17 @@ def test_small_formulas():
     assert mx.hurt(0.0, 6.0) == 0.0 and 0.6 < mx.hurt(6.0, 6.0) < 0.65
     assert mx.balance(1.0, 1.0) == 0.5 and mx.balance(0.0, 0.0) == 0.5 and mx.balance(1.0, 3.0) == 0.75
     assert (
-        mx.activity_rate(1.0, 0.0, 0.0, 1.0, 5.0, 1.0, 0.5, 0.0, 3.0, 0.0, 0.0)
+        mx.activity_rate(1.0, 0.0, 0.0, 1.0, 5.0, 1.0, 0.5, 0.0, 3.0)
         == 0.0
-        < mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0, 1.0, 0.5, 0.0, 0.0, 0.0, 0.0)
+        < mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0, 1.0, 0.5, 0.0, 0.0)
     )
     # prominence: the strong make more reportable moves, and with exponent 0 capability does not matter
-    assert mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0, 0.25, 0.5, 0.0, 0.0, 0.0, 0.0) == pytest.approx(
-        0.5 * 1.1
-    )
-    assert mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0, 0.25, 0.0, 0.0, 0.0, 0.0, 0.0) == mx.activity_rate(
-        1.0, 0.1, 1.0, 1.0, 1.0, 1.0, 0.5, 0.0, 0.0, 0.0, 0.0
+    assert mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0, 0.25, 0.5, 0.0, 0.0) == pytest.approx(0.5 * 1.1)
+    assert mx.activity_rate(1.0, 0.1, 1.0, 1.0, 1.0, 0.25, 0.0, 0.0, 0.0) == mx.activity_rate(
+        1.0, 0.1, 1.0, 1.0, 1.0, 1.0, 0.5, 0.0, 0.0
     )
     # response: moves directed at an actor make it answer, in proportion to their weight
-    assert mx.activity_rate(1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.5, 0.5, 0.8, 0.0, 0.0) == pytest.approx(0.4)
-    # compellence: an open demand keeps its holder acting, in proportion to its weight
-    assert mx.activity_rate(1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.5, 0.0, 0.0, 2.0, 0.3) == pytest.approx(0.6)
-    assert mx.still_pressed(0.4, 1.0) == 0.4 and mx.still_pressed(0.4, 0.0) == 0.0
+    assert mx.activity_rate(1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 0.5, 0.5, 0.8) == pytest.approx(0.4)
     assert mx.prospect(0.0, 0.4, 0.5, True) == 0.2 and mx.prospect(0.0, 0.4, 0.5, False) == 0.0
     assert mx.commitment(0.0) == 1.0 and mx.commitment(-3.0) == 0.0 and mx.commitment(5.0) == 2.0
     # acceptance far below the offer's worth: 0 in both engines, where plain Python's exp would overflow

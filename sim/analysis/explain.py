@@ -56,8 +56,8 @@ class Explanation:
     actor: str
     table: pd.DataFrame  # one row per option: terms, utility, probability, allowed
     # stage 1, how many moves today (docs/model.md 7.2): the expected count and its three parts, which
-    # add up to it: at rest ("base"), roused by dissatisfaction and crisis ("arousal"), answering the
-    # moves lately directed at the actor ("answering"), and pressing an open demand ("pressing")
+    # add up to it: at rest ("base"), roused by dissatisfaction and crisis ("arousal"), and answering the
+    # moves lately directed at the actor ("answering")
     rate: dict[str, float] = field(default_factory=dict)
     # before any of that (docs/model.md 7.5): the blocking postures the actor may end today by carrying
     # out a deal or because its demand has been met, each {posture, target, move, chance, why}; if it
@@ -81,8 +81,7 @@ class Explanation:
             lines.append(
                 f"moves expected today {r['total']:.3f} (P(no move) {no_move:.3f}): at rest "
                 f"{r['base']:.3f} + aroused by dissatisfaction and crisis {r['arousal']:.3f} + answering "
-                f"moves directed at {self.actor} {r['answering']:.3f} + pressing its open demands "
-                f"{r['pressing']:.3f}"
+                f"moves directed at {self.actor} {r['answering']:.3f}"
             )
         for e in self.ending:
             lines.append(

@@ -212,7 +212,6 @@ KNOCKOUTS = {
     "implementation of deals (the agreement term)": {"mechanisms.mediation.implementation": 0.0},
     "implementation of deals (carrying out)": {"mechanisms.bargaining.implementation": 0.0},
     "demands met (coercion lifted)": {"mechanisms.bargaining.demands_met": 0.0},
-    "compellence (pressing activity)": {"mechanisms.activity.compellence": 0.0},
     "ripeness (hurt in bargaining)": {"mechanisms.bargaining.cost_weight": 0.0},
     "escalation ladder": {"mechanisms.escalation.jump_cost": 0.0},
     "accidents": {"mechanisms.accidents.hazard": 0.0},

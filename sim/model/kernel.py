@@ -24,7 +24,6 @@ from sim.model.mechanisms import (
     ACCIDENT_W,
     ACT_AROUSAL,
     ACT_BASE,
-    ACT_COMPELLENCE,
     ACT_MEMORY,
     ACT_RESPONSE,
     ADAPTATION,
@@ -768,21 +767,6 @@ def _run_replicate(
             if is_scripted or day < 0:
                 continue
             base = (rep * np.uint64(n) + np.uint64(i)) * np.uint64(SLOTS)
-            pressing = 0.0  # the largest open part of a demand one of its blocking postures pressed over
-            if p[ACT_COMPELLENCE] > 0.0:
-                gap = -1.0
-                for k in range(nk):
-                    if held[r, i, k] and pstab[k, P_BLOCKS] > 0.0 and state[16][r, i, k] > 0.0:
-                        if gap < 0.0:
-                            gap = mx.gap_to(
-                                issues[0, i],
-                                issues[1, i],
-                                Q[r],
-                                offer,
-                                p[PROSPECT],
-                                flags[0] + flags[1] > 0.0,
-                            )
-                        pressing = max(pressing, mx.still_pressed(gap, state[16][r, i, k]))
             rate = mx.activity_rate(
                 act[b, 4, i],
                 p[ACT_BASE],
@@ -793,8 +777,6 @@ def _run_replicate(
                 p[PROMINENCE],
                 p[ACT_RESPONSE],
                 state[15][r, i],
-                p[ACT_COMPELLENCE],
-                pressing,
             )
             moves_today = mx.move_count(rate, min(p[MAX_MOVES], MOST_MOVES), uniform(key_choice, base))
             if moves_today == 0:

@@ -35,7 +35,6 @@ PARAMS = (
     "activity.max_moves",
     "activity.response",
     "activity.memory",
-    "activity.compellence",
     "disposition.hawkishness",
     "disposition.verbal_cost",
     "disposition.material_cost",
@@ -81,7 +80,7 @@ PARAMS = (
     "outcome.resolution_window",
 )
 (
-    RATIONALITY, ACT_BASE, ACT_AROUSAL, PROMINENCE, MAX_MOVES, ACT_RESPONSE, ACT_MEMORY, ACT_COMPELLENCE,
+    RATIONALITY, ACT_BASE, ACT_AROUSAL, PROMINENCE, MAX_MOVES, ACT_RESPONSE, ACT_MEMORY,
     HAWK_W, VERBAL_COST, MATERIAL_COST, CAP_DISCOUNT, SUNK_COST,
     ISSUE_W, LOSS_AVERSION, ADAPTATION, CHRONIC,
     RECIP_W, RECIP_MEMORY, FATIGUE, MIRROR,
@@ -121,24 +120,15 @@ def activity_rate(
     prominence: float,
     response_w: float,
     attention: float,
-    compellence_w: float,
-    pressing: float,
 ) -> float:
     """Expected reportable moves today: a Poisson rate, in proportion to the actor's stake.
 
     An actor that cares about the issues (stake) speaks now and then at rest, and more the more
     aroused it is; one with no stake stays quiet whatever happens. The strong make more of the
     moves that are reported (`prominence`, an exponent of capability: Galtung and Ruge's news
-    values; Weidmann 2016 on reporting bias in event data). A coercive posture whose demand is
-    still open keeps its holder acting (`pressing`): compellence is an action kept up until the
-    other complies, where deterrence is a posture that waits (Schelling 1966).
+    values; Weidmann 2016 on reporting bias in event data).
     """
-    return (
-        role_rate
-        * stake
-        * capability**prominence
-        * (base + arousal_w * arousal + response_w * attention + compellence_w * pressing)
-    )
+    return role_rate * stake * capability**prominence * (base + arousal_w * arousal + response_w * attention)
 
 
 @njit(cache=True, inline="always")
@@ -190,32 +180,15 @@ def prospect(status_quo: float, offer: float, weight: float, bargaining: bool) -
 
 
 @njit(cache=True, inline="always")
-def gap_to(ideal, salience, status_quo, offer, weight: float, bargaining: bool) -> float:
-    """How far the prospect (`prospect`: the status quo, or while talks stand or a deal is in force the
-    way to the offer) is from an actor's ideal points, salience-weighted, as a share of its stake (0-1;
-    plain distances, no reference point: what it asks for, not how the loss feels)."""
+def gap(ideal, salience, status_quo) -> float:
+    """How far the status quo is from an actor's ideal points, salience-weighted, as a share of its stake
+    (0-1; plain distances, no reference point: what it asks for, not how the loss feels)."""
     num = 0.0
     den = 0.0
     for k in range(len(status_quo)):
-        num += salience[k] * abs(ideal[k] - prospect(status_quo[k], offer[k], weight, bargaining))
+        num += salience[k] * abs(ideal[k] - status_quo[k])
         den += salience[k]
     return num / den if den > 0.0 else 0.0
-
-
-@njit(cache=True, inline="always")
-def gap(ideal, salience, status_quo) -> float:
-    """How far the status quo itself is from an actor's ideal points (`gap_to` without a prospect): what
-    has been obtained, not what is on the table."""
-    return gap_to(ideal, salience, status_quo, status_quo, 0.0, False)
-
-
-@njit(cache=True, inline="always")
-def still_pressed(gap: float, pressed: float) -> float:
-    """The part of the gap a posture pressed over (`pressed`, the holder's gap when it took the posture
-    up) that is still open, `gap` measured against the prospect (a deal on the table that would give
-    it what it pressed for lets it wait): what keeps the holder pressing (0 for a posture that pressed
-    for nothing)."""
-    return min(gap, pressed)
 
 
 @njit(cache=True, inline="always")

@@ -37,12 +37,7 @@ from sim.model.spec import (
 from sim.scenario.schema import Scenario
 
 # the additive terms of stage 1's move rate, by the parameter that weighs each
-RATE_PARTS = {
-    "base": "activity.base",
-    "arousal": "activity.arousal",
-    "answering": "activity.response",
-    "pressing": "activity.compellence",
-}
+RATE_PARTS = {"base": "activity.base", "arousal": "activity.arousal", "answering": "activity.response"}
 
 # The formulas as plain Python functions (numba keeps the original as .py_func).
 F = {
@@ -63,8 +58,6 @@ F = {
         "doubt",
         "incident_risk",
         "gap",
-        "gap_to",
-        "still_pressed",
         "demands_met",
     )
 }
@@ -260,8 +253,8 @@ class ReferenceActor(mesa.Agent):
         """Stage 1: the expected number of reportable moves today (docs/model.md 7.2).
 
         With `part` (one of RATE_PARTS), that term of the rate alone, the others' weights at zero: at
-        rest, roused by dissatisfaction and crisis, answering the moves directed at the actor, pressing
-        an open demand. The four add up to the rate (`sim explain` shows them).
+        rest, roused by dissatisfaction and crisis, answering the moves directed at the actor. The
+        three add up to the rate (`sim explain` shows them).
         """
         s, p, i = self.model.seen, self.model.p, self.index
         weights = {k: (p[path] if part in (None, k) else 0.0) for k, path in RATE_PARTS.items()}
@@ -275,8 +268,6 @@ class ReferenceActor(mesa.Agent):
             p["activity.prominence"],
             weights["answering"],
             self.model.world.attention[i],
-            weights["pressing"],
-            self.model.pressing(i),
         )
 
     def _stages(self) -> tuple[list[tuple[int, int]], list[float | None], dict[int, float], list]:
@@ -676,28 +667,6 @@ class ReferenceModel(mesa.Model):
         """How far the status quo is from actor i's ideal points, salience-weighted, as a share of its
         stake (0-1, plain distances: no reference point)."""
         return float(F["gap"](self.spec.positions[i], self.spec.issue_salience[i], self.world.status_quo))
-
-    def pressing(self, i: int) -> float:
-        """The largest part of a demand one of actor i's blocking postures pressed over that is still
-        open (docs/model.md 7.2): what keeps a compellent actor acting."""
-        w, ps = self.world, self.spec.postures
-        held = [
-            w.demand[i][k]
-            for k in range(len(ps.ids))
-            if w.held[i][k] and ps.blocks[k] and w.demand[i][k] > 0.0
-        ]
-        if not held:
-            return 0.0
-        s, spec = self.seen, self.spec
-        gap = F["gap_to"](
-            spec.positions[i],
-            spec.issue_salience[i],
-            w.status_quo,
-            s.offer,
-            self.p["bargaining.prospect"],
-            bool(s.talks or s.in_force),
-        )
-        return max(float(F["still_pressed"](gap, pressed)) for pressed in held)
 
     def ending_chances(self, i: int) -> list[tuple[int, int, int, float, int]]:
         """The blocking postures actor i may end today before it chooses anything: (posture, target,

@@ -354,13 +354,6 @@ class Activity(Strict):
         default=0.5,
         description="Daily decay of attention: a move is answered within a day or two.",
     )
-    compellence: Annotated[float, Field(ge=0.0, le=20.0)] = Field(
-        json_schema_extra=_calibratable(0.0, 3.0),
-        default=0.0,
-        description="Extra daily move rate per unit of an open demand: an actor holding a coercive posture "
-        "keeps acting while the part of its gap the posture pressed over stays open (compellence, "
-        "Schelling 1966). 0: the mechanism is off.",
-    )
     max_moves: Annotated[int, Field(ge=1, le=4)] = Field(
         default=3,
         description="Most reportable moves an actor makes in a day (the busiest actor-day of the records).",
