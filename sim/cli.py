@@ -640,6 +640,7 @@ def calibrate(
         highlight=False,
         soft_wrap=True,
     )
+    out.print(result.recheck_line(), highlight=False, soft_wrap=True)
     folder = result.save(out_dir or default_run_dir(f"calibrate-{loaded[0].name}"))
     out.print(f"files: {folder}/", highlight=False)
     _warn_early(result.stopped_early, result.stop_reason)

@@ -7,6 +7,8 @@ on a busy machine, and none asserts how long anything took; the full one
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -303,3 +305,24 @@ def test_why_it_stopped():
     early, why = _why_it_stopped(["Maximum number of generations"], 6, 6, 480.0, 0.0, 17.0, 400)
     assert not early and "effective sample size 17 of 400), so read its intervals as rough" in why
     assert "rough" not in _why_it_stopped(["Maximum number of generations"], 6, 6, 480.0, 0.0, 200.0, 400)[1]
+
+
+def test_the_heaviest_particles_are_run_again_on_fresh_runs(calibration):
+    """The recheck reproduces the fit's own distance on the scenario's seed (control: the same seed gives
+    the same number, so the comparison is like for like) and measures it afresh on another seed, which
+    gives other numbers; the manifest keeps both."""
+    cal, out = calibration
+    rows = cal.recheck
+    assert len(rows) == 5
+    assert [r["weight"] for r in rows] == sorted((r["weight"] for r in rows), reverse=True)
+    assert rows[0]["weight"] == pytest.approx(cal.posterior["weight"].max())
+    goal = targets(cal.scenario)
+    observed = observed_stats(cal.scenario, goal, cal.days)
+    top = cal.posterior.sort_values("weight", ascending=False, kind="stable").iloc[0]
+    params = {n: float(top[n]) for n in cal.posterior.columns if n != "weight"}
+    again = misfit(observed, episode_stats(cal.scenario, goal, params, runs=20, days=cal.days))
+    assert again == rows[0]["distance"]
+    assert any(r["fresh"] != r["distance"] for r in rows)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["recheck"] == rows
+    assert "on fresh runs" in cal.recheck_line()

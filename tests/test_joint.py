@@ -90,6 +90,9 @@ def test_a_joint_calibration_writes_one_posterior_every_episode_runs_from(cli, t
     assert len(manifest["effective_sample_size"]) == 2 and set(manifest["episode_distance"]) == set(PAIR)
     assert "time cap" not in manifest["reason"]  # control for the cap below
     assert "effective sample size per generation (of 6)" in out and "kosovo_2018" in out
+    # the heaviest particles run again, in the fit's runs and on fresh ones
+    assert len(manifest["recheck"]) == 5 and "on fresh runs" in out
+    assert any(r["fresh"] != r["distance"] for r in manifest["recheck"])
     post = pd.read_csv(folder / "posterior.csv")
     assert len(post) == 6 and post["weight"].sum() == pytest.approx(1.0)
     assert "roles.armed_group.activity" in post and "roles.minority.activity" in post  # both episodes' roles

@@ -12,6 +12,7 @@ posterior, not one point. The building blocks are in `sim.analysis.abc`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -55,10 +56,15 @@ class Calibration:
     generations_asked: int | None = None  # the --generations it was allowed
     stop_reason: str = ""  # why it stopped, in words
     stopped_early: bool = False  # before the generations asked, or before the posterior stopped narrowing
+    recheck: list[dict[str, float]] | None = None  # the heaviest particles run again (`recheck`)
 
     def summary(self) -> pd.DataFrame:
         """Median and 90% credible interval of each parameter, next to its prior range."""
         return posterior_summary(self.posterior, abc_parts.free_parameters([self.scenario]))
+
+    def recheck_line(self) -> str:
+        """The recheck in words (empty without one)."""
+        return recheck_line(self.recheck or [])
 
     def calibrated_yaml(self, base: str | None = None) -> str:
         """A scenario that extends the base with the posterior medians, saying how it was fitted."""
@@ -96,6 +102,7 @@ class Calibration:
                 "population": self.population,
                 "evaluations": self.evaluations,
                 "effective_sample_size": [round(e, 1) for e in self.ess or []],
+                "recheck": self.recheck or [],
                 "observed": self.observed,
             }
             write_json(tmp / "manifest.json", manifest)
@@ -222,8 +229,9 @@ def calibrate(
     ranges = abc_parts.free_parameters([scenario])
     observed = abc_parts.observed_stats(scenario, goal, days)
 
-    def simulate(params: dict[str, float]) -> dict[str, float]:
-        return abc_parts.episode_stats(scenario, goal, params, runs=runs, days=days)
+    def simulate(params: dict[str, float], fresh: bool = False) -> dict[str, float]:
+        sc = _fresh(scenario) if fresh else scenario
+        return abc_parts.episode_stats(sc, goal, params, runs=runs, days=days)
 
     smc = _smc(
         simulate,
@@ -252,7 +260,56 @@ def calibrate(
         generations,
         smc.reason,
         smc.stopped_early,
+        recheck(smc.posterior, lambda params, fresh: abc_parts.misfit(observed, simulate(params, fresh))),
     )
+
+
+RECHECKED = 5  # the heaviest particles run again after a calibration
+FRESH_SEED = 1  # added to each scenario's seed for the fresh runs
+
+
+def recheck(
+    posterior: pd.DataFrame, distance_of: Callable[[dict[str, float], bool], float], k: int = RECHECKED
+) -> list[dict[str, float]]:
+    """The `k` heaviest particles' distance as the fit measured it (`distance_of(params, False)`: the
+    scenarios' own seeds, as every evaluation had them) and on fresh runs (`distance_of(params, True)`:
+    their seeds moved by FRESH_SEED).
+
+    With noisy distances and weights resting on a few particles, ABC keeps the particles whose runs
+    happened to fit best: their fresh distance is larger, and by how much says how optimistic the
+    posterior is (the winner's curse; docs/model.md 8.1).
+    """
+    names = [c for c in posterior.columns if c != "weight"]
+    out = []
+    for _, row in posterior.sort_values("weight", ascending=False, kind="stable").head(k).iterrows():
+        params = {n: float(row[n]) for n in names}
+        out.append(
+            {
+                "weight": float(row["weight"]),
+                "distance": float(distance_of(params, False)),
+                "fresh": float(distance_of(params, True)),
+            }
+        )
+    return out
+
+
+def recheck_line(rows: list[dict[str, float]]) -> str:
+    """One line: the heaviest particles' distance in the fit and on fresh runs."""
+    if not rows:
+        return ""
+    fit = np.array([r["distance"] for r in rows])
+    fresh = np.array([r["fresh"] for r in rows])
+    weight = sum(r["weight"] for r in rows)
+    return (
+        f"the {len(rows)} heaviest particles ({weight:.0%} of the weight), run again: distance "
+        f"{fit.mean():.2f} in the fit, {fresh.mean():.2f} on fresh runs (another seed; "
+        f"{fresh.min():.2f}-{fresh.max():.2f}); the more the fresh distance exceeds the fit's, the more "
+        "the posterior rests on runs that happened to fit"
+    )
+
+
+def _fresh(scenario: Scenario) -> Scenario:
+    return scenario.model_copy(update={"seed": scenario.seed + FRESH_SEED})
 
 
 def _check_sizes(population, generations, runs, max_seconds) -> tuple[int, int, int, float]:
@@ -570,6 +627,7 @@ class JointCalibration:
     stop_reason: str
     stopped_early: bool
     misfits: dict[str, float]  # each episode's distance: weighted median over the last generation
+    recheck: list[dict[str, float]] | None = None  # the heaviest particles run again (`recheck`)
 
     @property
     def names(self) -> list[str]:
@@ -600,6 +658,7 @@ class JointCalibration:
             f"effective sample size per generation (of {self.population}): {ess}",
             f"{self.generations} of {self.generations_asked} generations, {self.evaluations} evaluations "
             f"({len(self.episodes)} episodes each), {self.seconds:.0f} s; {self.stop_reason}",
+            *([recheck_line(self.recheck)] if self.recheck else []),
         ]
         if self.stopped_early:
             out.append(f"STOPPED EARLY: {self.stop_reason}")
@@ -642,6 +701,7 @@ class JointCalibration:
                 "evaluations": self.evaluations,
                 "effective_sample_size": [round(e, 1) for e in self.ess],
                 "episode_distance": {k: round(v, 3) for k, v in self.misfits.items()},
+                "recheck": self.recheck or [],
                 "observed": {ep.name: ep.observed for ep in self.episodes},
             }
             write_json(tmp / "manifest.json", manifest)
@@ -675,6 +735,7 @@ def calibrate_joint(
     population, generations, runs, max_seconds = _check_sizes(population, generations, runs, max_seconds)
     paths = list(base_paths) if base_paths is not None else [""] * len(scenarios)
     episodes = [episode(sc, path) for sc, path in zip(scenarios, paths, strict=True)]
+    fresh_episodes = [dataclasses.replace(ep, scenario=_fresh(ep.scenario)) for ep in episodes]
     ranges = abc_parts.free_parameters(list(scenarios))
     observed = joint_observed(episodes)
     smc = _smc(
@@ -705,4 +766,10 @@ def calibrate_joint(
         smc.reason,
         smc.stopped_early,
         misfits,
+        recheck(
+            smc.posterior,
+            lambda params, fresh: joint_distance(
+                joint_stats(fresh_episodes if fresh else episodes, params, runs), observed
+            ),
+        ),
     )
