@@ -94,22 +94,25 @@ def main(argv: list[str] | None = None) -> None:
             f"ensemble 50% band [{q25:+6.1f}, {q75:+6.1f}] (median {q50:+6.1f})  {mark}"
         )
     print(f"   phases inside the 50% band: {f.phases_inside} of {len(f.phases)} (goal >= 4)")
-    print(
-        "   the same on each run's own clock (days moved by its deal day - the record's; runs with a deal):"
-    )
-    for name, (rec, q25, q50, q75, n) in f.aligned.items():
-        mark = "inside" if q25 <= rec <= q75 else "outside"
+    if f.aligned:
         print(
-            f"   aligned on the deal, {name:<15} record {rec:+6.1f}  "
-            f"50% band [{q25:+6.1f}, {q75:+6.1f}] (median {q50:+6.1f}; {n} runs)  {mark}"
+            "   the same on each run's own clock (a phase nearer the deal than the trigger moved by the run's"
         )
-    print(f"   phases inside the band aligned on the deal: {f.aligned_inside} of {len(f.aligned)}")
+        print("   deal day less the record's, over the runs with a deal; the others on the calendar):")
+        for name, (rec, q25, q50, q75, n, anchor) in f.aligned.items():
+            mark = "inside" if q25 <= rec <= q75 else "outside"
+            clock = f"on the {anchor}'s clock,"
+            print(
+                f"   {clock:<22} {name:<15} record {rec:+6.1f}  "
+                f"50% band [{q25:+6.1f}, {q75:+6.1f}] (median {q50:+6.1f}; {n} runs)  {mark}"
+            )
+        print(f"   phases inside the band on their own clocks: {f.aligned_inside} of {len(f.aligned)}")
     for name, (sim_day, rec_day) in f.first_moves.items():
         print(f"   median {name.replace('_', ' ')} day {sim_day:.0f} (record {rec_day:.0f})")
     print(
-        f"   median deal day {f.agreement_day[0]:.0f} (record {f.agreement_day[1]}); "
-        f"deal in {f.p_agreement:.0%} of runs, on days "
-        f"{f.agreement_spread[0]:.0f}-{f.agreement_spread[1]:.0f} in half of them"
+        f"   median deal day {f.agreement_day[0]:.0f} (record {f.agreement_day[1]}; a run without one counts "
+        f"as its last day); deal in {f.p_agreement:.0%} of runs, in those on day {f.agreement_spread[1]:.0f} "
+        f"(median), days {f.agreement_spread[0]:.0f}-{f.agreement_spread[2]:.0f} in half of them"
     )
     print(f"   median resolution day {f.resolution_day[0]:.0f} (record {f.resolution_day[1]})")
     print(f"   P(clash) {f.p_clash:.1%} (goal <= 5%)")

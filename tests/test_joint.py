@@ -92,7 +92,7 @@ def test_a_joint_calibration_writes_one_posterior_every_episode_runs_from(cli, t
     assert "effective sample size per generation (of 6)" in out and "kosovo_2018" in out
     # the heaviest particles run again, in the fit's runs and on fresh ones
     assert len(manifest["recheck"]) == 5 and "on fresh runs" in out
-    assert any(r["fresh"] != r["distance"] for r in manifest["recheck"])
+    assert any(r["fresh_1"] != r["distance"] for r in manifest["recheck"])
     post = pd.read_csv(folder / "posterior.csv")
     assert len(post) == 6 and post["weight"].sum() == pytest.approx(1.0)
     assert "roles.armed_group.activity" in post and "roles.minority.activity" in post  # both episodes' roles

@@ -699,3 +699,27 @@ def test_phases_aligned_on_each_runs_deal_see_a_rhythm_the_calendar_smears():
     shift[0] = np.nan
     assert len(shifted_means(daily, 4, 5, shift)) == 8
     assert len(shifted_means(daily, 0, 5, (deal - record_day).astype(float))) == 5  # 4 moved below day 0
+    assert len(shifted_means(daily, 14, 18, (deal - record_day).astype(float))) == 6  # 3 moved past day 19
+
+
+def test_each_phase_is_read_on_the_clock_of_its_nearer_anchor():
+    """A phase that starts nearer the trigger than the deal stays on the calendar (every run); the
+    others move with each run's deal (the runs with one); a record without a deal gives nothing."""
+    from types import SimpleNamespace
+
+    from sim.analysis.validity import clocked
+
+    daily = np.zeros((4, 30))
+    deal = np.array([6.0, 10.0, 14.0, np.nan])
+    for r in range(3):
+        daily[r, int(deal[r])] = 8.0  # the signature, on each run's own day
+    daily[:, 1] = -6.0  # the trigger's day, the same in every run
+    phases = {"onset": (0, 2), "talks": (9, 10), "after": (11, 14)}
+    goal = SimpleNamespace(
+        agreement_day=10, window=(0, 25), phases=phases, goldstein=dict.fromkeys(phases, 0.0)
+    )
+    out = clocked(daily, deal, goal)
+    assert out["onset"][5] == "trigger" and out["onset"][4] == 4 and out["onset"][2] == -2.0
+    assert out["talks"][5] == "deal" and out["talks"][4] == 3 and out["talks"][2] == 4.0
+    assert out["after"][5] == "deal" and out["after"][2] == 0.0
+    assert clocked(daily, deal, SimpleNamespace(**{**vars(goal), "agreement_day": None})) == {}

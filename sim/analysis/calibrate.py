@@ -20,7 +20,7 @@ import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +56,7 @@ class Calibration:
     generations_asked: int | None = None  # the --generations it was allowed
     stop_reason: str = ""  # why it stopped, in words
     stopped_early: bool = False  # before the generations asked, or before the posterior stopped narrowing
-    recheck: list[dict[str, float]] | None = None  # the heaviest particles run again (`recheck`)
+    recheck: list[dict[str, float]] = field(default_factory=list)  # the heaviest particles run again
 
     def summary(self) -> pd.DataFrame:
         """Median and 90% credible interval of each parameter, next to its prior range."""
@@ -64,7 +64,7 @@ class Calibration:
 
     def recheck_line(self) -> str:
         """The recheck in words (empty without one)."""
-        return recheck_line(self.recheck or [])
+        return recheck_line(self.recheck)
 
     def calibrated_yaml(self, base: str | None = None) -> str:
         """A scenario that extends the base with the posterior medians, saying how it was fitted."""
@@ -102,7 +102,7 @@ class Calibration:
                 "population": self.population,
                 "evaluations": self.evaluations,
                 "effective_sample_size": [round(e, 1) for e in self.ess or []],
-                "recheck": self.recheck or [],
+                "recheck": self.recheck,
                 "observed": self.observed,
             }
             write_json(tmp / "manifest.json", manifest)
@@ -229,9 +229,8 @@ def calibrate(
     ranges = abc_parts.free_parameters([scenario])
     observed = abc_parts.observed_stats(scenario, goal, days)
 
-    def simulate(params: dict[str, float], fresh: bool = False) -> dict[str, float]:
-        sc = _fresh(scenario) if fresh else scenario
-        return abc_parts.episode_stats(sc, goal, params, runs=runs, days=days)
+    def simulate(params: dict[str, float], fresh: int = 0) -> dict[str, float]:
+        return abc_parts.episode_stats(_fresh(scenario, fresh), goal, params, runs=runs, days=days)
 
     smc = _smc(
         simulate,
@@ -265,51 +264,51 @@ def calibrate(
 
 
 RECHECKED = 5  # the heaviest particles run again after a calibration
-FRESH_SEED = 1  # added to each scenario's seed for the fresh runs
+FRESH_SEEDS = (1, 2)  # added to each scenario's seed for the fresh runs
 
 
 def recheck(
-    posterior: pd.DataFrame, distance_of: Callable[[dict[str, float], bool], float], k: int = RECHECKED
+    posterior: pd.DataFrame, distance_of: Callable[[dict[str, float], int], float], k: int = RECHECKED
 ) -> list[dict[str, float]]:
-    """The `k` heaviest particles' distance as the fit measured it (`distance_of(params, False)`: the
-    scenarios' own seeds, as every evaluation had them) and on fresh runs (`distance_of(params, True)`:
-    their seeds moved by FRESH_SEED).
+    """The `k` heaviest particles' distance as the fit measured it (`distance_of(params, 0)`: the
+    scenarios' own seeds, as every evaluation had them) and on fresh runs (`distance_of(params, d)`
+    for each d in FRESH_SEEDS: the seeds moved by d). Not counted in the calibration's evaluations
+    or time.
 
     With noisy distances and weights resting on a few particles, ABC keeps the particles whose runs
-    happened to fit best: their fresh distance is larger, and by how much says how optimistic the
-    posterior is (the winner's curse; docs/model.md 8.1).
+    happened to fit best: on fresh runs their distance is larger. The two fresh seeds differ only by
+    noise, so their difference is the scale against which the rise is read (the winner's curse;
+    docs/model.md 8.1).
     """
     names = [c for c in posterior.columns if c != "weight"]
     out = []
     for _, row in posterior.sort_values("weight", ascending=False, kind="stable").head(k).iterrows():
         params = {n: float(row[n]) for n in names}
-        out.append(
-            {
-                "weight": float(row["weight"]),
-                "distance": float(distance_of(params, False)),
-                "fresh": float(distance_of(params, True)),
-            }
-        )
+        entry = {"weight": float(row["weight"]), "distance": float(distance_of(params, 0))}
+        for i, d in enumerate(FRESH_SEEDS, 1):
+            entry[f"fresh_{i}"] = float(distance_of(params, d))
+        out.append(entry)
     return out
 
 
 def recheck_line(rows: list[dict[str, float]]) -> str:
-    """One line: the heaviest particles' distance in the fit and on fresh runs."""
+    """One line: the heaviest particles' distance in the fit and on two sets of fresh runs."""
     if not rows:
         return ""
-    fit = np.array([r["distance"] for r in rows])
-    fresh = np.array([r["fresh"] for r in rows])
+    fit = np.mean([r["distance"] for r in rows])
+    fresh = [np.mean([r[f"fresh_{i}"] for r in rows]) for i in range(1, len(FRESH_SEEDS) + 1)]
     weight = sum(r["weight"] for r in rows)
     return (
-        f"the {len(rows)} heaviest particles ({weight:.0%} of the weight), run again: distance "
-        f"{fit.mean():.2f} in the fit, {fresh.mean():.2f} on fresh runs (another seed; "
-        f"{fresh.min():.2f}-{fresh.max():.2f}); the more the fresh distance exceeds the fit's, the more "
-        "the posterior rests on runs that happened to fit"
+        f"the {len(rows)} heaviest particles ({weight:.0%} of the weight), run again (unweighted means): "
+        f"distance {fit:.2f} on the fit's own runs, {' and '.join(f'{x:.2f}' for x in fresh)} on fresh "
+        "runs with two other seeds; a rise well beyond the two fresh ones' difference means the "
+        "posterior rests on runs that happened to fit"
     )
 
 
-def _fresh(scenario: Scenario) -> Scenario:
-    return scenario.model_copy(update={"seed": scenario.seed + FRESH_SEED})
+def _fresh(scenario: Scenario, by: int) -> Scenario:
+    """The scenario with its seed moved by `by` (within the seed's range)."""
+    return scenario if by == 0 else scenario.model_copy(update={"seed": (scenario.seed + by) % 2**63})
 
 
 def _check_sizes(population, generations, runs, max_seconds) -> tuple[int, int, int, float]:
@@ -627,7 +626,7 @@ class JointCalibration:
     stop_reason: str
     stopped_early: bool
     misfits: dict[str, float]  # each episode's distance: weighted median over the last generation
-    recheck: list[dict[str, float]] | None = None  # the heaviest particles run again (`recheck`)
+    recheck: list[dict[str, float]] = field(default_factory=list)  # the heaviest particles run again
 
     @property
     def names(self) -> list[str]:
@@ -701,7 +700,7 @@ class JointCalibration:
                 "evaluations": self.evaluations,
                 "effective_sample_size": [round(e, 1) for e in self.ess],
                 "episode_distance": {k: round(v, 3) for k, v in self.misfits.items()},
-                "recheck": self.recheck or [],
+                "recheck": self.recheck,
                 "observed": {ep.name: ep.observed for ep in self.episodes},
             }
             write_json(tmp / "manifest.json", manifest)
@@ -735,7 +734,6 @@ def calibrate_joint(
     population, generations, runs, max_seconds = _check_sizes(population, generations, runs, max_seconds)
     paths = list(base_paths) if base_paths is not None else [""] * len(scenarios)
     episodes = [episode(sc, path) for sc, path in zip(scenarios, paths, strict=True)]
-    fresh_episodes = [dataclasses.replace(ep, scenario=_fresh(ep.scenario)) for ep in episodes]
     ranges = abc_parts.free_parameters(list(scenarios))
     observed = joint_observed(episodes)
     smc = _smc(
@@ -769,7 +767,12 @@ def calibrate_joint(
         recheck(
             smc.posterior,
             lambda params, fresh: joint_distance(
-                joint_stats(fresh_episodes if fresh else episodes, params, runs), observed
+                joint_stats(
+                    [dataclasses.replace(ep, scenario=_fresh(ep.scenario, fresh)) for ep in episodes],
+                    params,
+                    runs,
+                ),
+                observed,
             ),
         ),
     )

@@ -58,12 +58,11 @@ class RecordFit:
     runs: int
     share: dict[str, tuple[float, float]]  # actor -> (simulated, record)
     phases: dict[str, tuple[float, float, float, float]]  # phase -> (record, q25, median, q75) daily sum
-    # the same on each run's own clock: the phase's days moved by (the run's deal day - the record's), over
-    # the runs with a deal whose moved phase falls inside the simulated days; phase -> (..., those runs)
-    aligned: dict[str, tuple[float, float, float, float, int]]
+    # the same on each run's own clock (`clocked`): phase -> (record, q25, median, q75, runs read, anchor)
+    aligned: dict[str, tuple[float, float, float, float, int, str]]
     first_moves: dict[str, tuple[float, float]]  # name -> (median simulated day, record day)
-    agreement_day: tuple[float, float | None]
-    agreement_spread: tuple[float, float]  # quartiles of the deal day, runs with a deal
+    agreement_day: tuple[float, float | None]  # median over all runs (a run without a deal: its last day)
+    agreement_spread: tuple[float, float, float]  # q25, median, q75 of the deal day over the runs with one
     resolution_day: tuple[float, float | None]
     p_clash: float
     p_agreement: float
@@ -78,12 +77,12 @@ class RecordFit:
 
     @property
     def aligned_inside(self) -> int:
-        return sum(q25 <= rec <= q75 for rec, q25, _, q75, n in self.aligned.values() if n)
+        return sum(q25 <= rec <= q75 for rec, q25, _, q75, n, _ in self.aligned.values() if n)
 
 
 def shifted_means(daily: np.ndarray, a: int, b: int, shift: np.ndarray) -> np.ndarray:
-    """Each run's mean of `daily` over days a..b moved by its `shift`, for the runs whose moved days are
-    all simulated (a NaN shift leaves the run out)."""
+    """Each run's mean of `daily` over days a..b moved by its `shift` (whole days), for the runs whose
+    moved days are all simulated (a NaN shift leaves the run out)."""
     days = daily.shape[1]
     ok = np.isfinite(shift)
     keep = np.flatnonzero(ok & (a + np.where(ok, shift, 0) >= 0) & (b + np.where(ok, shift, 0) < days))
@@ -95,9 +94,9 @@ def record_fit(
 ) -> RecordFit:
     """The ensemble against its record over the record's window (docs/model.md 8.2).
 
-    The phases are read twice: on the calendar, as the acceptance asks, and aligned on each run's own
-    deal, which tells a rhythm that is right but early or late (the deal's spread) from one that is
-    wrong in size or sign.
+    The phases are read twice: on the calendar, as the acceptance asks, and on each run's own clock
+    (`clocked`), which tells a rhythm that is right but early or late (the deal's spread) from one that
+    is wrong in size or sign.
     """
     goal: Targets = targets(scenario)
     last = goal.window[1]
@@ -105,30 +104,51 @@ def record_fit(
     stats = summary(sim, goal)
     parts = per_run(sim, goal)
     daily, agreement = parts["daily"], parts["agreement_day"]
-    shift = agreement - (goal.agreement_day if goal.agreement_day is not None else np.nan)
-    phases, aligned = {}, {}
+    has_deal = agreement < sim.days
+    phases = {}
     for name, (a, b) in goal.phases.items():
         q25, q50, q75 = np.quantile(daily[:, a : b + 1].mean(axis=1), [0.25, 0.5, 0.75])
         phases[name] = (goal.goldstein[name], float(q25), float(q50), float(q75))
-        moved = shifted_means(daily, a, b, np.where(agreement < sim.days, shift, np.nan))
-        q = np.quantile(moved, [0.25, 0.5, 0.75]) if len(moved) else np.full(3, np.nan)
-        aligned[name] = (goal.goldstein[name], float(q[0]), float(q[1]), float(q[2]), len(moved))
     return RecordFit(
         runs=runs,
         share={a: (stats[f"share.{a}"], goal.actor_share[a]) for a in scenario.actors},
         phases=phases,
-        aligned=aligned,
+        aligned=clocked(daily, np.where(has_deal, agreement, np.nan), goal),
         first_moves={k: (stats[f"first_move.{k}"], v) for k, v in goal.first_moves.items()},
         agreement_day=(float(np.median(agreement)), goal.agreement_day),
         agreement_spread=tuple(
-            np.quantile(agreement[agreement < sim.days], [0.25, 0.75])
-            if (agreement < sim.days).any()
-            else [np.nan] * 2
+            np.quantile(agreement[has_deal], [0.25, 0.5, 0.75]) if has_deal.any() else [np.nan] * 3
         ),
         resolution_day=(float(np.median(parts["resolution_day"])), goal.resolution_day),
         p_clash=float(parts["clash"].mean()),
-        p_agreement=float((agreement < sim.days).mean()),
+        p_agreement=float(has_deal.mean()),
     )
+
+
+def clocked(
+    daily: np.ndarray, deal: np.ndarray, goal: Targets
+) -> dict[str, tuple[float, float, float, float, int, str]]:
+    """Each phase's daily sum on the clock of its nearer anchor, the trigger or the deal.
+
+    A phase that starts nearer the window's first day than the record's deal day (2021: the onset and
+    the signalling) belongs to the trigger and is read on the calendar, every run; the others (the
+    intervention, implementation and aftermath) are moved by the run's deal day less the record's,
+    over the runs with a deal (`deal` NaN without one) whose moved phase lies inside the simulated
+    days. A record without a deal gives nothing. Phase -> (record, q25, median, q75, runs, anchor).
+    """
+    if goal.agreement_day is None:
+        return {}
+    start = goal.window[0]
+    shift_by_deal = deal - goal.agreement_day
+    out = {}
+    for name, (a, b) in goal.phases.items():
+        by_deal = abs(a - goal.agreement_day) < abs(a - start)
+        shift = shift_by_deal if by_deal else np.zeros(len(daily))
+        moved = shifted_means(daily, a, b, shift)
+        q = np.quantile(moved, [0.25, 0.5, 0.75]) if len(moved) else np.full(3, np.nan)
+        anchor = "deal" if by_deal else "trigger"
+        out[name] = (goal.goldstein[name], float(q[0]), float(q[1]), float(q[2]), len(moved), anchor)
+    return out
 
 
 @dataclass
