@@ -672,6 +672,13 @@ def backtest(
     origins: Annotated[
         str, typer.Option(help="Forecast origins, comma-separated days (0: the scenario as written).")
     ] = ",".join(map(str, (0, 3, 7, 14))),
+    repeats: Annotated[
+        int,
+        typer.Option(
+            help="Run the whole backtest this many times, every seed moved each time; the table scores "
+            "each unit's mean, and each repeat's pooled skill is printed (the training fits' noise)."
+        ),
+    ] = 1,
 ) -> None:
     """Leave one episode out, calibrate on the others, forecast it; score against two baselines."""
     from sim.analysis import backtest as bt
@@ -696,6 +703,7 @@ def backtest(
         max_seconds=max_minutes * 60,
         forecast_runs=forecast_runs,
         origins=days,
+        repeats=repeats,
         progress=lambda line: err.print(f"backtest: {line}", highlight=False, soft_wrap=True),
     )
     folder = result.save(out_dir or default_run_dir("backtest-" + "-".join(sc.name for sc in loaded)[:80]))
@@ -714,7 +722,8 @@ def backtest(
     out.print(table)
     for line in result.lines():
         out.print(line, highlight=False, soft_wrap=True)
-    out.print(f"files: {folder}/backtest.csv, units.csv, backtest.png, manifest.json", highlight=False)
+    extra = ", repeats.csv" if result.repeats is not None else ""
+    out.print(f"files: {folder}/backtest.csv, units.csv{extra}, backtest.png, manifest.json", highlight=False)
     if result.stopped_early:
         err.print(
             f"sim: warning: the training calibration STOPPED EARLY without {', '.join(result.stopped_early)} "

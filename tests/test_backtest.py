@@ -126,8 +126,60 @@ def test_backtest_errors_are_one_line_and_write_nothing(cli, tmp_path):
     assert "--forecast-runs: expected a whole number of at least 2" in one_error(
         cli, "backtest", *PAIR, "--forecast-runs", "1", "--out", out
     )
+    assert "--repeats: expected a whole number" in one_error(
+        cli, "backtest", *PAIR, "--repeats", "0", "--out", out
+    )
     bare = tmp_path / "bare.yaml"
     text = (SCENARIOS / "kosovo_2018.yaml").read_text().split("\nrecord:")[0]
     bare.write_text(text.replace("name: kosovo_2018", "name: b"))
     assert "names no record" in one_error(cli, "backtest", "kosovo_2018", bare, "--out", out)
     assert not out.exists()
+
+
+def test_repeats_average_each_unit_and_keep_each_repeats_skill(backtest_folder, cli, tmp_path):
+    """Two repeats: repeat 0 is the plain backtest (control: its pooled skill is the one-repeat table's),
+    repeat 1 moves every seed and gives other forecasts; the table scores each unit's mean over both,
+    and repeats.csv keeps each repeat's pooled skill."""
+    out = tmp_path / "bt2"
+    code, text, err = cli("backtest", *PAIR, *TINY, "--origins", "0,3", "--repeats", "2", "--out", out)
+    assert code == 0, err
+    units = pd.read_csv(out / "units.csv")
+    assert set(units["repeat"]) == {0, 1}
+    repeats = pd.read_csv(out / "repeats.csv")
+    single = pd.read_csv(backtest_folder / "backtest.csv", dtype={"origin": str})
+    single = single[single["episode"] == "pooled"].set_index("metric")
+    first = repeats[repeats["repeat"] == 0].set_index("metric")
+    for metric in first.index:
+        for col in ("skill_vs_climatology", "skill_vs_persistence"):
+            assert first.loc[metric, col] == pytest.approx(single.loc[metric, col], abs=2e-4, nan_ok=True)
+    days = units[units["metric"] == "crps_all_days"]
+    by_repeat = days.pivot_table(index=["episode", "origin", "unit"], columns="repeat", values="model")
+    assert (by_repeat[0] != by_repeat[1]).any()  # another seed, other forecasts
+    table = pd.read_csv(out / "backtest.csv", dtype={"origin": str}).set_index(
+        ["episode", "origin", "metric"]
+    )
+    assert table.loc[("pooled", "all", "crps_all_days"), "model"] == pytest.approx(
+        by_repeat.mean(axis=1).mean(), abs=1e-4
+    )
+    assert "over 2 repeats" in text
+    assert json.loads((out / "manifest.json").read_text())["repeats"] == 2
+
+
+def test_mean_over_repeats_averages_the_same_unit_only():
+    from sim.analysis.backtest import mean_over_repeats
+
+    units = pd.DataFrame(
+        {
+            "episode": ["a", "a", "a", "a"],
+            "origin": [0, 0, 0, 0],
+            "metric": ["m", "m", "m", "m"],
+            "unit": [1, 2, 1, 2],
+            "model": [1.0, 5.0, 3.0, 5.0],
+            "climatology": [2.0, 2.0, 2.0, 2.0],
+            "persistence": [4.0, 4.0, 4.0, 4.0],
+            "repeat": [0, 0, 1, 1],
+        }
+    )
+    mean = mean_over_repeats(units).set_index("unit")
+    assert list(mean.index) == [1, 2] and "repeat" not in mean
+    assert mean.loc[1, "model"] == 2.0 and mean.loc[2, "model"] == 5.0 and mean.loc[1, "climatology"] == 2.0

@@ -52,6 +52,8 @@ METRICS = {
     "interval_timings": "interval score, key timings (90%)",
 }
 FORECASTS = ("model", "climatology", "persistence")
+REPEAT_SEED = 7  # repeat r of a backtest moves every episode's seed by r times this
+UNIT = ["episode", "origin", "metric", "unit"]
 
 
 @dataclass
@@ -100,8 +102,10 @@ class Backtest:
 
     units: pd.DataFrame  # episode, origin, metric, unit, model, climatology, persistence (+ covered_*)
     table: pd.DataFrame
-    calibrations: dict[str, dict]  # left-out episode -> its training calibration's report
+    calibrations: dict[str, dict]  # left-out episode (and repeat) -> its training calibration's report
     settings: dict
+    # with repeats: each repeat's pooled skill (repeat, metric, skill_vs_climatology, skill_vs_persistence)
+    repeats: pd.DataFrame | None = None
 
     @property
     def stopped_early(self) -> list[str]:
@@ -115,6 +119,18 @@ class Backtest:
                 f"without {name}: calibrated on {', '.join(cal['episodes'])}; {cal['generations']} of "
                 f"{cal['generations_asked']} generations, ESS {cal['ess']}; {flag}{cal['reason']}"
             )
+        if self.repeats is not None:
+            out.append(
+                f"over {self.repeats['repeat'].nunique()} repeats (every seed moved by {REPEAT_SEED} per "
+                "repeat; the table scores each unit's mean over them), pooled skill vs climatology / "
+                "persistence in each repeat:"
+            )
+            for metric, part in self.repeats.groupby("metric", sort=False):
+                cells = ", ".join(
+                    f"{_signed(a)} / {_signed(b)}"
+                    for a, b in zip(part["skill_vs_climatology"], part["skill_vs_persistence"], strict=True)
+                )
+                out.append(f"  {metric:<17} {cells}")
         return out
 
     def plot(self):
@@ -128,6 +144,8 @@ class Backtest:
         with atomic_folder(out) as tmp:
             self.table.to_csv(tmp / "backtest.csv", index=False, float_format="%.4f")
             self.units.to_csv(tmp / "units.csv", index=False, float_format="%.4f")
+            if self.repeats is not None:
+                self.repeats.to_csv(tmp / "repeats.csv", index=False, float_format="%.4f")
             save_figure(self.plot(), tmp / "backtest.png")
             write_json(
                 tmp / "manifest.json",
@@ -152,39 +170,51 @@ def backtest(
     max_seconds: float = 480.0,
     forecast_runs: int = 200,
     origins: Sequence[int] = ORIGINS,
+    repeats: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> Backtest:
-    """Leave each episode out in turn: calibrate on the others, forecast it, score the forecasts."""
+    """Leave each episode out in turn: calibrate on the others, forecast it, score the forecasts.
+
+    With `repeats` above 1 the whole backtest runs again with every episode's seed moved (REPEAT_SEED
+    per repeat): small training fits differ from seed to seed by more than two versions of the model
+    may (docs/model.md 8.4), so the table scores each unit's mean over the repeats and `repeats` keeps
+    each repeat's pooled skill, the spread a comparison has to beat.
+    """
     if len(scenarios) < 2:
         raise UserError(
             "expected at least two scenarios (one to leave out, the others to fit)", field="scenarios"
         )
     forecast_runs = whole(forecast_runs, "--forecast-runs", low=2)
     origins = sorted({whole(k, "--origins", low=0) for k in origins})
+    repeats = whole(repeats, "--repeats", low=1)
     say = progress or (lambda _line: None)
     truths = {sc.name: Truth.of(sc) for sc in scenarios}
     if len(truths) < len(scenarios):
         raise UserError("expected each episode once", field="scenarios")
     rows: list[dict] = []
     calibrations: dict[str, dict] = {}
-    for held in scenarios:
-        train = [sc for sc in scenarios if sc.name != held.name]
-        say(f"leaving out {held.name}: calibrating on {', '.join(sc.name for sc in train)}")
-        cal = calibrate_joint(
-            train,
-            population=population,
-            generations=generations,
-            runs=runs,
-            max_seconds=max_seconds,
-            progress=lambda line, name=held.name: say(f"without {name}: {line}"),
-        )
-        calibrations[held.name] = _report(cal)
-        draws = _draws(cal, held, forecast_runs)
-        truth = truths[held.name]
-        pool = [truths[sc.name] for sc in train]
-        for k in (k for k in origins if k <= truth.window and k < held.days):
-            say(f"forecasting {held.name} from day {k} ({forecast_runs} runs)")
-            rows += _score(truth, pool, k, draws, forecast_runs)
+    for r in range(repeats):
+        moved = [_reseeded(sc, r) for sc in scenarios]
+        for held in moved:
+            name = held.name if r == 0 else f"{held.name} (repeat {r})"
+            train = [sc for sc in moved if sc.name != held.name]
+            say(f"leaving out {name}: calibrating on {', '.join(sc.name for sc in train)}")
+            cal = calibrate_joint(
+                train,
+                population=population,
+                generations=generations,
+                runs=runs,
+                max_seconds=max_seconds,
+                progress=lambda line, name=name: say(f"without {name}: {line}"),
+            )
+            calibrations[name] = _report(cal)
+            draws = _draws(cal, held, forecast_runs)
+            truth = truths[held.name]
+            pool = [truths[sc.name] for sc in train]
+            for k in (k for k in origins if k <= truth.window and k < held.days):
+                say(f"forecasting {name} from day {k} ({forecast_runs} runs)")
+                scored = _score(truth, pool, k, draws, forecast_runs)
+                rows += [{**row, "repeat": r} for row in scored] if repeats > 1 else scored
     units = pd.DataFrame(rows)
     settings = {
         "episodes": [sc.name for sc in scenarios],
@@ -194,11 +224,37 @@ def backtest(
         "max_seconds": max_seconds,
         "forecast_runs": forecast_runs,
         "origins": origins,
+        "repeats": repeats,
         "agreement_by": list(AGREEMENT_BY),
         "replay": "rolling origin k: the record's coded events of days 0..k-1 replayed as history "
         "(sim.analysis.replay); scripted events after the origin dropped",
     }
-    return Backtest(units, skill_table(units), calibrations, settings)
+    if repeats == 1:
+        return Backtest(units, skill_table(units), calibrations, settings)
+    per_repeat = pd.concat(
+        [
+            skill_table(part).query("episode == 'pooled'").assign(repeat=r)
+            for r, part in units.groupby("repeat", sort=True)
+        ]
+    )[["repeat", "metric", "skill_vs_climatology", "skill_vs_persistence"]]
+    return Backtest(units, skill_table(mean_over_repeats(units)), calibrations, settings, per_repeat)
+
+
+def _signed(value: float) -> str:
+    return "n/a" if value != value else f"{value:+.2f}"  # NaN: a baseline that scored perfectly
+
+
+def _reseeded(scenario: Scenario, repeat: int) -> Scenario:
+    if repeat == 0:
+        return scenario
+    return scenario.model_copy(update={"seed": (scenario.seed + repeat * REPEAT_SEED) % 2**63})
+
+
+def mean_over_repeats(units: pd.DataFrame) -> pd.DataFrame:
+    """Each unit's scores (and coverage) averaged over the repeats: the forecast of the repeats' training
+    fits taken together."""
+    values = [c for c in units.columns if c not in (*UNIT, "repeat")]
+    return units.groupby(UNIT, sort=False)[values].mean().reset_index()
 
 
 def _report(cal: JointCalibration) -> dict:
