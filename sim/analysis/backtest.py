@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis import scores
-from sim.analysis.calibrate import JointCalibration, calibrate_joint
+from sim.analysis.calibrate import JointCalibration, calibrate_joint, reseeded
 from sim.analysis.fit import Simulated, simulate
 from sim.analysis.replay import as_of
 from sim.analysis.sensitivity import whole
@@ -194,7 +194,7 @@ def backtest(
     rows: list[dict] = []
     calibrations: dict[str, dict] = {}
     for r in range(repeats):
-        moved = [_reseeded(sc, r) for sc in scenarios]
+        moved = [reseeded(sc, r * REPEAT_SEED) for sc in scenarios]
         for held in moved:
             name = held.name if r == 0 else f"{held.name} (repeat {r})"
             train = [sc for sc in moved if sc.name != held.name]
@@ -242,12 +242,6 @@ def backtest(
 
 def _signed(value: float) -> str:
     return "n/a" if value != value else f"{value:+.2f}"  # NaN: a baseline that scored perfectly
-
-
-def _reseeded(scenario: Scenario, repeat: int) -> Scenario:
-    if repeat == 0:
-        return scenario
-    return scenario.model_copy(update={"seed": (scenario.seed + repeat * REPEAT_SEED) % 2**63})
 
 
 def mean_over_repeats(units: pd.DataFrame) -> pd.DataFrame:

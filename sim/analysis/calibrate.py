@@ -230,7 +230,7 @@ def calibrate(
     observed = abc_parts.observed_stats(scenario, goal, days)
 
     def simulate(params: dict[str, float], fresh: int = 0) -> dict[str, float]:
-        return abc_parts.episode_stats(_fresh(scenario, fresh), goal, params, runs=runs, days=days)
+        return abc_parts.episode_stats(reseeded(scenario, fresh), goal, params, runs=runs, days=days)
 
     smc = _smc(
         simulate,
@@ -306,8 +306,9 @@ def recheck_line(rows: list[dict[str, float]]) -> str:
     )
 
 
-def _fresh(scenario: Scenario, by: int) -> Scenario:
-    """The scenario with its seed moved by `by` (within the seed's range)."""
+def reseeded(scenario: Scenario, by: int) -> Scenario:
+    """The scenario with its seed moved by `by` (within the seed's range): the recheck's fresh runs and
+    the backtest's repeats."""
     return scenario if by == 0 else scenario.model_copy(update={"seed": (scenario.seed + by) % 2**63})
 
 
@@ -768,7 +769,7 @@ def calibrate_joint(
             smc.posterior,
             lambda params, fresh: joint_distance(
                 joint_stats(
-                    [dataclasses.replace(ep, scenario=_fresh(ep.scenario, fresh)) for ep in episodes],
+                    [dataclasses.replace(ep, scenario=reseeded(ep.scenario, fresh)) for ep in episodes],
                     params,
                     runs,
                 ),
