@@ -83,9 +83,9 @@ class RecordFit:
 def shifted_means(daily: np.ndarray, a: int, b: int, shift: np.ndarray) -> np.ndarray:
     """Each run's mean of `daily` over days a..b moved by its `shift` (whole days), for the runs whose
     moved days are all simulated (a NaN shift leaves the run out)."""
-    days = daily.shape[1]
     ok = np.isfinite(shift)
-    keep = np.flatnonzero(ok & (a + np.where(ok, shift, 0) >= 0) & (b + np.where(ok, shift, 0) < days))
+    moved = np.where(ok, shift, 0)
+    keep = np.flatnonzero(ok & (a + moved >= 0) & (b + moved < daily.shape[1]))
     return np.array([daily[r, int(a + shift[r]) : int(b + shift[r]) + 1].mean() for r in keep])
 
 
