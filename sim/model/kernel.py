@@ -24,6 +24,7 @@ from sim.model.mechanisms import (
     ACCIDENT_W,
     ACT_AROUSAL,
     ACT_BASE,
+    ACT_CRISIS,
     ACT_MEMORY,
     ACT_RESPONSE,
     ADAPTATION,
@@ -364,10 +365,11 @@ def actor_rows(r, b, i, n, state, tables, p, seen):
 
 
 @njit(cache=True, inline="always")
-def arousal(i, seen, world):
-    """What raises an actor's activity above its calm rate: dissatisfaction, its own crisis, the world's."""
+def arousal(i, seen, world, crisis_w):
+    """What raises an actor's activity above its calm rate: dissatisfaction, and (weighted) its own crisis
+    and the world's."""
     vec = seen[2]
-    return vec[7][i] + vec[4][i] + world
+    return vec[7][i] + crisis_w * vec[4][i] + crisis_w * world  # (a + b) + c at weight 1, as before
 
 
 @njit(cache=True, inline="always")
@@ -772,7 +774,7 @@ def _run_replicate(
                 p[ACT_BASE],
                 p[ACT_AROUSAL],
                 stake[i],
-                arousal(i, seen, world),
+                arousal(i, seen, world, p[ACT_CRISIS]),
                 act[b, 0, i],
                 p[PROMINENCE],
                 p[ACT_RESPONSE],

@@ -31,6 +31,7 @@ PARAMS = (
     "rationality",
     "activity.base",
     "activity.arousal",
+    "activity.crisis",
     "activity.prominence",
     "activity.max_moves",
     "activity.response",
@@ -80,7 +81,7 @@ PARAMS = (
     "outcome.resolution_window",
 )
 (
-    RATIONALITY, ACT_BASE, ACT_AROUSAL, PROMINENCE, MAX_MOVES, ACT_RESPONSE, ACT_MEMORY,
+    RATIONALITY, ACT_BASE, ACT_AROUSAL, ACT_CRISIS, PROMINENCE, MAX_MOVES, ACT_RESPONSE, ACT_MEMORY,
     HAWK_W, VERBAL_COST, MATERIAL_COST, CAP_DISCOUNT, SUNK_COST,
     ISSUE_W, LOSS_AVERSION, ADAPTATION, CHRONIC,
     RECIP_W, RECIP_MEMORY, FATIGUE, MIRROR,

@@ -263,7 +263,7 @@ class ReferenceActor(mesa.Agent):
             weights["base"],
             weights["arousal"],
             s.stake[i],
-            s.dissatisfaction[i] + s.crisis[i] + s.world,
+            s.dissatisfaction[i] + p["activity.crisis"] * s.crisis[i] + p["activity.crisis"] * s.world,
             float(self.model.spec.capability[0, i]),
             p["activity.prominence"],
             weights["answering"],

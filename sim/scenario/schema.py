@@ -336,7 +336,14 @@ class Activity(Strict):
     arousal: Annotated[float, Field(ge=0.0, le=20.0)] = Field(
         json_schema_extra=_calibratable(0.02, 4.0),
         default=1.2,
-        description="Extra daily move rate per unit of arousal (dissatisfaction, crisis, grievance).",
+        description="Extra daily move rate per unit of arousal (dissatisfaction, and the crisis as weighted "
+        "by `crisis`).",
+    )
+    crisis: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        json_schema_extra=_calibratable(0.0, 2.0),
+        default=1.0,
+        description="Weight of the crisis (the actor's own and the world's) in arousal, relative to "
+        "dissatisfaction: 1 counts them alike, 0 leaves arousal to dissatisfaction alone.",
     )
     prominence: Prob = Field(
         json_schema_extra=_calibratable(0.0, 1.0),
