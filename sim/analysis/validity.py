@@ -236,6 +236,7 @@ KNOCKOUTS = {
     "escalation ladder": {"mechanisms.escalation.jump_cost": 0.0},
     "accidents": {"mechanisms.accidents.hazard": 0.0},
     "arousal (activity)": {"mechanisms.activity.arousal": 0.0},
+    "the crisis in arousal (activity)": {"mechanisms.activity.crisis": 0.0},
     "answering moves (activity)": {"mechanisms.activity.response": 0.0},
     "several moves a day": {"mechanisms.activity.max_moves": 1},
     "prominence (capability in the move rate)": {"mechanisms.activity.prominence": 0.0},
