@@ -61,3 +61,13 @@ def test_engines_agree_when_the_crisis_weighs_otherwise_in_arousal():
     # control: the weight is read (the same runs at weight 1 differ)
     ones = run("kosovo_2021", runs=3, days=40, batch={"mechanisms.activity.crisis": [1.0, 1.0, 1.0]})
     assert not fast.events.equals(ones.events)
+
+
+def test_engines_agree_when_each_side_climbs_its_own_ladder():
+    # the ladder's shared part (docs/model.md 7.1, escalation) read alike by both engines, per replicate
+    batch = {"mechanisms.escalation.shared": [0.0, 0.5, 1.0]}
+    fast = run("kosovo_2021", runs=3, days=40, batch=batch)
+    assert_same(fast, run("kosovo_2021", runs=3, days=40, batch=batch, engine="reference"))
+    # control: the part is read (the same runs with one shared ladder differ)
+    ones = run("kosovo_2021", runs=3, days=40, batch={"mechanisms.escalation.shared": [1.0, 1.0, 1.0]})
+    assert not fast.events.equals(ones.events)

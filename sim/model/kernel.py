@@ -51,6 +51,7 @@ from sim.model.mechanisms import (
     ISSUE_W,
     JUMP_COST,
     LADDER_MEMORY,
+    LADDER_SHARED,
     LOSS_AVERSION,
     MATERIAL_COST,
     MAX_MOVES,
@@ -423,9 +424,9 @@ def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
         leverage = max(leverage, max(aff[b, src, tgt], 0.0) * act[b, 0, src])
     Med[r, tgt] += feats[m, F_MEDIATION] * leverage * (1.0 + aff[b, src, tgt]) / 2.0
     rung = feats[m, F_RUNG]
-    if g < 0.0 and rung >= 1.0 and rung > L[r, src, tgt]:
-        L[r, src, tgt] = rung
-        L[r, tgt, src] = rung
+    if g < 0.0 and rung >= 1.0:  # the mover's rung; the target's by the ladder's shared part
+        L[r, src, tgt] = max(L[r, src, tgt], rung)
+        L[r, tgt, src] = max(L[r, tgt, src], p[LADDER_SHARED] * rung)
     if feats[m, F_SIGNAL] > 0.0:
         for o in range(n):
             if o != src:

@@ -829,8 +829,9 @@ class ReferenceModel(mesa.Model):
             leverage = max(leverage, max(float(aff[src, tgt]), 0.0) * float(spec.capability[0, src]))
         w.mediation[tgt] += float(mv.mediation[m]) * leverage * (1.0 + float(aff[src, tgt])) / 2.0
         rung = float(mv.rung[m])
-        if g < 0.0 and rung >= 1.0 and rung > w.ladder[src][tgt]:
-            w.ladder[src][tgt] = w.ladder[tgt][src] = rung
+        if g < 0.0 and rung >= 1.0:  # the mover's rung; the target's by the ladder's shared part
+            w.ladder[src][tgt] = max(w.ladder[src][tgt], rung)
+            w.ladder[tgt][src] = max(w.ladder[tgt][src], p["escalation.shared"] * rung)
         if mv.signal[m] > 0.0:
             for o in range(n):
                 if o != src:

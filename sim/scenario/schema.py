@@ -548,6 +548,12 @@ class Escalation(Strict):
         description="Cost per rung skipped when a hostile move climbs above the pair's recent ladder level.",
     )
     memory: Rate = Field(default=0.1, description="Daily decay of a pair's ladder level.")
+    shared: Prob = Field(
+        json_schema_extra=_calibratable(0.0, 1.0),
+        default=1.0,
+        description="How much of the rung one side climbs counts as climbed by the other too: 1, the pair "
+        "shares one ladder (either side's move lets both answer on its rung); 0, each side climbs its own.",
+    )
 
 
 class Accidents(Strict):
