@@ -117,7 +117,9 @@ def test_unmoved_sliders_change_nothing(page):
     controls = d.controls(scenario)
     for c in controls:  # the browser snaps each slider on display and reports where it stands
         widget(rc, "Slider", c.label).v_model = vuetify_snap(c.value, c.low, c.high, c.step)
-        widget(rc, "Slider", c.label).v_model = c.value + c.step / 3  # a near miss of the value
+        # a near miss of the value, inside the slider's range (a value at its top cannot be missed above)
+        miss = c.value + c.step / 3 if c.value + c.step / 3 <= c.high else c.value - c.step / 3
+        widget(rc, "Slider", c.label).v_model = miss
     assert d.overrides.value == {} and d.error.value == ""
     assert d.current().model_dump() == scenario.model_dump()  # the run, the comparison and the export
     mediation = next(c for c in controls if c.path == "mechanisms.mediation.weight")
