@@ -28,6 +28,8 @@ from sim.analysis import validity as v
 from sim.analysis.fit import simulate
 from sim.scenario.loader import bundled_scenarios
 
+DUPLICATE_RUNS = 20  # the duplicate check runs this many times the runs it is given (duplicate_check)
+
 
 def duplicate_check(scenario, actor: str, move: str, runs: int) -> tuple[float, ...]:
     """Activity of `actor` as is, with an exact copy of `move`, and with one more adversary to target,
@@ -35,10 +37,10 @@ def duplicate_check(scenario, actor: str, move: str, runs: int) -> tuple[float, 
 
     One more actor moves every random stream (they are keyed by the actor count), so the third run is
     an independent sample: at 1,000 runs the noise of a change in a minor actor's activity is about 4%,
-    twice the goal. The check therefore runs 20 times the runs it is given.
+    twice the goal. The check therefore runs DUPLICATE_RUNS times the runs it is given.
     """
     raw = scenario.model_dump(mode="json")
-    runs = 20 * runs
+    runs = DUPLICATE_RUNS * runs
 
     def activity(sc) -> np.ndarray:
         sim = simulate(sc, runs)
@@ -140,9 +142,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     base, copy, copy_ci, target, target_ci = duplicate_check(scenario, actor, "criticize", runs)
     print(
-        f"\n4. {actor}'s events per day: {base:.4f} ({20 * runs:,} runs); with a copy of 'criticize' "
-        f"{copy:+.1%} (95% +-{copy_ci:.1%}); with one more adversary {target:+.1%} (95% +-{target_ci:.1%}) "
-        "(goal: within 2%)"
+        f"\n4. {actor}'s events per day: {base:.4f} ({DUPLICATE_RUNS * runs:,} runs); with a copy of "
+        f"'criticize' {copy:+.1%} (95% +-{copy_ci:.1%}); with one more adversary {target:+.1%} "
+        f"(95% +-{target_ci:.1%}) (goal: within 2%)"
     )
 
     print("\n5. knock-outs (each mechanism off; * = 95% paired bootstrap interval excludes no change)")

@@ -53,23 +53,17 @@ def test_unknown_engine_is_a_user_error():
         run("kosovo_2021", engine="turbo")
 
 
-def test_engines_agree_when_the_crisis_weighs_otherwise_in_arousal():
-    # the crisis' weight in the activity rate (docs/model.md 7.2) read alike by both engines, per replicate
-    batch = {"mechanisms.activity.crisis": [0.0, 0.4, 1.7]}
-    fast = run("kosovo_2021", runs=3, days=40, batch=batch)
-    assert_same(fast, run("kosovo_2021", runs=3, days=40, batch=batch, engine="reference"))
-    # control: the weight is read (the same runs at weight 1 differ)
-    ones = run("kosovo_2021", runs=3, days=40, batch={"mechanisms.activity.crisis": [1.0, 1.0, 1.0]})
-    assert not fast.events.equals(ones.events)
-
-
-def test_engines_agree_when_each_side_climbs_its_own_ladder():
-    # the ladder's shared part (docs/model.md 7.1, escalation) read alike by both engines, per replicate
-    batch = {"mechanisms.escalation.shared": [0.0, 0.5, 1.0]}
-    fast = run("kosovo_2021", runs=3, days=40, batch=batch)
-    assert_same(fast, run("kosovo_2021", runs=3, days=40, batch=batch, engine="reference"))
-    # control: the part is read (50 runs with each side's own ladder differ from the same with one ladder)
-    own, one = (
-        run("kosovo_2021", runs=50, days=40, overrides={"mechanisms.escalation.shared": v}) for v in (0, 1)
-    )
-    assert not own.events.equals(one.events)
+@pytest.mark.parametrize(
+    "path, values",
+    [
+        ("mechanisms.activity.crisis", [0.0, 0.4, 1.7]),  # the crisis' weight in arousal (docs 7.2)
+        ("mechanisms.escalation.shared", [0.0, 0.5, 1.0]),  # the ladder's shared part (docs 7.1)
+    ],
+)
+def test_engines_agree_on_a_weight_whose_default_is_the_previous_model(path, values):
+    # read alike by both engines, per replicate
+    fast = run("kosovo_2021", runs=3, days=40, batch={path: values})
+    assert_same(fast, run("kosovo_2021", runs=3, days=40, batch={path: values}, engine="reference"))
+    # control: the weight is read (50 runs at 0 differ from the same runs at 1, the previous model)
+    off, on = (run("kosovo_2021", runs=50, days=40, overrides={path: v}) for v in (0, 1))
+    assert not off.events.equals(on.events)
