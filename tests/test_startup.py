@@ -142,7 +142,7 @@ def test_the_first_run_says_it_compiles_the_engine_and_a_warm_cache_stays_quiet(
     assert cold.returncode == 0, cold.stderr
     assert cold.stderr.splitlines() == [NOTE]  # one line, before the wait
     assert "compiling" in NOTE and "seconds" in NOTE
-    assert any(cache.rglob("kernel.run_days-*.nbi"))  # control: this run filled this cache
+    assert any(cache.rglob("kernel.run_block-*.nbi"))  # control: this run filled this cache
     warm = _first_run(tmp_path, cache, "b")
     assert warm.returncode == 0, warm.stderr
     assert warm.stderr == ""

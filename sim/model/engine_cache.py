@@ -32,7 +32,7 @@ from sim.model import kernel
 # the kernel function whose compiling the note is about (the functions it calls are cached and compiled
 # with it); `by_run`, the event log's reordering, compiles in well under a second and only where a run
 # keeps its events, so a run without them (--events none) says nothing of it
-ENTRY_POINTS = ("run_days",)
+ENTRY_POINTS = ("run_block",)
 # measured on the project's busy 2-core machine (Python 3.13, numba 0.68): 10-16 s of compiling, up to
 # 30 s on a busier day (README, Performance)
 COMPILE_TIME = "usually 10-30 seconds"

@@ -36,7 +36,7 @@ def load_numba_without_scipy() -> None:
 
         from sim.model.engine_cache import engine_cached
 
-        if not engine_cached(("run_days",)):  # to be compiled: numba's numpy support now, as before
+        if not engine_cached():  # to be compiled: numba's numpy support now, as before
             import numba.np.arraymath  # noqa: F401
     except ImportError:  # another numba: its own start-up will do
         pass

@@ -111,7 +111,7 @@ N_RUNGS = len(RUNGS)
 MOST_MOVES = 4
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def activity_rate(
     role_rate: float,
     base: float,
@@ -133,7 +133,7 @@ def activity_rate(
     return role_rate * stake * capability**prominence * (base + arousal_w * arousal + response_w * attention)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def move_count(rate: float, most: float, u: float) -> int:
     """Today's number of moves: a Poisson count with mean `rate`, capped at `most`, by inversion of u.
 
@@ -153,7 +153,7 @@ def move_count(rate: float, most: float, u: float) -> int:
 # ---------------------------------------------------------------- issues and positions
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def felt_distance(
     ideal: float, point: float, reference: float, loss_aversion: float, chronic: float
 ) -> float:
@@ -172,7 +172,7 @@ def felt_distance(
     return chronic * gap
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def prospect(status_quo: float, offer: float, weight: float, bargaining: bool) -> float:
     """The point on an issue a party judges its grievance by: the status quo, or, while talks stand or a
     deal is in force, as far as `weight` says, the offer on the table (Zartman's way out)."""
@@ -181,7 +181,7 @@ def prospect(status_quo: float, offer: float, weight: float, bargaining: bool) -
     return status_quo
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def gap(ideal, salience, status_quo) -> float:
     """How far the status quo is from an actor's ideal points, salience-weighted, as a share of its stake
     (0-1; plain distances, no reference point: what it asks for, not how the loss feels)."""
@@ -193,7 +193,7 @@ def gap(ideal, salience, status_quo) -> float:
     return num / den if den > 0.0 else 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def demands_met(gap: float, pressed: float) -> float:
     """How far a coercive posture's demand has been met, 0-1: the share of the gap the holder took it up
     over (`pressed`) that has closed since. Compellence promises to stop once the demand is complied
@@ -206,7 +206,7 @@ def demands_met(gap: float, pressed: float) -> float:
 # ---------------------------------------------------------------- utility terms
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def disposition(
     w_hawk: float,
     hawkishness: float,
@@ -220,13 +220,13 @@ def disposition(
     return w_hawk * (2.0 * hawkishness - 1.0) * net - cost * (1.0 - discount * capability * material)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def issues(w: float, drive: float, net: float, gain: float) -> float:
     """Dissatisfaction drives hostility at those who stand for the status quo; moves that shift it pay."""
     return w * (drive * net + gain)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def reciprocity(
     w: float,
     grievance: float,
@@ -243,7 +243,7 @@ def reciprocity(
     )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def deterrence(
     w: float, risk_tolerance: float, balance: float, hostility: float, material: float, verbal_share: float
 ) -> float:
@@ -258,7 +258,7 @@ def deterrence(
     )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def audience_costs(
     w: float,
     commitment: float,
@@ -277,7 +277,7 @@ def audience_costs(
     )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def alliance(
     w: float,
     backing: float,
@@ -301,7 +301,7 @@ def alliance(
     )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def mediation(
     w: float,
     pressure: float,
@@ -320,7 +320,7 @@ def mediation(
     )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def agreement(
     w: float, in_force: float, cooperation: float, hostility: float, party: float, keeps: float
 ) -> float:
@@ -328,7 +328,7 @@ def agreement(
     return w * in_force * ((cooperation - hostility) * party + keeps)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def escalation(jump_cost: float, rung: float, ladder: float) -> float:
     """The ladder: a coercive or violent move above the pair's recent level pays for each rung skipped."""
     if rung < 2.0:
@@ -336,7 +336,7 @@ def escalation(jump_cost: float, rung: float, ladder: float) -> float:
     return -jump_cost * max(0.0, rung - 1.0 - ladder)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def accidents(w: float, risk_tolerance: float, exposure: float, contact_delta: float) -> float:
     """Risk-averse actors avoid keeping forces in a hot contact."""
     return -w * (1.0 - risk_tolerance) * exposure * contact_delta
@@ -345,13 +345,13 @@ def accidents(w: float, risk_tolerance: float, exposure: float, contact_delta: f
 # ---------------------------------------------------------------- the day's situation
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def hurt(costs: float, scale: float) -> float:
     """How much the crisis hurts an actor, 0-1, from its accumulated costs."""
     return 1.0 - math.exp(-costs / scale)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def balance(own: float, other: float) -> float:
     """The other side's share of the perceived balance of strength, 0-1 (0.5 at parity)."""
     total = own + other
@@ -360,20 +360,20 @@ def balance(own: float, other: float) -> float:
     return other / total
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def side_strength(capability: float, bonus: float, belief: float) -> float:
     """One actor's weight on its side: capability, raised by deterrent postures, times perceived resolve."""
     return capability * (1.0 + bonus) * (0.5 + belief)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def commitment(backing: float) -> float:
     """How far an ally counts on one's side, 0-2: 1 by affinity alone, up to twice after public support,
     down to nothing after it publicly pressed its client to back down (Huth 1988; Snyder 1984)."""
     return min(2.0, max(0.0, 1.0 + backing))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def no_deal_value(
     status_quo: float, win: float, lose: float, contest: float, cost_weight: float, hurt: float
 ) -> float:
@@ -383,7 +383,7 @@ def no_deal_value(
     return (1.0 - contest) * status_quo + contest * (1.0 - win) * lose - cost_weight * hurt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def accept_probability(
     precision: float,
     deal: float,
@@ -408,19 +408,19 @@ def accept_probability(
     return 1.0 / (1.0 + math.exp(z))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def believe(belief: float, rate: float, strength: float) -> float:
     """Bayesian-flavoured update: a costly signal moves the belief in the sender's resolve towards 1."""
     return belief + rate * strength * (1.0 - belief)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def doubt(belief: float, rate: float) -> float:
     """A concession moves the belief in the sender's resolve towards 0."""
     return belief - rate * belief
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def incident_risk(tension: float, buffer: float) -> float:
     """Risk of an incident between forces in contact, 0-1: rises with tension squared."""
     level = tension / 100.0

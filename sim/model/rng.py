@@ -51,7 +51,7 @@ def uniform_py(key: int, counter: int) -> float:
     return (z >> 11) * TO_UNIT
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def uniform(key: np.uint64, counter: np.uint64) -> float:
     """One draw, compiled: the same numbers as `uniform_py` (uint64 arithmetic wraps)."""
     z = key + (counter + np.uint64(1)) * np.uint64(GAMMA)
