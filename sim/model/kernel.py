@@ -6,10 +6,14 @@ state stays in cache) and threads take disjoint ranges of them (the compiled
 the handful of actors, options, postures and issues, calling the shared
 formulas in `mechanisms.py`. The per-replicate loop allocates nothing and is
 compiled without reference counting, so no array costs an atomic operation.
-The helpers are compiled functions of their own, not numba's IR-level inlining
-(`inline="always"`): LLVM inlines them into the same machine code (callgrind:
-2% fewer instructions per run), and typing one large function with every helper
-pasted in cost 4 of the 13 seconds of the first run's compile (issue 12).
+The kernel's own helpers, which take the tables and state as tuples of arrays,
+are pasted into the day loop by numba (`inline="always"`): called as functions
+of their own, the engine loaded from numba's cache ran 20-45% slower (measured
+one at a time, 10,000 runs x 180 days on one thread). The formulas of
+`mechanisms.py` and the draw of `rng.py`, which take scalars, are compiled
+functions of their own: no slower, and less for numba to type at once. With the
+replicate loop inside `run_block` (one compiled entry point, see there), the
+first run's compile takes 10 s of CPU instead of 13 (issue 12).
 Every random draw is the counter-based `uniform(key, counter)`, computed only
 where it is needed. The plain reference implementation (`reference.py`) does
 the same in ordinary Python and must agree run for run: the loops below and
@@ -122,7 +126,7 @@ RELIEF = np.uint64(RELIEF_SLOTS)  # as the unsigned slot arithmetic needs it
 SLOTS = 1 + 3 * MOST_MOVES  # uniforms per actor and day: how many moves, then rung, move, target of each
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _allowed(mask_a, mask_t, anymask, sets, clears, clear_target, t, c0, c1, c2, c3, c4, c5):
     """Requirements stand, forbidden postures do not, a posture is set once and cleared towards its target.
 
@@ -139,7 +143,7 @@ def _allowed(mask_a, mask_t, anymask, sets, clears, clear_target, t, c0, c1, c2,
     return (mask_a & c3) == 0 and (mask_t & c4) == 0 and (anymask & c5) == 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):
     k = posts[m, 1]
     clear_target = ptgt[r, a, k] if k >= 0 else -1
@@ -160,7 +164,7 @@ def _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):
     )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _logit_pick(util, avail, lo, hi, precision, u):
     """Logit draw over avail[lo:hi]: the first option whose cumulative weight passes u times the total.
 
@@ -325,7 +329,7 @@ def situation(
     return anymask
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def actor_rows(r, b, i, n, state, tables, p, seen):
     """Row i of the perceived strengths, the issue drive and the allies' pull: only for actors who need them.
 
@@ -369,7 +373,7 @@ def actor_rows(r, b, i, n, state, tables, p, seen):
         pull[i, t] = total / 100.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def arousal(i, seen, world, crisis_w):
     """What raises an actor's activity above its calm rate: dissatisfaction, and (weighted) its own crisis
     and the world's."""
@@ -377,7 +381,7 @@ def arousal(i, seen, world, crisis_w):
     return vec[7][i] + crisis_w * vec[4][i] + crisis_w * world  # (a + b) + c at weight 1, as before
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _aggrieve(r, b, src, tgt, amount, aff, H, n):
     """The target's grievance against the source grows, and its allies' in proportion to affinity."""
     H[r, tgt, src] += amount
@@ -385,7 +389,7 @@ def _aggrieve(r, b, src, tgt, amount, aff, H, n):
         H[r, k, src] += max(aff[b, k, tgt], 0.0) * amount
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
     """One event's effects on replicate r's stocks, beliefs, ladder, status quo and postures."""
     act, aff, lev, feats, posts, pstab, shifts = (
