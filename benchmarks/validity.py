@@ -26,9 +26,20 @@ import numpy as np
 from sim import load_scenario
 from sim.analysis import validity as v
 from sim.analysis.fit import simulate
-from sim.scenario.loader import bundled_scenarios
+from sim.scenario.loader import bundled_scenarios, locate
 
 DUPLICATE_RUNS = 20  # the duplicate check runs this many times the runs it is given (duplicate_check)
+
+
+def pinned(scenario) -> dict:
+    """The scenario as a dict whose files (posterior, record) are named by absolute path, so that a
+    changed copy of a scenario file outside the bundle still finds them."""
+    raw = scenario.model_dump(mode="json")
+    if scenario.posterior:
+        raw["posterior"] = str(locate(scenario, scenario.posterior, field="posterior"))
+    if scenario.record:
+        raw["record"]["events"] = str(locate(scenario))
+    return raw
 
 
 def duplicate_check(scenario, actor: str, move: str, runs: int) -> tuple[float, ...]:
@@ -39,7 +50,7 @@ def duplicate_check(scenario, actor: str, move: str, runs: int) -> tuple[float, 
     an independent sample: at 1,000 runs the noise of a change in a minor actor's activity is about 4%,
     twice the goal. The check therefore runs DUPLICATE_RUNS times the runs it is given.
     """
-    raw = scenario.model_dump(mode="json")
+    raw = pinned(scenario)
     runs = DUPLICATE_RUNS * runs
 
     def activity(sc) -> np.ndarray:
