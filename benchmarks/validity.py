@@ -26,20 +26,17 @@ import numpy as np
 from sim import load_scenario
 from sim.analysis import validity as v
 from sim.analysis.fit import simulate
-from sim.scenario.loader import bundled_scenarios, locate
+from sim.scenario.loader import bundled_scenarios
 
 DUPLICATE_RUNS = 20  # the duplicate check runs this many times the runs it is given (duplicate_check)
 
 
-def pinned(scenario) -> dict:
-    """The scenario as a dict whose files (posterior, record) are named by absolute path, so that a
-    changed copy of a scenario file outside the bundle still finds them."""
-    raw = scenario.model_dump(mode="json")
-    if scenario.posterior:
-        raw["posterior"] = str(locate(scenario, scenario.posterior, field="posterior"))
-    if scenario.record:
-        raw["record"]["events"] = str(locate(scenario))
-    return raw
+def variant(scenario, raw: dict):
+    """A changed copy of `scenario` that finds its files (posterior, record) where the original does,
+    as `sim.analysis.replay` keeps a rebased scenario's: a scenario file outside the bundle too."""
+    copy = load_scenario(raw)
+    copy._folder = scenario._folder
+    return copy
 
 
 def duplicate_check(scenario, actor: str, move: str, runs: int) -> tuple[float, ...]:
@@ -50,7 +47,7 @@ def duplicate_check(scenario, actor: str, move: str, runs: int) -> tuple[float, 
     an independent sample: at 1,000 runs the noise of a change in a minor actor's activity is about 4%,
     twice the goal. The check therefore runs DUPLICATE_RUNS times the runs it is given.
     """
-    raw = pinned(scenario)
+    raw = scenario.model_dump(mode="json")
     runs = DUPLICATE_RUNS * runs
 
     def activity(sc) -> np.ndarray:
@@ -69,7 +66,7 @@ def duplicate_check(scenario, actor: str, move: str, runs: int) -> tuple[float, 
         **raw["actors"],
         actor: {**raw["actors"][actor], "moves": [*raw["actors"][actor]["moves"], f"{move}_copy"]},
     }
-    with_copy = change(activity(load_scenario(dup)))
+    with_copy = change(activity(variant(scenario, dup)))
     extra = dict(raw)
     stranger = {
         "name": "Stranger",
@@ -83,7 +80,7 @@ def duplicate_check(scenario, actor: str, move: str, runs: int) -> tuple[float, 
     }
     extra["actors"] = {**raw["actors"], "stranger": stranger}
     extra["affinities"] = {**raw["affinities"], "stranger": {actor: -0.5}}
-    with_target = change(activity(load_scenario(extra)))
+    with_target = change(activity(variant(scenario, extra)))
     return float(base.mean()), *with_copy, *with_target
 
 
