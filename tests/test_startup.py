@@ -147,3 +147,39 @@ def test_the_first_run_says_it_compiles_the_engine_and_a_warm_cache_stays_quiet(
     assert warm.returncode == 0, warm.stderr
     assert warm.stderr == ""
     assert (tmp_path / "a" / "outcomes.csv").read_bytes() == (tmp_path / "b" / "outcomes.csv").read_bytes()
+
+
+def test_the_helpers_signatures_are_those_the_engines_compile_makes(tmp_path):
+    """engine_signatures.txt lists what compiling the engine makes (a changed kernel must rewrite it:
+    `python -m sim.model.precompile --write`); recorded in a fresh process with an empty cache."""
+    from sim.model.precompile import SIGNATURES, signatures
+
+    code = "from sim.model import precompile; print(precompile.record(), end='')"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=900
+    )
+    assert proc.returncode == 0, proc.stderr
+    made = signatures(proc.stdout)
+    assert any(name.endswith("kernel.situation") for name, _ in made)  # control: the record saw them
+    assert made == signatures(SIGNATURES.read_text(encoding="utf-8")), (
+        "the engine's compile makes other functions now: python -m sim.model.precompile --write"
+    )
+
+
+def test_the_helper_fills_the_cache_with_what_the_engine_calls_but_not_the_engine(tmp_path):
+    from sim.model.precompile import signatures
+
+    cache = tmp_path / "numba-cache"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sim.model.precompile"],
+        cwd=tmp_path,
+        env=_env(NUMBA_CACHE_DIR=str(cache)),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for name, _ in signatures():
+        module, _, func = name.rpartition(".")
+        assert any(cache.rglob(f"{module.rpartition('.')[2]}.{func}-*.nbi")), name
+    assert not any(cache.rglob("kernel.run_block-*.nbi"))  # the engine itself is the command's to compile

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from sim.ensemble.cpus import cpu_count
 from sim.ensemble.tables import RUNS_PER_CHUNK, Layout, TrajectoryStore
 from sim.errors import UserError, check_interrupted, report_stage
 from sim.model import scripted
+from sim.model.cpus import cpu_count
 from sim.model.engine_cache import note_if_compiling
 from sim.model.lockstep import Lockstep
 from sim.model.rng import Purpose, uniforms

@@ -33,9 +33,9 @@ from sim.model import kernel
 # with it); `by_run`, the event log's reordering, compiles in well under a second and only where a run
 # keeps its events, so a run without them (--events none) says nothing of it
 ENTRY_POINTS = ("run_block",)
-# measured on the project's busy 2-core machine (Python 3.13, numba 0.68): 10-16 s of compiling, up to
-# 30 s on a busier day (README, Performance)
-COMPILE_TIME = "usually 10-30 seconds"
+# measured on the project's 2-core machine (Python 3.13, numba 0.68): 9 s idle with the helper of
+# sim/model/precompile.py, 10-16 s busy, up to 30 s on a busier day (README, Performance)
+COMPILE_TIME = "usually 9-30 seconds"
 NOTE = (
     f"sim: note: compiling the simulation engine, once after installing ({COMPILE_TIME}); later runs reuse it"
 )
@@ -76,6 +76,9 @@ def note_if_compiling() -> bool:
     if engine_cached():
         return False
     _log.warning(NOTE)
+    from sim.model import precompile
+
+    precompile.start()  # the functions the engine calls, compiled on the other core meanwhile
     return True
 
 

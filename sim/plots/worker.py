@@ -102,7 +102,7 @@ class FigureWorker:
 @contextmanager
 def figure_worker(formats: tuple[str, ...]) -> Iterator[FigureWorker | None]:
     """A figure worker for the block (None where there is no second CPU to draw on), stopped after it."""
-    from sim.ensemble.cpus import cpu_count  # (not the executors: they import the engine)
+    from sim.model.cpus import cpu_count  # (not the executors: they import the engine)
 
     worker = None
     if cpu_count() > 1:
