@@ -585,6 +585,14 @@ def calibrate(
         float, typer.Option(help="Start no new generation after this long (the one running finishes).")
     ] = 8.0,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
+    fix: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--fix",
+            help="Hold a free parameter at a value instead of fitting it, e.g. "
+            "mechanisms.activity.crisis=0 (repeatable; written into posterior.csv as a constant).",
+        ),
+    ] = None,
 ) -> None:
     """Fit the free parameters to the coded record(s) by ABC-SMC (pyabc); write the posterior.
 
@@ -606,6 +614,9 @@ def calibrate(
     for name, sc in zip(names, loaded, strict=True):
         if sc.record is None:
             raise UserError("names no record (add a `record:` section) to calibrate against", source=name)
+    from sim.analysis.abc import check_fixed
+
+    fixed = check_fixed(loaded, _assignments(fix or [], "--fix"))  # refused before any work
     say = lambda line: err.print(f"calibrate: {line}", highlight=False, soft_wrap=True)  # noqa: E731
     if len(loaded) > 1:
         joint = cal.calibrate_joint(
@@ -616,6 +627,7 @@ def calibrate(
             runs=runs,
             max_seconds=max_minutes * 60,
             progress=say,
+            fixed=fixed,
         )
         for line in joint.lines():
             out.print(line, highlight=False, soft_wrap=True)
@@ -632,6 +644,7 @@ def calibrate(
         runs=runs,
         max_seconds=max_minutes * 60,
         progress=say,
+        fixed=fixed,
     )
     out.print(result.summary().to_string(index=False, float_format=lambda v: f"{v:.3f}"), highlight=False)
     out.print(
@@ -644,6 +657,13 @@ def calibrate(
     folder = result.save(out_dir or default_run_dir(f"calibrate-{loaded[0].name}"))
     out.print(f"files: {folder}/", highlight=False)
     _warn_early(result.stopped_early, result.stop_reason)
+
+
+def _assignments(texts: list[str], option: str) -> dict[str, object]:
+    """`PATH=VALUE` texts of a repeatable option as path -> value (YAML-parsed, as --set's)."""
+    from sim.scenario.loader import parse_assignment
+
+    return dict(parse_assignment(text, option) for text in texts)
 
 
 def _warn_early(stopped_early: bool, reason: str) -> None:

@@ -175,6 +175,15 @@ BAD_SIZES = {
     "no time": (["--max-minutes", "0"], "--max-minutes: expected minutes above 0, found 0"),
     "negative time": (["--max-minutes", "-1"], "--max-minutes: expected minutes above 0, found -1"),
     "NaN time": (["--max-minutes", "nan"], "--max-minutes: expected minutes above 0, found nan"),
+    "fix without a value": (["--fix", "mechanisms.activity.crisis"], "--fix: expected PATH=VALUE"),
+    "fix a stance": (["--fix", "actors.serbia.resolve=0.5"], "--fix: expected a free parameter"),
+    "fix a fixed parameter": (["--fix", "mechanisms.rationality=1"], "--fix: expected a free parameter"),
+    "fix outside the prior": (
+        ["--fix", "mechanisms.activity.crisis=5"],
+        "--fix: expected mechanisms.activity.crisis from 0 to 2, found 5",
+    ),
+    "fix to text": (["--fix", "mechanisms.activity.crisis=high"], "found 'high'"),
+    "fix to true": (["--fix", "mechanisms.activity.crisis=true"], "found True"),
 }
 
 
@@ -330,3 +339,30 @@ def test_the_heaviest_particles_are_run_again_on_fresh_runs(calibration):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["recheck"] == rows
     assert "on fresh runs with two other seeds" in cal.recheck_line()
+
+
+def test_a_fixed_parameter_is_held_and_written_as_a_constant(cli, tmp_path):
+    """--fix holds a parameter at its value in every evaluation: the posterior carries it as a constant
+    column, the summary leaves it out, the calibrated scenario and the manifest name it (control: a
+    free parameter of the same fit varies across the particles)."""
+    out = tmp_path / "cal"
+    code, _, err = cli(
+        "calibrate", "--population", "20", "--generations", "1", "--runs", "5",
+        "--fix", "mechanisms.activity.crisis=0", "--fix", "mechanisms.escalation.shared=0.25", "--out", out,
+    )  # fmt: skip
+    assert code == 0, err
+    post = pd.read_csv(out / "posterior.csv")
+    assert (post["mechanisms.activity.crisis"] == 0).all()
+    assert (post["mechanisms.escalation.shared"] == 0.25).all()
+    assert post["mechanisms.activity.base"].nunique() > 1  # control: a free one was sampled
+    summary = pd.read_csv(out / "posterior_summary.csv")
+    assert "mechanisms.activity.crisis" not in set(summary["parameter"])
+    assert "mechanisms.activity.base" in set(summary["parameter"])
+    text = (out / "kosovo_2021_calibrated.yaml").read_text()
+    assert "Held fixed, not fitted" in text and "activity.crisis = 0" in text
+    calibrated = load_scenario(out / "kosovo_2021_calibrated.yaml")
+    assert calibrated.mechanisms.activity.crisis == 0 and calibrated.mechanisms.escalation.shared == 0.25
+    assert json.loads((out / "manifest.json").read_text())["fixed"] == {
+        "mechanisms.activity.crisis": 0.0,
+        "mechanisms.escalation.shared": 0.25,
+    }

@@ -10,12 +10,13 @@ their ranges; every episode's stances stay as its sources give them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
 from sim.analysis.fit import simulate, summary
 from sim.analysis.sensitivity import calibratable
+from sim.errors import UserError
 from sim.scenario.record import Targets
 from sim.scenario.schema import Scenario
 
@@ -25,12 +26,35 @@ TRANSITION_SCALING = 1.0
 RUNGS_OF_ROOT = np.array([0] * 10 + [1] * 4 + [2] * 4 + [3] * 3)  # index = CAMEO root 0..20
 
 
-def free_parameters(scenarios: Sequence[Scenario]) -> dict[str, tuple[float, float]]:
-    """The calibratable mechanism parameters and the activity of every role but `state` (the unit)."""
+def free_parameters(
+    scenarios: Sequence[Scenario], fixed: Collection[str] = ()
+) -> dict[str, tuple[float, float]]:
+    """The calibratable mechanism parameters and the activity of every role but `state` (the unit),
+    less those held `fixed`."""
     ranges = dict(calibratable(scenarios[0]))
     roles = sorted({sc.actors[a].role for sc in scenarios for a in sc.actors} - {"state"})
     ranges.update({f"roles.{r}.activity": ROLE_ACTIVITY for r in roles})
-    return ranges
+    return {k: v for k, v in ranges.items() if k not in fixed}
+
+
+def check_fixed(scenarios: Sequence[Scenario], fixed: Mapping[str, object]) -> dict[str, float]:
+    """Parameters to hold at a value instead of fitting: each a free parameter, each value a number
+    inside its prior range; anything else is a one-line error naming the option."""
+    ranges = free_parameters(scenarios)
+    out = {}
+    for path, value in fixed.items():
+        if path not in ranges:
+            raise UserError(
+                f"expected a free parameter (sim calibrate's summary lists them, e.g. "
+                f"{next(iter(ranges))}), found '{path}'",
+                field="--fix",
+            )
+        lo, hi = ranges[path]
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        if number is None or not lo <= number <= hi:
+            raise UserError(f"expected {path} from {lo:g} to {hi:g}, found {value!r}", field="--fix")
+        out[path] = number
+    return out
 
 
 def _rung_shares(stats: dict[str, float]) -> dict[str, float]:

@@ -19,7 +19,7 @@ import os
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,10 +57,11 @@ class Calibration:
     stop_reason: str = ""  # why it stopped, in words
     stopped_early: bool = False  # before the generations asked, or before the posterior stopped narrowing
     recheck: list[dict[str, float]] = field(default_factory=list)  # the heaviest particles run again
+    fixed: dict[str, float] = field(default_factory=dict)  # held at these values, not fitted (--fix)
 
     def summary(self) -> pd.DataFrame:
         """Median and 90% credible interval of each parameter, next to its prior range."""
-        return posterior_summary(self.posterior, abc_parts.free_parameters([self.scenario]))
+        return posterior_summary(self.posterior, abc_parts.free_parameters([self.scenario], self.fixed))
 
     def recheck_line(self) -> str:
         """The recheck in words (empty without one)."""
@@ -73,6 +74,7 @@ class Calibration:
             f"# free parameters ({self.generations} generations, population {self.population}, "
             f"{self.evaluations} model evaluations, {self.seconds:.0f} s).\n"
             f"{_early_warning(self.stopped_early, self.stop_reason)}"
+            f"{_fixed_note(self.fixed)}"
             f"# Target: {json.dumps({k: round(v, 2) for k, v in self.observed.items()})}\n"
             f"# The full posterior is posterior.csv beside this file: each replicate draws its parameters\n"
             f"# from it (`sim run --point-values` runs these medians instead).\n"
@@ -103,6 +105,7 @@ class Calibration:
                 "evaluations": self.evaluations,
                 "effective_sample_size": [round(e, 1) for e in self.ess or []],
                 "recheck": self.recheck,
+                "fixed": self.fixed,
                 "observed": self.observed,
             }
             write_json(tmp / "manifest.json", manifest)
@@ -183,6 +186,15 @@ def _early_warning(stopped_early: bool, reason: str) -> str:
     return "".join(f"# {line}\n" for line in textwrap.wrap(text, 100))
 
 
+def _fixed_note(fixed: dict[str, float]) -> str:
+    """The YAML comment lines naming the parameters held fixed (none when all were fitted)."""
+    if not fixed:
+        return ""
+    held = ", ".join(f"{k.removeprefix('mechanisms.')} = {v:g}" for k, v in fixed.items())
+    text = f"Held fixed, not fitted (--fix; constant columns of posterior.csv): {held}."
+    return "".join(f"# {line}\n" for line in textwrap.wrap(text, 100))
+
+
 def calibrated_yaml(name: str, base: str | None, posterior: pd.DataFrame, header: str) -> str:
     """A scenario that extends `base` with the posterior's point values and draws from posterior.csv."""
     mech: dict = {}
@@ -215,18 +227,22 @@ def calibrate(
     seed: int | None = None,
     max_seconds: float = 480.0,
     progress: Callable[[str], None] | None = None,
+    fixed: Mapping[str, float] | None = None,
 ) -> Calibration:
     """ABC-SMC of the free parameters against the scenario's record, for `generations` or `max_seconds`.
 
     `data_path` replaces the record's event file (same timings and phases). `max_seconds` is
     checked between generations (pyabc finishes the generation it is in). `progress` gets one
-    line of text as each generation starts and ends.
+    line of text as each generation starts and ends. `fixed` holds free parameters at the values
+    given instead of fitting them (`{"mechanisms.activity.crisis": 0.0}`): a model variant fitted
+    as such, its values constant columns of the posterior.
     """
     population, generations, runs, max_seconds = _check_sizes(population, generations, runs, max_seconds)
     data_path = Path(data_path) if data_path is not None else locate(scenario)
     goal = targets(scenario, read_event_data(data_path, scenario))
     days = min(scenario.days, goal.window[1] + 8)
-    ranges = abc_parts.free_parameters([scenario])
+    fixed = abc_parts.check_fixed([scenario], fixed or {})
+    ranges = abc_parts.free_parameters([scenario], fixed)
     observed = abc_parts.observed_stats(scenario, goal, days)
 
     def simulate(params: dict[str, float], fresh: int = 0) -> dict[str, float]:
@@ -243,6 +259,7 @@ def calibrate(
         seed=scenario.seed if seed is None else seed,
         max_seconds=max_seconds,
         say=progress or (lambda _line: None),
+        fixed=fixed,
     )
     return Calibration(
         scenario,
@@ -260,6 +277,7 @@ def calibrate(
         smc.reason,
         smc.stopped_early,
         recheck(smc.posterior, lambda params, fresh: abc_parts.misfit(observed, simulate(params, fresh))),
+        fixed,
     )
 
 
@@ -349,9 +367,11 @@ def _smc(
     seed: int,
     max_seconds: float,
     say: Callable[[str], None],
+    fixed: Mapping[str, float] | None = None,
 ) -> _SMC:
     """ABC-SMC (pyabc) of the parameters in `ranges`: `simulate(params)` gives the summaries, `distance`
-    compares them with `observed`; for `generations` or until `max_seconds` (checked between them)."""
+    compares them with `observed`; for `generations` or until `max_seconds` (checked between them).
+    The `fixed` parameters join every evaluation's and the posterior's (as constant columns)."""
     import pyabc
 
     logging.getLogger("Sampler").setLevel(logging.WARNING)
@@ -362,11 +382,12 @@ def _smc(
     prior = pyabc.Distribution(**{k: pyabc.RV("logistic", 0.0, 1.0) for k in names})
     count = {"n": 0}
 
+    held = dict(fixed or {})
+
     def model(parameters):
         count["n"] += 1
-        return simulate(
-            {names[k]: abc_parts.from_z(float(v), ranges[names[k]]) for k, v in parameters.items()}
-        )
+        free = {names[k]: abc_parts.from_z(float(v), ranges[names[k]]) for k, v in parameters.items()}
+        return simulate({**held, **free})
 
     np.random.seed(seed % (2**32))
     abc = pyabc.ABCSMC(
@@ -400,6 +421,8 @@ def _smc(
     posterior = pd.DataFrame(
         {n: [abc_parts.from_z(float(z), ranges[n]) for z in frame[k]] for k, n in names.items()}
     )
+    for path, value in held.items():
+        posterior[path] = value
     posterior["weight"] = np.asarray(weights) / np.sum(weights)
     return _SMC(
         posterior,
@@ -628,6 +651,7 @@ class JointCalibration:
     stopped_early: bool
     misfits: dict[str, float]  # each episode's distance: weighted median over the last generation
     recheck: list[dict[str, float]] = field(default_factory=list)  # the heaviest particles run again
+    fixed: dict[str, float] = field(default_factory=dict)  # held at these values, not fitted (--fix)
 
     @property
     def names(self) -> list[str]:
@@ -639,7 +663,7 @@ class JointCalibration:
 
     @property
     def ranges(self) -> dict[str, tuple[float, float]]:
-        return abc_parts.free_parameters([ep.scenario for ep in self.episodes])
+        return abc_parts.free_parameters([ep.scenario for ep in self.episodes], self.fixed)
 
     def summary(self) -> pd.DataFrame:
         return posterior_summary(self.posterior, self.ranges)
@@ -676,6 +700,7 @@ class JointCalibration:
             f"{self.population}, {self.evaluations} evaluations, {self.seconds:.0f} s); the stances are\n"
             f"# the base file's. Each replicate draws from posterior.csv beside this file.\n"
             f"{_early_warning(self.stopped_early, self.stop_reason)}"
+            f"{_fixed_note(self.fixed)}"
         )
         with atomic_folder(out) as tmp:
             self.posterior.to_csv(tmp / "posterior.csv", index=False, float_format="%.6g")
@@ -702,6 +727,7 @@ class JointCalibration:
                 "effective_sample_size": [round(e, 1) for e in self.ess],
                 "episode_distance": {k: round(v, 3) for k, v in self.misfits.items()},
                 "recheck": self.recheck,
+                "fixed": self.fixed,
                 "observed": {ep.name: ep.observed for ep in self.episodes},
             }
             write_json(tmp / "manifest.json", manifest)
@@ -718,13 +744,15 @@ def calibrate_joint(
     seed: int | None = None,
     max_seconds: float = 480.0,
     progress: Callable[[str], None] | None = None,
+    fixed: Mapping[str, float] | None = None,
 ) -> JointCalibration:
     """One ABC-SMC of the shared parameters against several episodes' records at once.
 
     The free parameters are the mechanism parameters the schema marks calibratable and the
     activity of every role any episode uses; each episode keeps its stances as its file gives
     them. The distance is the root mean square of the episodes' own distances (`joint_distance`),
-    so each episode weighs the same. The seed is the first scenario's unless given.
+    so each episode weighs the same. The seed is the first scenario's unless given. `fixed`: as in
+    `calibrate`.
     """
     if not scenarios:
         raise UserError("expected at least one scenario with a record", field="scenarios")
@@ -735,7 +763,8 @@ def calibrate_joint(
     population, generations, runs, max_seconds = _check_sizes(population, generations, runs, max_seconds)
     paths = list(base_paths) if base_paths is not None else [""] * len(scenarios)
     episodes = [episode(sc, path) for sc, path in zip(scenarios, paths, strict=True)]
-    ranges = abc_parts.free_parameters(list(scenarios))
+    fixed = abc_parts.check_fixed(list(scenarios), fixed or {})
+    ranges = abc_parts.free_parameters(list(scenarios), fixed)
     observed = joint_observed(episodes)
     smc = _smc(
         lambda params: joint_stats(episodes, params, runs),
@@ -748,6 +777,7 @@ def calibrate_joint(
         seed=scenarios[0].seed if seed is None else seed,
         max_seconds=max_seconds,
         say=progress or (lambda _line: None),
+        fixed=fixed,
     )
     per_particle = [episode_misfits(observed, stats) for stats in smc.last_stats]
     misfits = {
@@ -776,4 +806,5 @@ def calibrate_joint(
                 observed,
             ),
         ),
+        fixed,
     )

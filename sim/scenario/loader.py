@@ -399,17 +399,17 @@ def read_raw(path: Path, *, shown: str | None = None) -> dict:
 # ---------------------------------------------------------------- overrides
 
 
-def parse_assignment(text: str) -> tuple[str, Any]:
-    """`a.b.c=value` -> (path, YAML-parsed value); dates stay text, as in a file."""
+def parse_assignment(text: str, option: str = "--set") -> tuple[str, Any]:
+    """`a.b.c=value` -> (path, YAML-parsed value); dates stay text, as in a file. Errors name `option`."""
     path, sep, value = text.partition("=")
     path = path.strip()
     if not sep or not path:
-        raise ScenarioError(f"expected PATH=VALUE, found {one_line(repr(text))[:80]}", source="--set")
+        raise ScenarioError(f"expected PATH=VALUE, found {one_line(repr(text))[:80]}", source=option)
     try:
         parsed = yaml.load(value, Loader=_DataLoader) if value.strip() else ""
     except (yaml.YAMLError, ValueError, RecursionError):
         parsed = value  # not YAML: the schema reports the text as the wrong type
-    _check_expanded_size(parsed, "--set")
+    _check_expanded_size(parsed, option)
     return path, parsed
 
 
