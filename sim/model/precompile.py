@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 SIGNATURES = Path(__file__).with_name("engine_signatures.txt")
@@ -75,6 +76,8 @@ def start() -> subprocess.Popen | None:
     except (OSError, ValueError):
         return None
     atexit.register(_stop, proc)
+    # reaped as soon as it is done, so a long-lived process (the dashboard) keeps no zombie
+    threading.Thread(target=proc.wait, name="sim-precompile", daemon=True).start()
     return proc
 
 
