@@ -593,6 +593,14 @@ def calibrate(
             "mechanisms.activity.crisis=0 (repeatable; written into posterior.csv as a constant).",
         ),
     ] = None,
+    tolerance: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tolerance",
+            help="One unit of misfit for a kind of summary instead of the default, e.g. calm=0.01 "
+            "(repeatable; kinds and defaults: docs/model.md 8.1).",
+        ),
+    ] = None,
 ) -> None:
     """Fit the free parameters to the coded record(s) by ABC-SMC (pyabc); write the posterior.
 
@@ -614,9 +622,10 @@ def calibrate(
     for name, sc in zip(names, loaded, strict=True):
         if sc.record is None:
             raise UserError("names no record (add a `record:` section) to calibrate against", source=name)
-    from sim.analysis.abc import check_fixed
+    from sim.analysis.abc import check_fixed, check_tolerances
 
     fixed = check_fixed(loaded, _assignments(fix or [], "--fix"))  # refused before any work
+    tolerances = check_tolerances(_assignments(tolerance or [], "--tolerance"))
     say = lambda line: err.print(f"calibrate: {line}", highlight=False, soft_wrap=True)  # noqa: E731
     if len(loaded) > 1:
         joint = cal.calibrate_joint(
@@ -628,6 +637,7 @@ def calibrate(
             max_seconds=max_minutes * 60,
             progress=say,
             fixed=fixed,
+            tolerances=tolerances,
         )
         for line in joint.lines():
             out.print(line, highlight=False, soft_wrap=True)
@@ -645,6 +655,7 @@ def calibrate(
         max_seconds=max_minutes * 60,
         progress=say,
         fixed=fixed,
+        tolerances=tolerances,
     )
     out.print(result.summary().to_string(index=False, float_format=lambda v: f"{v:.3f}"), highlight=False)
     out.print(

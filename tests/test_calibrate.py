@@ -184,6 +184,9 @@ BAD_SIZES = {
     ),
     "fix to text": (["--fix", "mechanisms.activity.crisis=high"], "found 'high'"),
     "fix to true": (["--fix", "mechanisms.activity.crisis=true"], "found True"),
+    "unknown tolerance": (["--tolerance", "calmness=0.01"], "--tolerance: expected one of first_move"),
+    "zero tolerance": (["--tolerance", "calm=0"], "--tolerance: expected calm above 0, found 0"),
+    "text tolerance": (["--tolerance", "calm=tight"], "--tolerance: expected calm above 0, found 'tight'"),
 }
 
 
@@ -348,7 +351,8 @@ def test_a_fixed_parameter_is_held_and_written_as_a_constant(cli, tmp_path):
     out = tmp_path / "cal"
     code, _, err = cli(
         "calibrate", "--population", "20", "--generations", "1", "--runs", "5",
-        "--fix", "mechanisms.activity.crisis=0", "--fix", "mechanisms.escalation.shared=0.25", "--out", out,
+        "--fix", "mechanisms.activity.crisis=0", "--fix", "mechanisms.escalation.shared=0.25",
+        "--tolerance", "calm=0.01", "--out", out,
     )  # fmt: skip
     assert code == 0, err
     post = pd.read_csv(out / "posterior.csv")
@@ -362,7 +366,14 @@ def test_a_fixed_parameter_is_held_and_written_as_a_constant(cli, tmp_path):
     assert "Held fixed, not fitted" in text and "activity.crisis = 0" in text
     calibrated = load_scenario(out / "kosovo_2021_calibrated.yaml")
     assert calibrated.mechanisms.activity.crisis == 0 and calibrated.mechanisms.escalation.shared == 0.25
-    assert json.loads((out / "manifest.json").read_text())["fixed"] == {
-        "mechanisms.activity.crisis": 0.0,
-        "mechanisms.escalation.shared": 0.25,
-    }
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["fixed"] == {"mechanisms.activity.crisis": 0.0, "mechanisms.escalation.shared": 0.25}
+    assert manifest["tolerances"]["calm"] == 0.01 and manifest["tolerances"]["p_clash"] == 0.025
+    assert "Tolerances changed (--tolerance): calm 0.01" in text
+
+
+def test_a_tolerance_given_changes_the_unit_of_its_kind_only():
+    observed = {"calm.agreement": 0.0, "p_clash": 0.0}
+    simulated = {"calm.agreement": 0.02, "p_clash": 0.05}
+    assert misfit(observed, simulated) == pytest.approx(np.hypot(0.02 / 0.025, 0.05 / 0.025))
+    assert misfit(observed, simulated, {"calm": 0.01}) == pytest.approx(np.hypot(2.0, 2.0))

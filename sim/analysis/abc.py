@@ -105,16 +105,21 @@ def key(name: str) -> str:
     return name.replace(".", "__")
 
 
-def distance(observed: dict[str, float]):
-    """Root of the summed squared misfits, each in units of its kind's tolerance (TOLERANCES)."""
+def distance(observed: dict[str, float], tolerances: Mapping[str, float] | None = None):
+    """Root of the summed squared misfits, each in units of its kind's tolerance (TOLERANCES, or
+    `tolerances` where given)."""
     import pyabc
 
-    return pyabc.PNormDistance(p=2, fixed_weights={k: 1.0 / _tolerance(k) for k in observed})
+    return pyabc.PNormDistance(p=2, fixed_weights={k: 1.0 / _tolerance(k, tolerances) for k in observed})
 
 
-def misfit(observed: dict[str, float], simulated: dict[str, float]) -> float:
+def misfit(
+    observed: dict[str, float], simulated: dict[str, float], tolerances: Mapping[str, float] | None = None
+) -> float:
     """The calibration's distance between two sets of summaries, in units of their tolerances."""
-    return float(np.sqrt(sum(((simulated[k] - v) / _tolerance(k)) ** 2 for k, v in observed.items())))
+    return float(
+        np.sqrt(sum(((simulated[k] - v) / _tolerance(k, tolerances)) ** 2 for k, v in observed.items()))
+    )
 
 
 def transition(names: dict[str, str]):
@@ -142,9 +147,23 @@ TOLERANCES = {
 }
 
 
-def _tolerance(key: str) -> float:
+def _tolerance(key: str, tolerances: Mapping[str, float] | None = None) -> float:
     stat = key.split(":")[-1].split(".")[0]
-    return TOLERANCES[stat]
+    return (tolerances or {}).get(stat, TOLERANCES[stat])
+
+
+def check_tolerances(given: Mapping[str, object]) -> dict[str, float]:
+    """Tolerances to use instead of TOLERANCES' for some kinds of summary: each a kind TOLERANCES
+    names, each value a positive number; anything else is a one-line error naming the option."""
+    out = {}
+    for kind, value in given.items():
+        if kind not in TOLERANCES:
+            raise UserError(f"expected one of {', '.join(TOLERANCES)}, found '{kind}'", field="--tolerance")
+        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        if number is None or not 0 < number < float("inf"):
+            raise UserError(f"expected {kind} above 0, found {value!r}", field="--tolerance")
+        out[kind] = number
+    return out
 
 
 def from_z(z: float, bounds: tuple[float, float]) -> float:

@@ -58,6 +58,7 @@ class Calibration:
     stopped_early: bool = False  # before the generations asked, or before the posterior stopped narrowing
     recheck: list[dict[str, float]] = field(default_factory=list)  # the heaviest particles run again
     fixed: dict[str, float] = field(default_factory=dict)  # held at these values, not fitted (--fix)
+    tolerances: dict[str, float] = field(default_factory=dict)  # instead of abc.TOLERANCES' (--tolerance)
 
     def summary(self) -> pd.DataFrame:
         """Median and 90% credible interval of each parameter, next to its prior range."""
@@ -74,7 +75,7 @@ class Calibration:
             f"# free parameters ({self.generations} generations, population {self.population}, "
             f"{self.evaluations} model evaluations, {self.seconds:.0f} s).\n"
             f"{_early_warning(self.stopped_early, self.stop_reason)}"
-            f"{_fixed_note(self.fixed)}"
+            f"{_fixed_note(self.fixed, self.tolerances)}"
             f"# Target: {json.dumps({k: round(v, 2) for k, v in self.observed.items()})}\n"
             f"# The full posterior is posterior.csv beside this file: each replicate draws its parameters\n"
             f"# from it (`sim run --point-values` runs these medians instead).\n"
@@ -106,6 +107,7 @@ class Calibration:
                 "effective_sample_size": [round(e, 1) for e in self.ess or []],
                 "recheck": self.recheck,
                 "fixed": self.fixed,
+                "tolerances": {**abc_parts.TOLERANCES, **self.tolerances},
                 "observed": self.observed,
             }
             write_json(tmp / "manifest.json", manifest)
@@ -186,13 +188,16 @@ def _early_warning(stopped_early: bool, reason: str) -> str:
     return "".join(f"# {line}\n" for line in textwrap.wrap(text, 100))
 
 
-def _fixed_note(fixed: dict[str, float]) -> str:
-    """The YAML comment lines naming the parameters held fixed (none when all were fitted)."""
-    if not fixed:
-        return ""
-    held = ", ".join(f"{k.removeprefix('mechanisms.')} = {v:g}" for k, v in fixed.items())
-    text = f"Held fixed, not fitted (--fix; constant columns of posterior.csv): {held}."
-    return "".join(f"# {line}\n" for line in textwrap.wrap(text, 100))
+def _fixed_note(fixed: dict[str, float], tolerances: dict[str, float] | None = None) -> str:
+    """The YAML comment lines naming the parameters held fixed and the tolerances changed (none when
+    the calibration ran as the defaults say)."""
+    text = ""
+    if fixed:
+        held = ", ".join(f"{k.removeprefix('mechanisms.')} = {v:g}" for k, v in fixed.items())
+        text += f"Held fixed, not fitted (--fix; constant columns of posterior.csv): {held}. "
+    if tolerances:
+        text += "Tolerances changed (--tolerance): " + ", ".join(f"{k} {v:g}" for k, v in tolerances.items())
+    return "".join(f"# {line}\n" for line in textwrap.wrap(text.strip(), 100))
 
 
 def calibrated_yaml(name: str, base: str | None, posterior: pd.DataFrame, header: str) -> str:
@@ -228,6 +233,7 @@ def calibrate(
     max_seconds: float = 480.0,
     progress: Callable[[str], None] | None = None,
     fixed: Mapping[str, float] | None = None,
+    tolerances: Mapping[str, float] | None = None,
 ) -> Calibration:
     """ABC-SMC of the free parameters against the scenario's record, for `generations` or `max_seconds`.
 
@@ -235,13 +241,15 @@ def calibrate(
     checked between generations (pyabc finishes the generation it is in). `progress` gets one
     line of text as each generation starts and ends. `fixed` holds free parameters at the values
     given instead of fitting them (`{"mechanisms.activity.crisis": 0.0}`): a model variant fitted
-    as such, its values constant columns of the posterior.
+    as such, its values constant columns of the posterior. `tolerances` replaces the unit of misfit
+    of some kinds of summary (`{"calm": 0.01}`; abc.TOLERANCES).
     """
     population, generations, runs, max_seconds = _check_sizes(population, generations, runs, max_seconds)
     data_path = Path(data_path) if data_path is not None else locate(scenario)
     goal = targets(scenario, read_event_data(data_path, scenario))
     days = min(scenario.days, goal.window[1] + 8)
     fixed = abc_parts.check_fixed([scenario], fixed or {})
+    tolerances = abc_parts.check_tolerances(tolerances or {})
     ranges = abc_parts.free_parameters([scenario], fixed)
     observed = abc_parts.observed_stats(scenario, goal, days)
 
@@ -251,7 +259,7 @@ def calibrate(
     smc = _smc(
         simulate,
         observed,
-        abc_parts.distance(observed),
+        abc_parts.distance(observed, tolerances),
         ranges,
         population=population,
         generations=generations,
@@ -276,8 +284,12 @@ def calibrate(
         generations,
         smc.reason,
         smc.stopped_early,
-        recheck(smc.posterior, lambda params, fresh: abc_parts.misfit(observed, simulate(params, fresh))),
+        recheck(
+            smc.posterior,
+            lambda params, fresh: abc_parts.misfit(observed, simulate(params, fresh), tolerances),
+        ),
         fixed,
+        tolerances,
     )
 
 
@@ -616,22 +628,27 @@ def joint_observed(episodes: Sequence[Episode]) -> dict[str, float]:
     return {f"{ep.name}:{k}": v for ep in episodes for k, v in ep.observed.items()}
 
 
-def episode_misfits(observed: dict[str, float], simulated: dict[str, float]) -> dict[str, float]:
+def episode_misfits(
+    observed: dict[str, float], simulated: dict[str, float], tolerances: Mapping[str, float] | None = None
+) -> dict[str, float]:
     """Each episode's distance (`abc.misfit` of its own summaries), from `episode:statistic` keys."""
     names = dict.fromkeys(k.split(":", 1)[0] for k in observed)
     return {
         name: abc_parts.misfit(
             {k.split(":", 1)[1]: v for k, v in observed.items() if k.startswith(f"{name}:")},
             {k.split(":", 1)[1]: v for k, v in simulated.items() if k.startswith(f"{name}:")},
+            tolerances,
         )
         for name in names
     }
 
 
-def joint_distance(simulated: dict[str, float], observed: dict[str, float]) -> float:
+def joint_distance(
+    simulated: dict[str, float], observed: dict[str, float], tolerances: Mapping[str, float] | None = None
+) -> float:
     """The root mean square of the episodes' distances: each episode weighs the same, however many
     summaries its record supports."""
-    misfits = np.array(list(episode_misfits(observed, simulated).values()))
+    misfits = np.array(list(episode_misfits(observed, simulated, tolerances).values()))
     return float(np.sqrt(np.mean(misfits**2)))
 
 
@@ -652,6 +669,7 @@ class JointCalibration:
     misfits: dict[str, float]  # each episode's distance: weighted median over the last generation
     recheck: list[dict[str, float]] = field(default_factory=list)  # the heaviest particles run again
     fixed: dict[str, float] = field(default_factory=dict)  # held at these values, not fitted (--fix)
+    tolerances: dict[str, float] = field(default_factory=dict)  # instead of abc.TOLERANCES' (--tolerance)
 
     @property
     def names(self) -> list[str]:
@@ -700,7 +718,7 @@ class JointCalibration:
             f"{self.population}, {self.evaluations} evaluations, {self.seconds:.0f} s); the stances are\n"
             f"# the base file's. Each replicate draws from posterior.csv beside this file.\n"
             f"{_early_warning(self.stopped_early, self.stop_reason)}"
-            f"{_fixed_note(self.fixed)}"
+            f"{_fixed_note(self.fixed, self.tolerances)}"
         )
         with atomic_folder(out) as tmp:
             self.posterior.to_csv(tmp / "posterior.csv", index=False, float_format="%.6g")
@@ -728,6 +746,7 @@ class JointCalibration:
                 "episode_distance": {k: round(v, 3) for k, v in self.misfits.items()},
                 "recheck": self.recheck,
                 "fixed": self.fixed,
+                "tolerances": {**abc_parts.TOLERANCES, **self.tolerances},
                 "observed": {ep.name: ep.observed for ep in self.episodes},
             }
             write_json(tmp / "manifest.json", manifest)
@@ -745,14 +764,15 @@ def calibrate_joint(
     max_seconds: float = 480.0,
     progress: Callable[[str], None] | None = None,
     fixed: Mapping[str, float] | None = None,
+    tolerances: Mapping[str, float] | None = None,
 ) -> JointCalibration:
     """One ABC-SMC of the shared parameters against several episodes' records at once.
 
     The free parameters are the mechanism parameters the schema marks calibratable and the
     activity of every role any episode uses; each episode keeps its stances as its file gives
     them. The distance is the root mean square of the episodes' own distances (`joint_distance`),
-    so each episode weighs the same. The seed is the first scenario's unless given. `fixed`: as in
-    `calibrate`.
+    so each episode weighs the same. The seed is the first scenario's unless given. `fixed` and
+    `tolerances`: as in `calibrate`.
     """
     if not scenarios:
         raise UserError("expected at least one scenario with a record", field="scenarios")
@@ -764,12 +784,13 @@ def calibrate_joint(
     paths = list(base_paths) if base_paths is not None else [""] * len(scenarios)
     episodes = [episode(sc, path) for sc, path in zip(scenarios, paths, strict=True)]
     fixed = abc_parts.check_fixed(list(scenarios), fixed or {})
+    tolerances = abc_parts.check_tolerances(tolerances or {})
     ranges = abc_parts.free_parameters(list(scenarios), fixed)
     observed = joint_observed(episodes)
     smc = _smc(
         lambda params: joint_stats(episodes, params, runs),
         observed,
-        joint_distance,
+        lambda simulated, observed: joint_distance(simulated, observed, tolerances),
         ranges,
         population=population,
         generations=generations,
@@ -779,7 +800,7 @@ def calibrate_joint(
         say=progress or (lambda _line: None),
         fixed=fixed,
     )
-    per_particle = [episode_misfits(observed, stats) for stats in smc.last_stats]
+    per_particle = [episode_misfits(observed, stats, tolerances) for stats in smc.last_stats]
     misfits = {
         name: weighted_median([m[name] for m in per_particle], list(smc.last_weights)) for name in names
     }
@@ -804,7 +825,9 @@ def calibrate_joint(
                     runs,
                 ),
                 observed,
+                tolerances,
             ),
         ),
         fixed,
+        tolerances,
     )
