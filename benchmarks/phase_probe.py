@@ -46,6 +46,10 @@ def louder(scenario, runs: int, factor: float) -> dict[str, np.ndarray] | None:
     return {f"mechanisms.activity.{p}": np.full(runs, getattr(act, p) * factor) for p in ACTIVITY}
 
 
+def band(name: str, record: float, q25: float, q75: float) -> str:
+    return f"{name} {record:+.1f} [{q25:+.1f}, {q75:+.1f}]"
+
+
 def phases_read(sim, goal, k: float) -> tuple[int, str]:
     """Phases inside the 50% band with each non-scripted move counted k times."""
     ev = sim.events
@@ -57,7 +61,7 @@ def phases_read(sim, goal, k: float) -> tuple[int, str]:
         q25, q75 = np.quantile(daily[:, a : b + 1].mean(axis=1), [0.25, 0.75])
         rec = goal.goldstein[name]
         inside += q25 <= rec <= q75
-        parts.append(f"{name} {rec:+.1f} [{q25:+.1f}, {q75:+.1f}]")
+        parts.append(band(name, rec, q25, q75))
     return inside, "; ".join(parts)
 
 
@@ -99,7 +103,7 @@ def probe(scenario, runs: int, factor: float) -> None:
     sim = simulate(scenario, runs, days=max(scenario.days, goal.window[1] + 1), batch=batch)
     k = matching_k(sim, goal)
     inside_k, bands_k = phases_read(sim, goal, k)
-    _, bands = phases_read(sim, goal, 1.0)
+    bands = "; ".join(band(n, rec, q25, q75) for n, (rec, q25, _, q75) in fit.phases.items())
     print(f"\n{scenario.name}, activity x{factor:g} ({runs:,} runs)")
     print(f"  phases inside the 50% band: {fit.phases_inside} of 5: {bands}")
     print(f"  signalling: {signalling_mix(sim, goal)}")

@@ -622,10 +622,9 @@ def calibrate(
     for name, sc in zip(names, loaded, strict=True):
         if sc.record is None:
             raise UserError("names no record (add a `record:` section) to calibrate against", source=name)
-    from sim.analysis.abc import check_fixed, check_tolerances
-
-    fixed = check_fixed(loaded, _assignments(fix or [], "--fix"))  # refused before any work
-    tolerances = check_tolerances(_assignments(tolerance or [], "--tolerance"))
+    # checked by the calibration itself before it simulates anything
+    fixed = _assignments(fix or [], "--fix")
+    tolerances = _assignments(tolerance or [], "--tolerance")
     say = lambda line: err.print(f"calibrate: {line}", highlight=False, soft_wrap=True)  # noqa: E731
     if len(loaded) > 1:
         joint = cal.calibrate_joint(

@@ -50,11 +50,16 @@ def check_fixed(scenarios: Sequence[Scenario], fixed: Mapping[str, object]) -> d
                 field="--fix",
             )
         lo, hi = ranges[path]
-        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        number = _number(value)
         if number is None or not lo <= number <= hi:
             raise UserError(f"expected {path} from {lo:g} to {hi:g}, found {value!r}", field="--fix")
         out[path] = number
     return out
+
+
+def _number(value: object) -> float | None:
+    """An option's value as a float if it is a number (YAML's `true` is not), else None."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _rung_shares(stats: dict[str, float]) -> dict[str, float]:
@@ -159,7 +164,7 @@ def check_tolerances(given: Mapping[str, object]) -> dict[str, float]:
     for kind, value in given.items():
         if kind not in TOLERANCES:
             raise UserError(f"expected one of {', '.join(TOLERANCES)}, found '{kind}'", field="--tolerance")
-        number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        number = _number(value)
         if number is None or not 0 < number < float("inf"):
             raise UserError(f"expected {kind} above 0, found {value!r}", field="--tolerance")
         out[kind] = number

@@ -75,7 +75,7 @@ class Calibration:
             f"# free parameters ({self.generations} generations, population {self.population}, "
             f"{self.evaluations} model evaluations, {self.seconds:.0f} s).\n"
             f"{_early_warning(self.stopped_early, self.stop_reason)}"
-            f"{_fixed_note(self.fixed, self.tolerances)}"
+            f"{_variant_note(self.fixed, self.tolerances)}"
             f"# Target: {json.dumps({k: round(v, 2) for k, v in self.observed.items()})}\n"
             f"# The full posterior is posterior.csv beside this file: each replicate draws its parameters\n"
             f"# from it (`sim run --point-values` runs these medians instead).\n"
@@ -188,7 +188,7 @@ def _early_warning(stopped_early: bool, reason: str) -> str:
     return "".join(f"# {line}\n" for line in textwrap.wrap(text, 100))
 
 
-def _fixed_note(fixed: dict[str, float], tolerances: dict[str, float] | None = None) -> str:
+def _variant_note(fixed: dict[str, float], tolerances: dict[str, float] | None = None) -> str:
     """The YAML comment lines naming the parameters held fixed and the tolerances changed (none when
     the calibration ran as the defaults say)."""
     text = ""
@@ -718,7 +718,7 @@ class JointCalibration:
             f"{self.population}, {self.evaluations} evaluations, {self.seconds:.0f} s); the stances are\n"
             f"# the base file's. Each replicate draws from posterior.csv beside this file.\n"
             f"{_early_warning(self.stopped_early, self.stop_reason)}"
-            f"{_fixed_note(self.fixed, self.tolerances)}"
+            f"{_variant_note(self.fixed, self.tolerances)}"
         )
         with atomic_folder(out) as tmp:
             self.posterior.to_csv(tmp / "posterior.csv", index=False, float_format="%.6g")
