@@ -436,7 +436,8 @@ def test_slider_run_compare_export_and_rerun_from_the_cli(server, tmp_path):
         chart_after = page.locator("img").last.get_attribute("src")
         page.screenshot(path=SHOTS / "3-weaker-mediation.png", animations="disabled")
         assert after != before and chart_after != chart_before
-        assert float(after["armed clash"].rstrip("%")) > float(before["armed clash"].rstrip("%"))
+        # weaker mediation: fewer crises resolved (93.3% -> 90.0% at 300 runs)
+        assert float(after["resolved"].rstrip("%")) < float(before["resolved"].rstrip("%"))
 
         page.get_by_role("tab", name="Compare with base").click()
         page.get_by_role("button", name="Compare with the unmodified scenario").click()

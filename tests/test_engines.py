@@ -35,8 +35,8 @@ def test_engines_agree_on_other_seeds_and_replicates(seed, replicate):
 
 
 def test_engines_agree_with_a_clash_in_the_run():
-    # the no-KFOR variant clashes often; find a run with a clash and compare it
-    fast = run("kosovo_2021_no_eu_mediation", runs=12)
+    # without EU mediation a tenth of the runs clash; find one and compare it
+    fast = run("kosovo_2021_no_eu_mediation", runs=40)
     clashed = fast.outcomes.loc[fast.outcomes["outcome"] == "armed clash", "run"].tolist()
     assert clashed
     k = clashed[0]
