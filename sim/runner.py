@@ -34,7 +34,9 @@ def prepare(
     if isinstance(scenario, Scenario):
         if not extra:
             return scenario
-        scenario = scenario.model_dump(mode="json")
+        changed = load_scenario(scenario.model_dump(mode="json"), extra)
+        changed._folder = scenario._folder  # its posterior and record are still found next to its file
+        return changed
     return load_scenario(scenario, extra or None)
 
 

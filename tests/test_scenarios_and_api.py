@@ -244,3 +244,23 @@ def test_the_bundled_scenario_carries_its_posteriors_point_values():
     points = point_values(read_posterior(path))
     assert {k: value_at(sc, k) for k in points} == points
     assert set(draw_posterior(path, [0, 1], sc.seed, sc)) == set(points)
+
+
+def test_a_posterior_next_to_a_scenario_file_is_found_after_days_or_set(tmp_path):
+    """`--days` and `--set` revalidate a loaded scenario; its posterior is still found next to its file.
+
+    Control: the same scenario as a bare mapping has no folder, so the file is not found there.
+    """
+    import shutil
+
+    from sim import UserError
+
+    shutil.copyfile(SCENARIOS / "posteriors" / "kosovo_2021.csv", tmp_path / "mine.csv")
+    (tmp_path / "mine.yaml").write_text(
+        f"name: mine\nextends: {SCENARIOS / 'kosovo_2021.yaml'}\nposterior: mine.csv\n"
+    )
+    sc = load_scenario(tmp_path / "mine.yaml")
+    assert len(run(sc, runs=2, days=3).outcomes) == 2
+    assert len(run(sc, runs=2, overrides={"mechanisms.accidents.hazard": 0.0}).outcomes) == 2
+    with pytest.raises(UserError, match=r"mine\.csv"):
+        run(sc.model_dump(mode="json"), runs=2, days=3)

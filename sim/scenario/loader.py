@@ -973,7 +973,9 @@ def apply_changes(scenario: Scenario, changes: Mapping[str, Any]) -> Scenario:
     raw = scenario.model_dump(mode="json")
     for path, value in changes.items():
         set_path(raw, path, value, shown=scenario.name, origin="scripted set")
-    return validate(raw, shown=scenario.name, events=False)
+    changed = validate(raw, shown=scenario.name, events=False)
+    changed._folder = scenario._folder
+    return changed
 
 
 def locate(scenario: Scenario, name: str | None = None, field: str = "record.events") -> Path:
