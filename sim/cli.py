@@ -601,6 +601,14 @@ def calibrate(
             "(repeatable; kinds and defaults: docs/model.md 8.1).",
         ),
     ] = None,
+    free: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--free",
+            help="Fit a mechanism parameter the calibration otherwise holds, over a uniform prior, e.g. "
+            "mechanisms.bargaining.hurt_scale=2:30 (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Fit the free parameters to the coded record(s) by ABC-SMC (pyabc); write the posterior.
 
@@ -625,6 +633,7 @@ def calibrate(
     # checked by the calibration itself before it simulates anything
     fixed = _assignments(fix or [], "--fix")
     tolerances = _assignments(tolerance or [], "--tolerance")
+    freed = _priors(free or [])
     say = lambda line: err.print(f"calibrate: {line}", highlight=False, soft_wrap=True)  # noqa: E731
     if len(loaded) > 1:
         joint = cal.calibrate_joint(
@@ -637,6 +646,7 @@ def calibrate(
             progress=say,
             fixed=fixed,
             tolerances=tolerances,
+            freed=freed,
         )
         for line in joint.lines():
             out.print(line, highlight=False, soft_wrap=True)
@@ -655,6 +665,7 @@ def calibrate(
         progress=say,
         fixed=fixed,
         tolerances=tolerances,
+        freed=freed,
     )
     out.print(result.summary().to_string(index=False, float_format=lambda v: f"{v:.3f}"), highlight=False)
     out.print(
@@ -674,6 +685,18 @@ def _assignments(texts: list[str], option: str) -> dict[str, object]:
     from sim.scenario.loader import parse_assignment
 
     return dict(parse_assignment(text, option) for text in texts)
+
+
+def _priors(texts: list[str]) -> dict[str, str]:
+    """`PATH=LOW:HIGH` texts of --free as path -> "LOW:HIGH", the range kept as text (YAML would read
+    `2:30` as the sexagesimal 150); the calibration checks the numbers."""
+    out = {}
+    for text in texts:
+        path, sep, value = text.partition("=")
+        if not sep or not path.strip() or not value.strip():
+            raise UserError(f"expected PATH=LOW:HIGH, found {text[:80]!r}", field="--free")
+        out[path.strip()] = value.strip()
+    return out
 
 
 def _warn_early(stopped_early: bool, reason: str) -> None:

@@ -184,6 +184,18 @@ BAD_SIZES = {
     ),
     "fix to text": (["--fix", "mechanisms.activity.crisis=high"], "found 'high'"),
     "fix to true": (["--fix", "mechanisms.activity.crisis=true"], "found True"),
+    "free without a range": (["--free", "mechanisms.bargaining.hurt_scale"], "expected PATH=LOW:HIGH"),
+    "free a stance": (["--free", "actors.serbia.resolve=0:1"], "--free: expected a mechanism parameter"),
+    "free a whole number": (
+        ["--free", "mechanisms.outcome.resolution_window=1:9"],
+        "--free: expected a mechanism parameter that takes any number",
+    ),
+    "free a calibratable one": (["--free", "mechanisms.activity.base=0:1"], "is already fitted (prior"),
+    "free one number": (["--free", "mechanisms.bargaining.hurt_scale=12"], "found '12'"),
+    "free backwards": (["--free", "mechanisms.bargaining.hurt_scale=30:2"], "with LOW below HIGH"),
+    "free outside the field": (["--free", "mechanisms.bargaining.hurt_scale=0:30"], "both finite numbers"),
+    "free as text": (["--free", "mechanisms.bargaining.hurt_scale=low:high"], "found 'low:high'"),
+    "free to nan": (["--free", "mechanisms.bargaining.hurt_scale=nan:3"], "found 'nan:3'"),
     "unknown tolerance": (["--tolerance", "calmness=0.01"], "--tolerance: expected one of first_move"),
     "zero tolerance": (["--tolerance", "calm=0"], "--tolerance: expected calm above 0, found 0"),
     "text tolerance": (["--tolerance", "calm=tight"], "--tolerance: expected calm above 0, found 'tight'"),
@@ -370,6 +382,34 @@ def test_a_fixed_parameter_is_held_and_written_as_a_constant(cli, tmp_path):
     assert manifest["fixed"] == {"mechanisms.activity.crisis": 0.0, "mechanisms.escalation.shared": 0.25}
     assert manifest["tolerances"]["calm"] == 0.01 and manifest["tolerances"]["p_clash"] == 0.025
     assert "Tolerances changed (--tolerance): calm 0.01" in text
+
+
+def test_a_freed_parameter_is_fitted_over_its_prior_and_named(cli, tmp_path):
+    """--free fits a parameter the schema holds: the posterior's particles vary it inside the prior
+    given, the summary lists it with that prior, the calibrated scenario and the manifest name it, and
+    the scenario runs on that posterior (control: without --free the column is not in the posterior)."""
+    out = tmp_path / "cal"
+    code, _, err = cli(
+        "calibrate", "--population", "20", "--generations", "1", "--runs", "5",
+        "--free", "mechanisms.bargaining.hurt_scale=2:30", "--out", out,
+    )  # fmt: skip
+    assert code == 0, err
+    hurt = pd.read_csv(out / "posterior.csv")["mechanisms.bargaining.hurt_scale"]
+    assert hurt.nunique() > 1 and hurt.between(2, 30).all()
+    summary = pd.read_csv(out / "posterior_summary.csv").set_index("parameter")
+    assert tuple(summary.loc["mechanisms.bargaining.hurt_scale", ["prior_low", "prior_high"]]) == (2, 30)
+    assert (
+        "(--free; uniform priors): bargaining.hurt_scale 2 to 30"
+        in (out / "kosovo_2021_calibrated.yaml").read_text()
+    )
+    assert json.loads((out / "manifest.json").read_text())["freed"] == {
+        "mechanisms.bargaining.hurt_scale": [2.0, 30.0]
+    }
+    assert len(run(out / "kosovo_2021_calibrated.yaml", runs=3, days=5).outcomes) == 3
+    plain = tmp_path / "plain"
+    code, _, err = cli("calibrate", "--population", "20", "--generations", "1", "--runs", "5", "--out", plain)
+    assert code == 0, err
+    assert "mechanisms.bargaining.hurt_scale" not in pd.read_csv(plain / "posterior.csv").columns
 
 
 def test_a_tolerance_given_changes_the_unit_of_its_kind_only():

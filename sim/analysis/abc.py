@@ -27,14 +27,64 @@ RUNGS_OF_ROOT = np.array([0] * 10 + [1] * 4 + [2] * 4 + [3] * 3)  # index = CAME
 
 
 def free_parameters(
-    scenarios: Sequence[Scenario], fixed: Collection[str] = ()
+    scenarios: Sequence[Scenario],
+    fixed: Collection[str] = (),
+    freed: Mapping[str, tuple[float, float]] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """The calibratable mechanism parameters and the activity of every role but `state` (the unit),
-    less those held `fixed`."""
+    plus those `freed` over the priors given, less those held `fixed`."""
     ranges = dict(calibratable(scenarios[0]))
     roles = sorted({sc.actors[a].role for sc in scenarios for a in sc.actors} - {"state"})
     ranges.update({f"roles.{r}.activity": ROLE_ACTIVITY for r in roles})
+    ranges.update(freed or {})
     return {k: v for k, v in ranges.items() if k not in fixed}
+
+
+def check_freed(scenarios: Sequence[Scenario], freed: Mapping[str, object]) -> dict[str, tuple[float, float]]:
+    """Mechanism parameters the calibration would hold at their values, to fit instead over a uniform
+    prior given as `LOW:HIGH` (or a pair): a model variant fitted as such, by the command and not by
+    editing the schema. Each must be a per-replicate number the schema does not already mark
+    calibratable, its prior inside the field's bounds; anything else is a one-line error."""
+    from sim.scenario.batch import batch_fields
+
+    fields = batch_fields(scenarios[0])
+    already = free_parameters(scenarios)
+    out = {}
+    for path, value in freed.items():
+        if path in already:
+            lo, hi = already[path]
+            raise UserError(
+                f"{path} is already fitted (prior {lo:g} to {hi:g}); --free is for a parameter the "
+                "calibration holds at its value",
+                field="--free",
+            )
+        bounds = fields.get(path)
+        if not path.startswith("mechanisms.") or bounds is None or bounds.base is int:
+            raise UserError(
+                f"expected a mechanism parameter that takes any number per replicate (`sim show` lists "
+                f"them, e.g. mechanisms.bargaining.hurt_scale), found '{path}'",
+                field="--free",
+            )
+        prior = _prior(value)
+        if prior is None or not prior[0] < prior[1] or bounds.bad(np.array(prior)).any():
+            raise UserError(
+                f"expected {path}=LOW:HIGH with LOW below HIGH, both {bounds.describe()}, found {value!r}",
+                field="--free",
+            )
+        out[path] = prior
+    return out
+
+
+def _prior(value: object) -> tuple[float, float] | None:
+    """`"LOW:HIGH"` or a pair of numbers as (low, high), else None."""
+    parts = value.split(":") if isinstance(value, str) else value
+    if not isinstance(parts, (list, tuple)) or len(parts) != 2:
+        return None
+    try:
+        lo, hi = (float(p) if not isinstance(p, bool) else None for p in parts)
+    except (TypeError, ValueError):
+        return None
+    return (lo, hi) if lo is not None and hi is not None else None
 
 
 def check_fixed(scenarios: Sequence[Scenario], fixed: Mapping[str, object]) -> dict[str, float]:

@@ -59,10 +59,12 @@ class Calibration:
     recheck: list[dict[str, float]] = field(default_factory=list)  # the heaviest particles run again
     fixed: dict[str, float] = field(default_factory=dict)  # held at these values, not fitted (--fix)
     tolerances: dict[str, float] = field(default_factory=dict)  # instead of abc.TOLERANCES' (--tolerance)
+    freed: dict[str, tuple[float, float]] = field(default_factory=dict)  # fitted over these priors (--free)
 
     def summary(self) -> pd.DataFrame:
         """Median and 90% credible interval of each parameter, next to its prior range."""
-        return posterior_summary(self.posterior, abc_parts.free_parameters([self.scenario], self.fixed))
+        ranges = abc_parts.free_parameters([self.scenario], self.fixed, self.freed)
+        return posterior_summary(self.posterior, ranges)
 
     def recheck_line(self) -> str:
         """The recheck in words (empty without one)."""
@@ -75,7 +77,7 @@ class Calibration:
             f"# free parameters ({self.generations} generations, population {self.population}, "
             f"{self.evaluations} model evaluations, {self.seconds:.0f} s).\n"
             f"{_early_warning(self.stopped_early, self.stop_reason)}"
-            f"{_variant_note(self.fixed, self.tolerances)}"
+            f"{_variant_note(self.fixed, self.tolerances, self.freed)}"
             f"# Target: {json.dumps({k: round(v, 2) for k, v in self.observed.items()})}\n"
             f"# The full posterior is posterior.csv beside this file: each replicate draws its parameters\n"
             f"# from it (`sim run --point-values` runs these medians instead).\n"
@@ -107,6 +109,7 @@ class Calibration:
                 "effective_sample_size": [round(e, 1) for e in self.ess or []],
                 "recheck": self.recheck,
                 "fixed": self.fixed,
+                "freed": {k: list(v) for k, v in self.freed.items()},
                 "tolerances": {**abc_parts.TOLERANCES, **self.tolerances},
                 "observed": self.observed,
             }
@@ -188,10 +191,19 @@ def _early_warning(stopped_early: bool, reason: str) -> str:
     return "".join(f"# {line}\n" for line in textwrap.wrap(text, 100))
 
 
-def _variant_note(fixed: dict[str, float], tolerances: dict[str, float] | None = None) -> str:
-    """The YAML comment lines naming the parameters held fixed and the tolerances changed (none when
-    the calibration ran as the defaults say)."""
+def _variant_note(
+    fixed: dict[str, float],
+    tolerances: dict[str, float] | None = None,
+    freed: dict[str, tuple[float, float]] | None = None,
+) -> str:
+    """The YAML comment lines naming the parameters held fixed or freed and the tolerances changed (none
+    when the calibration ran as the defaults say)."""
     text = ""
+    if freed:
+        priors = ", ".join(
+            f"{k.removeprefix('mechanisms.')} {lo:g} to {hi:g}" for k, (lo, hi) in freed.items()
+        )
+        text += f"Fitted besides the calibratable parameters (--free; uniform priors): {priors}. "
     if fixed:
         held = ", ".join(f"{k.removeprefix('mechanisms.')} = {v:g}" for k, v in fixed.items())
         text += f"Held fixed, not fitted (--fix; constant columns of posterior.csv): {held}. "
@@ -234,6 +246,7 @@ def calibrate(
     progress: Callable[[str], None] | None = None,
     fixed: Mapping[str, float] | None = None,
     tolerances: Mapping[str, float] | None = None,
+    freed: Mapping[str, object] | None = None,
 ) -> Calibration:
     """ABC-SMC of the free parameters against the scenario's record, for `generations` or `max_seconds`.
 
@@ -242,15 +255,18 @@ def calibrate(
     line of text as each generation starts and ends. `fixed` holds free parameters at the values
     given instead of fitting them (`{"mechanisms.activity.crisis": 0.0}`): a model variant fitted
     as such, its values constant columns of the posterior. `tolerances` replaces the unit of misfit
-    of some kinds of summary (`{"calm": 0.01}`; abc.TOLERANCES).
+    of some kinds of summary (`{"calm": 0.01}`; abc.TOLERANCES). `freed` fits parameters the schema
+    does not mark calibratable over the uniform priors given (`{"mechanisms.bargaining.hurt_scale":
+    (2, 30)}` or `"2:30"`; abc.check_freed).
     """
     population, generations, runs, max_seconds = _check_sizes(population, generations, runs, max_seconds)
     data_path = Path(data_path) if data_path is not None else locate(scenario)
     goal = targets(scenario, read_event_data(data_path, scenario))
     days = min(scenario.days, goal.window[1] + 8)
+    freed = abc_parts.check_freed([scenario], freed or {})
     fixed = abc_parts.check_fixed([scenario], fixed or {})
     tolerances = abc_parts.check_tolerances(tolerances or {})
-    ranges = abc_parts.free_parameters([scenario], fixed)
+    ranges = abc_parts.free_parameters([scenario], fixed, freed)
     observed = abc_parts.observed_stats(scenario, goal, days)
 
     def simulate(params: dict[str, float], fresh: int = 0) -> dict[str, float]:
@@ -290,6 +306,7 @@ def calibrate(
         ),
         fixed,
         tolerances,
+        freed,
     )
 
 
@@ -670,6 +687,7 @@ class JointCalibration:
     recheck: list[dict[str, float]] = field(default_factory=list)  # the heaviest particles run again
     fixed: dict[str, float] = field(default_factory=dict)  # held at these values, not fitted (--fix)
     tolerances: dict[str, float] = field(default_factory=dict)  # instead of abc.TOLERANCES' (--tolerance)
+    freed: dict[str, tuple[float, float]] = field(default_factory=dict)  # fitted over these priors (--free)
 
     @property
     def names(self) -> list[str]:
@@ -681,7 +699,7 @@ class JointCalibration:
 
     @property
     def ranges(self) -> dict[str, tuple[float, float]]:
-        return abc_parts.free_parameters([ep.scenario for ep in self.episodes], self.fixed)
+        return abc_parts.free_parameters([ep.scenario for ep in self.episodes], self.fixed, self.freed)
 
     def summary(self) -> pd.DataFrame:
         return posterior_summary(self.posterior, self.ranges)
@@ -718,7 +736,7 @@ class JointCalibration:
             f"{self.population}, {self.evaluations} evaluations, {self.seconds:.0f} s); the stances are\n"
             f"# the base file's. Each replicate draws from posterior.csv beside this file.\n"
             f"{_early_warning(self.stopped_early, self.stop_reason)}"
-            f"{_variant_note(self.fixed, self.tolerances)}"
+            f"{_variant_note(self.fixed, self.tolerances, self.freed)}"
         )
         with atomic_folder(out) as tmp:
             self.posterior.to_csv(tmp / "posterior.csv", index=False, float_format="%.6g")
@@ -746,6 +764,7 @@ class JointCalibration:
                 "episode_distance": {k: round(v, 3) for k, v in self.misfits.items()},
                 "recheck": self.recheck,
                 "fixed": self.fixed,
+                "freed": {k: list(v) for k, v in self.freed.items()},
                 "tolerances": {**abc_parts.TOLERANCES, **self.tolerances},
                 "observed": {ep.name: ep.observed for ep in self.episodes},
             }
@@ -765,14 +784,15 @@ def calibrate_joint(
     progress: Callable[[str], None] | None = None,
     fixed: Mapping[str, float] | None = None,
     tolerances: Mapping[str, float] | None = None,
+    freed: Mapping[str, object] | None = None,
 ) -> JointCalibration:
     """One ABC-SMC of the shared parameters against several episodes' records at once.
 
     The free parameters are the mechanism parameters the schema marks calibratable and the
     activity of every role any episode uses; each episode keeps its stances as its file gives
     them. The distance is the root mean square of the episodes' own distances (`joint_distance`),
-    so each episode weighs the same. The seed is the first scenario's unless given. `fixed` and
-    `tolerances`: as in `calibrate`.
+    so each episode weighs the same. The seed is the first scenario's unless given. `fixed`,
+    `tolerances` and `freed`: as in `calibrate`.
     """
     if not scenarios:
         raise UserError("expected at least one scenario with a record", field="scenarios")
@@ -783,9 +803,10 @@ def calibrate_joint(
     population, generations, runs, max_seconds = _check_sizes(population, generations, runs, max_seconds)
     paths = list(base_paths) if base_paths is not None else [""] * len(scenarios)
     episodes = [episode(sc, path) for sc, path in zip(scenarios, paths, strict=True)]
+    freed = abc_parts.check_freed(list(scenarios), freed or {})
     fixed = abc_parts.check_fixed(list(scenarios), fixed or {})
     tolerances = abc_parts.check_tolerances(tolerances or {})
-    ranges = abc_parts.free_parameters(list(scenarios), fixed)
+    ranges = abc_parts.free_parameters(list(scenarios), fixed, freed)
     observed = joint_observed(episodes)
     smc = _smc(
         lambda params: joint_stats(episodes, params, runs),
@@ -830,4 +851,5 @@ def calibrate_joint(
         ),
         fixed,
         tolerances,
+        freed,
     )
