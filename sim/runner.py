@@ -14,7 +14,7 @@ from sim.errors import UserError
 from sim.model.lockstep import Lockstep
 from sim.results.result import Result
 from sim.scenario.batch import validate_batch
-from sim.scenario.loader import load_scenario, normalize_overrides
+from sim.scenario.loader import load_scenario, normalize_overrides, with_overrides
 from sim.scenario.schema import Scenario
 
 
@@ -34,9 +34,7 @@ def prepare(
     if isinstance(scenario, Scenario):
         if not extra:
             return scenario
-        changed = load_scenario(scenario.model_dump(mode="json"), extra)
-        changed._folder = scenario._folder  # its posterior and record are still found next to its file
-        return changed
+        return with_overrides(scenario, extra)
     return load_scenario(scenario, extra or None)
 
 

@@ -18,7 +18,7 @@ from sim.analysis.runfolder import open_run_folder
 from sim.errors import UserError
 from sim.model.mechanisms import TERMS
 from sim.model.reference import RATE_PARTS, ReferenceModel
-from sim.scenario.loader import load_scenario
+from sim.scenario.loader import with_overrides
 from sim.scenario.schema import Scenario
 
 
@@ -33,7 +33,7 @@ def replay(
         from sim.ensemble.posterior import draw_posterior
 
         drawn = draw_posterior(posterior, np.array([replicate]), scenario.seed, scenario)
-        scenario = load_scenario(scenario.model_dump(mode="json"), {k: float(v[0]) for k, v in drawn.items()})
+        scenario = with_overrides(scenario, {k: float(v[0]) for k, v in drawn.items()})
     model = ReferenceModel(scenario, replicate=replicate)
     if drivers:
         model.track_drivers()

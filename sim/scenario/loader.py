@@ -954,6 +954,14 @@ def load_scenario(
     return scenario
 
 
+def with_overrides(scenario: Scenario, overrides: Mapping[str, Any] | list[str]) -> Scenario:
+    """A loaded scenario revalidated with overrides; its posterior and record are still found next to
+    the file it was read from (a private attribute a dump and reload would drop)."""
+    changed = load_scenario(scenario.model_dump(mode="json"), overrides)
+    changed._folder = scenario._folder
+    return changed
+
+
 def _check_named_files(scenario: Scenario, shown: str) -> None:
     """The posterior and record files a scenario file names must be there: what validates must run."""
     named = {
