@@ -7,10 +7,16 @@ at least 4 of its 5 phases. This script separates three things that could keep i
 
 1. the clock of the talks: the bundled scenario against docs/probes/kosovo_2021_talks_day_9.yaml,
    in which talks open on the record's day and no earlier (the best any mechanism of timing could do);
-2. the volume: the same with every actor's activity rate (base, arousal, response) doubled, with the
-   calm check, the deal and the clashes it brings (and, for the clashes, which pairs clash), and
-   with Serbia's alerts out of contact (docs/probes/..._alerts_apart.yaml);
-3. the reading: the phases with each chosen move counted k times (scripted moves once), k set so that
+2. the volume: the same with every actor's activity rate (base, arousal, response) times each of
+   `--factors` (1 and 2 by default), with the calm check, the deal and the clashes it brings (and,
+   for the clashes, which pairs clash), and, at twice the rate, with Serbia's alerts out of contact
+   (docs/probes/..._alerts_apart.yaml); and the signalling phase split by whether the run's deal
+   came before the phase ended (a deal signed early brings its cooperative moves into it);
+3. mutual optimism (`--belief-priors 0.25 0`): the bundled scenario with every actor's initial
+   belief in the others' resolve set below the engine's uninformed 0.5 (a probe of the fast engine's
+   initial state, not a scenario setting), so that each side underrates the other until signals
+   correct it (Blainey 1973; Fearon 1995);
+4. the reading: the phases with each chosen move counted k times (scripted moves once), k set so that
    the events per day match the record's: what an observation model with several reports per
    decision would say. The shipped validity figures count every move once.
 
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +91,26 @@ def signalling_mix(sim, goal) -> str:
     return f"hostile {(g < 0).sum() / n:.2f}, cooperative {(g > 0).sum() / n:.2f} a day"
 
 
+def signalling_by_deal(sim, goal) -> str:
+    """The signalling phase's daily Goldstein sum (quartiles) in the runs whose deal was signed before
+    the phase ended, and in the others: how much of its misfit early deals make."""
+    a, b = goal.phases["signalling"]
+    ev = sim.events
+    in_phase = (ev[:, 1] >= a) & (ev[:, 1] <= b)
+    daily = np.zeros(sim.runs)
+    np.add.at(daily, ev[in_phase, 0], sim.goldstein[ev[in_phase, 4]])
+    daily /= b - a + 1
+    signed = ev[(ev[:, 4] == sim.settle_move) & (ev[:, 1] <= b), 0]
+    early = np.zeros(sim.runs, dtype=bool)
+    early[signed] = True
+    parts = []
+    for label, runs in (("deal signed by then", early), ("no deal yet", ~early)):
+        if runs.any():
+            q25, q50, q75 = np.quantile(daily[runs], [0.25, 0.5, 0.75])
+            parts.append(f"{label} {runs.mean():.0%} of runs, median {q50:+.1f} [{q25:+.1f}, {q75:+.1f}]")
+    return "; ".join(parts)
+
+
 def clash_pairs(sim) -> str:
     ev = sim.events
     clash = list(sim.moves).index("armed_clash") if "armed_clash" in sim.moves else -1
@@ -107,6 +134,7 @@ def probe(scenario, runs: int, factor: float) -> None:
     print(f"\n{scenario.name}, activity x{factor:g} ({runs:,} runs)")
     print(f"  phases inside the 50% band: {fit.phases_inside} of 5: {bands}")
     print(f"  signalling: {signalling_mix(sim, goal)}")
+    print(f"  signalling by the deal: {signalling_by_deal(sim, goal)}")
     print(
         f"  deal day {fit.agreement_day[0]:g} (deal in {fit.p_agreement:.0%}), first alert "
         f"{', '.join(f'{m[0]:g}' for m in fit.first_moves.values())}, P(clash) {fit.p_clash:.1%} "
@@ -117,9 +145,33 @@ def probe(scenario, runs: int, factor: float) -> None:
     print(f"    {bands_k}")
 
 
+@contextlib.contextmanager
+def belief_prior(prior: float):
+    """The fast engine's initial beliefs in others' resolve set to `prior` (one's own stays known)."""
+    from sim.model import state as state_module
+
+    original = state_module.State.initial
+
+    def initial(cls, spec, replicates):
+        made = original.__func__(cls, spec, replicates)
+        n = made.belief.shape[1]
+        own = made.belief[:, np.arange(n), np.arange(n)].copy()
+        made.belief[:] = prior
+        made.belief[:, np.arange(n), np.arange(n)] = own
+        return made
+
+    state_module.State.initial = classmethod(initial)
+    try:
+        yield
+    finally:
+        state_module.State.initial = original
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
+    parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 2.0], help="activity factors")
+    parser.add_argument("--belief-priors", type=float, nargs="*", default=[], help="initial beliefs to probe")
     args = parser.parse_args()
     base = load_scenario(BASE)
     record = own_events(read_event_data(locate(base), base), base)
@@ -132,9 +184,13 @@ def main() -> None:
     )
     scenarios = [base] + [load_scenario(PROBES / name) for name in VARIANTS]
     for scenario in scenarios[:2]:
-        for factor in (1.0, 2.0):
+        for factor in args.factors:
             probe(scenario, args.runs, factor)
     probe(scenarios[2], args.runs, 2.0)
+    for prior in args.belief_priors:
+        print(f"\n(initial belief in others' resolve {prior:g} instead of 0.5)", end="")
+        with belief_prior(prior):
+            probe(base, args.runs, 1.0)
 
 
 if __name__ == "__main__":
