@@ -12,6 +12,9 @@ $(BIN)/sim: pyproject.toml
 	"$$PY" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
+	@# an editable install compiles no bytecode (pip does for a regular one), and where the environment
+	@# sets PYTHONDONTWRITEBYTECODE every command would compile the package anew: a twentieth of a second
+	$(BIN)/python -m compileall -q sim >/dev/null
 	@touch $@
 
 run: $(BIN)/sim  ## install, then run the bundled 2021 scenario
