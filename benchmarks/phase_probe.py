@@ -11,7 +11,9 @@ at least 4 of its 5 phases. This script separates three things that could keep i
    `--factors` (1 and 2 by default), with the calm check, the deal and the clashes it brings (and,
    for the clashes, which pairs clash), and, at twice the rate, with Serbia's alerts out of contact
    (docs/probes/..._alerts_apart.yaml); and the signalling phase split by whether the run's deal
-   came before the phase ended (a deal signed early brings its cooperative moves into it);
+   came before the phase ended (a deal signed early brings its cooperative moves into it); last,
+   docs/probes/kosovo_2021_third_parties_later.yaml, in which peacekeeping needs a side on its
+   highest alert and talks need peacekeepers on the ground (the record's order), at x1 and x2;
 3. mutual optimism (`--belief-priors 0.25 0`): the bundled scenario with every actor's initial
    belief in the others' resolve set below the engine's uninformed 0.5 (a probe of the fast engine's
    initial state, not a scenario setting), so that each side underrates the other until signals
@@ -41,6 +43,7 @@ from sim.scenario.record import own_events, read_event_data, targets
 
 PROBES = Path(__file__).resolve().parent.parent / "docs" / "probes"
 VARIANTS = ("kosovo_2021_talks_day_9.yaml", "kosovo_2021_talks_day_9_alerts_apart.yaml")
+LATER = "kosovo_2021_third_parties_later.yaml"  # the third parties' material steps after militarisation
 ACTIVITY = ("base", "arousal", "response")
 BASE = "kosovo_2021"  # the bundled scenario the probes extend
 
@@ -187,6 +190,9 @@ def main() -> None:
         for factor in args.factors:
             probe(scenario, args.runs, factor)
     probe(scenarios[2], args.runs, 2.0)
+    later = load_scenario(PROBES / LATER)
+    for factor in (1.0, 2.0):
+        probe(later, args.runs, factor)
     for prior in args.belief_priors:
         print(f"\n(initial belief in others' resolve {prior:g} instead of 0.5)", end="")
         with belief_prior(prior):

@@ -35,3 +35,31 @@ def test_the_talks_probe_opens_the_talks_on_its_day_only():
     assert (first == scripted.day).all()
     # control: the bundled scenario's mediator opens talks earlier in some runs, which the probe removes
     assert (_first_mediation(load_scenario("kosovo_2021")) < scripted.day).mean() > 0.2
+
+
+def _first(sim, move: str, runs: int, days: int) -> np.ndarray:
+    """Each run's first day of `move` by anyone (`days` where it never happens)."""
+    rows = sim.events[sim.events[:, 4] == list(sim.moves).index(move)]
+    first = np.full(runs, days)
+    np.minimum.at(first, rows[:, 0], rows[:, 1])
+    return first
+
+
+def _sequence(scenario, runs=200, days=20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    sim = simulate(scenario, runs, days=days)
+    return tuple(
+        _first(sim, move, runs, days) for move in ("raise_alert_high", "provide_peacekeeping", "mediate")
+    )
+
+
+def test_the_later_third_parties_probe_keeps_the_records_order():
+    probe = load_scenario(DOCS / "probes" / "kosovo_2021_third_parties_later.yaml")
+    alert, peacekeeping, talks = _sequence(probe)
+    stepped_in = peacekeeping < 20
+    assert stepped_in.any() and (talks < 20).any()
+    # a posture taken up today is seen tomorrow: peacekeeping after a highest alert, talks after peacekeeping
+    assert (peacekeeping[stepped_in] > alert[stepped_in]).all()
+    assert (talks[talks < 20] > peacekeeping[talks < 20]).all()
+    # control: in the bundled scenario the third parties step in before any highest alert in many runs
+    alert, peacekeeping, _ = _sequence(load_scenario("kosovo_2021"))
+    assert (peacekeeping < alert).mean() > 0.2
