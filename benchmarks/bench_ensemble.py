@@ -316,8 +316,8 @@ def main() -> None:
     )
     f, n, stocks, recorded = floor(big)
     print(
-        f"floor for R = {big:,} x {DAYS} days (compiled; per replicate-day {n} draws, {stocks} stocks "
-        f"decayed, {recorded} values recorded): {f:.3f} s"
+        f"floor for R = {big:,} x {DAYS} days (compiled; per replicate-day {n} draws, {stocks} stock values "
+        f"updated, {recorded} values recorded): {f:.3f} s"
     )
     print(f"  the fast engine takes {fast[big]['seconds'] / f:.1f}x that floor")
     w = numpy_work(big)
