@@ -14,7 +14,7 @@ $(BIN)/sim: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	@# an editable install compiles no bytecode (pip does for a regular one), and where the environment
 	@# sets PYTHONDONTWRITEBYTECODE every command would compile the package anew: a twentieth of a second
-	$(BIN)/python -m compileall -q sim >/dev/null
+	$(BIN)/python -m compileall -q sim
 	@touch $@
 
 run: $(BIN)/sim  ## install, then run the bundled 2021 scenario

@@ -204,7 +204,9 @@ def floor(r: int) -> tuple[float, int, int, int]:
     """A lower bound on the engine's time for R replicates x 180 days, and what it counts.
 
     What the model's specification (docs/model.md 7.2-7.3) makes every replicate do every day,
-    whatever happens in it: one draw per actor (the move count), every stock that changes daily
+    whatever happens in it: one draw per actor (the move count; the engine skips it only for an actor
+    whose day is scripted or taken by carrying out a deal, 2 of 1,260 actor-days in 2021's 180),
+    every stock that changes daily
     updated once (DAILY_STOCKS: each is read and written), and the day's recorded values written
     (global tension, each dyad's, each actor's posture). Compiled with numba and the engine's own
     draw, its replicates spread over the same threads, in blocks of BLOCK with one output buffer
@@ -223,6 +225,7 @@ def floor(r: int) -> tuple[float, int, int, int]:
     stocks = sum(getattr(one, name).size for name in DAILY_STOCKS)
     n = spec.n
     recorded = 1 + n * (n - 1) // 2 + n
+    assert recorded <= stocks  # each recorded value is read from a stock
 
     @njit(parallel=True)
     def days(state, out, keys, actors):
@@ -234,7 +237,7 @@ def floor(r: int) -> tuple[float, int, int, int]:
                 for k in range(state.shape[1]):
                     state[q, k] = 0.9 * state[q, k] + 1e-9 * news
                 for k in range(out.shape[2]):
-                    out[q, d, k] = state[q, k % state.shape[1]]
+                    out[q, d, k] = state[q, k]
 
     keys = np.arange(1, DAYS + 1, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     block = min(r, BLOCK)

@@ -1,9 +1,9 @@
 """What bounds the phases of the 2021 fit (docs/model.md 8.2): probes, not model changes.
 
-    python benchmarks/phase_probe.py [--runs 1000]
+    python benchmarks/phase_probe.py [--runs 1000] [--factors 1 2 ...] [--belief-priors 0.25 0 ...]
 
 Issue 10's acceptance 2 asks for the record's daily Goldstein sum inside the ensemble's 50% band in
-at least 4 of its 5 phases. This script separates three things that could keep it out:
+at least 4 of its 5 phases. This script separates four things that could keep it out:
 
 1. the clock of the talks: the bundled scenario against docs/probes/kosovo_2021_talks_day_9.yaml,
    in which talks open on the record's day and no earlier (the best any mechanism of timing could do);
@@ -153,7 +153,7 @@ def belief_prior(prior: float):
     """The fast engine's initial beliefs in others' resolve set to `prior` (one's own stays known)."""
     from sim.model import state as state_module
 
-    original = state_module.State.initial
+    original = state_module.State.__dict__["initial"]  # the classmethod itself, to put back as it was
 
     def initial(cls, spec, replicates):
         made = original.__func__(cls, spec, replicates)
@@ -167,7 +167,7 @@ def belief_prior(prior: float):
     try:
         yield
     finally:
-        state_module.State.initial = original
+        state_module.State.initial = original  # the classmethod object: restored as it was
 
 
 def main() -> None:

@@ -1,5 +1,7 @@
 """The scenario files kept in docs/ (candidates and probes, docs/model.md 8.1-8.2) stay loadable, and
-the talks probe does what its comment says: no talks before the record's day, talks on that day."""
+the probes do what their comments say: the talks probe opens no talks before the record's day and
+opens them on it; the later-third-parties probe keeps the record's order (a highest alert, then
+peacekeeping, then talks)."""
 
 from pathlib import Path
 
@@ -61,5 +63,6 @@ def test_the_later_third_parties_probe_keeps_the_records_order():
     assert (peacekeeping[stepped_in] > alert[stepped_in]).all()
     assert (talks[talks < 20] > peacekeeping[talks < 20]).all()
     # control: in the bundled scenario the third parties step in before any highest alert in many runs
-    alert, peacekeeping, _ = _sequence(load_scenario("kosovo_2021"))
+    alert, peacekeeping, talks = _sequence(load_scenario("kosovo_2021"))
     assert (peacekeeping < alert).mean() > 0.2
+    assert (talks <= peacekeeping).mean() > 0.2
