@@ -206,11 +206,11 @@ def floor(r: int) -> tuple[float, int, int, int]:
     What the model's specification (docs/model.md 7.2-7.3) makes every replicate do every day,
     whatever happens in it: one draw per actor (the move count; the engine skips it only for an actor
     whose day is scripted or taken by carrying out a deal, 2 of 1,260 actor-days in 2021's 180),
-    every stock that changes daily
-    updated once (DAILY_STOCKS: each is read and written), and the day's recorded values written
-    (global tension, each dyad's, each actor's posture). Compiled with numba and the engine's own
-    draw, its replicates spread over the same threads, in blocks of BLOCK with one output buffer
-    reused, as the engine streams its tables. Utilities, logits, events and bargaining all come on top of it.
+    every stock that changes daily updated once (DAILY_STOCKS: each is read and written), and the
+    day's recorded values written (global tension, each dyad's, each actor's posture). Compiled with
+    numba and the engine's own draw, its replicates spread over the same threads, in blocks of BLOCK
+    with one output buffer reused, as the engine streams its tables. Utilities, logits, events and
+    bargaining all come on top of it.
     """
     import numpy as np
     from numba import njit, prange

@@ -21,13 +21,16 @@ def test_kept_scenario_files_load(path):
     assert scenario.actors
 
 
-def _first_mediation(scenario, runs=200, days=12) -> np.ndarray:
-    sim = simulate(scenario, runs, days=days)
-    mediate = list(sim.moves).index("mediate")
-    rows = sim.events[sim.events[:, 4] == mediate]
+def _first(sim, move: str, runs: int, days: int) -> np.ndarray:
+    """Each run's first day of `move` by anyone (`days` where it never happens)."""
+    rows = sim.events[sim.events[:, 4] == list(sim.moves).index(move)]
     first = np.full(runs, days)
     np.minimum.at(first, rows[:, 0], rows[:, 1])
     return first
+
+
+def _first_mediation(scenario, runs=200, days=12) -> np.ndarray:
+    return _first(simulate(scenario, runs, days=days), "mediate", runs, days)
 
 
 def test_the_talks_probe_opens_the_talks_on_its_day_only():
@@ -37,14 +40,6 @@ def test_the_talks_probe_opens_the_talks_on_its_day_only():
     assert (first == scripted.day).all()
     # control: the bundled scenario's mediator opens talks earlier in some runs, which the probe removes
     assert (_first_mediation(load_scenario("kosovo_2021")) < scripted.day).mean() > 0.2
-
-
-def _first(sim, move: str, runs: int, days: int) -> np.ndarray:
-    """Each run's first day of `move` by anyone (`days` where it never happens)."""
-    rows = sim.events[sim.events[:, 4] == list(sim.moves).index(move)]
-    first = np.full(runs, days)
-    np.minimum.at(first, rows[:, 0], rows[:, 1])
-    return first
 
 
 def _sequence(scenario, runs=200, days=20) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
