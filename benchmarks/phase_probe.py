@@ -1,6 +1,7 @@
 """What bounds the phases of the 2021 fit (docs/model.md 8.2): probes, not model changes.
 
     python benchmarks/phase_probe.py [--runs 1000] [--factors 1 2 ...] [--belief-priors 0.25 0 ...]
+    python benchmarks/phase_probe.py --point    # the phases against the mix of moves (stop 26)
 
 Issue 10's acceptance 2 asks for the record's daily Goldstein sum inside the ensemble's 50% band in
 at least 4 of its 5 phases. This script separates four things that could keep it out:
@@ -21,6 +22,11 @@ at least 4 of its 5 phases. This script separates four things that could keep it
 4. the reading: the phases with each chosen move counted k times (scripted moves once), k set so that
    the events per day match the record's: what an observation model with several reports per
    decision would say. The shipped validity figures count every move once.
+
+With `--point` it runs only the bundled scenario against docs/probes/kosovo_2021_phases_point.yaml,
+one parameter point searched for the phases and the acceptance's other figures alone: its phases,
+and each phase's events a day on each rung of the ladder beside the record's, which show what the
+phases cost there (docs/model.md 8.2, "The phases against the rest of the record").
 
 Each row prints whatever it finds; the scenarios' posteriors give each replicate its parameters.
 """
@@ -46,6 +52,7 @@ VARIANTS = ("kosovo_2021_talks_day_9.yaml", "kosovo_2021_talks_day_9_alerts_apar
 LATER = "kosovo_2021_third_parties_later.yaml"  # the third parties' material steps after militarisation
 ACTIVITY = ("base", "arousal", "response")
 BASE = "kosovo_2021"  # the bundled scenario the probes extend
+POINT = "kosovo_2021_phases_point.yaml"  # one parameter point searched for the phases alone
 
 
 def louder(scenario, runs: int, factor: float) -> dict[str, np.ndarray] | None:
@@ -170,13 +177,45 @@ def belief_prior(prior: float):
         state_module.State.initial = original  # the classmethod object: restored as it was
 
 
+RUNG_NAMES = ("cooperation", "verbal conflict", "coercion", "violence")
+
+
+def trade_off(scenarios, runs: int) -> None:
+    """The phases against the mix of moves that makes them (stop 26): each scenario's phases and
+    calm, then its events a day on each rung of the ladder in each phase, beside the record's."""
+    for scenario in scenarios:
+        fit = v.record_fit(scenario, runs=runs)
+        calm = v.calm(scenario, runs=runs)
+        bands = "; ".join(band(n, rec, q25, q75) for n, (rec, q25, _, q75) in fit.phases.items())
+        print(f"\n{scenario.name} ({runs:,} runs)")
+        print(f"  phases inside the 50% band: {fit.phases_inside} of 5: {bands}")
+        print(
+            f"  deal day {fit.agreement_day[0]:g} (half in days {fit.agreement_spread[0]:g}-"
+            f"{fit.agreement_spread[2]:g}), first alert "
+            f"{', '.join(f'{m[0]:g}' for m in fit.first_moves.values())}, P(clash) {fit.p_clash:.1%}, "
+            f"shares within 10 points {fit.shares_within} of {len(fit.share)}; calm: P(deal) "
+            f"{calm.p_agreement:.1%}, P(material hostile move) {calm.p_material:.1%}"
+        )
+        print(f"  events a day, simulated (record), on the rungs {', '.join(RUNG_NAMES)}:")
+        ladder = v.ladder_by_phase(scenario, runs=runs)
+        for name, (ours, theirs) in ladder.items():
+            cells = "  ".join(f"{a:4.2f} ({b:4.2f})" for a, b in zip(ours, theirs, strict=True))
+            print(f"    {name:<15s}{cells}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 2.0], help="activity factors")
     parser.add_argument("--belief-priors", type=float, nargs="*", default=[], help="initial beliefs to probe")
+    parser.add_argument(
+        "--point", action="store_true", help=f"only the bundled scenario against {POINT} (stop 26)"
+    )
     args = parser.parse_args()
     base = load_scenario(BASE)
+    if args.point:
+        trade_off([base, load_scenario(PROBES / POINT)], args.runs)
+        return
     record = own_events(read_event_data(locate(base), base), base)
     a, b = base.record.phases["signalling"]
     part = record[(record["sim_day"] >= a) & (record["sim_day"] <= b)]

@@ -1,7 +1,7 @@
 """The scenario files kept in docs/ (candidates and probes, docs/model.md 8.1-8.2) stay loadable, and
 the probes do what their comments say: the talks probe opens no talks before the record's day and
 opens them on it; the later-third-parties probe keeps the record's order (a highest alert, then
-peacekeeping, then talks)."""
+peacekeeping, then talks); the phases point trades the ladder's mix for the phases."""
 
 from pathlib import Path
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sim import load_scenario
+from sim.analysis import validity as v
 from sim.analysis.fit import simulate
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -61,3 +62,18 @@ def test_the_later_third_parties_probe_keeps_the_records_order():
     alert, peacekeeping, talks = _sequence(load_scenario("kosovo_2021"))
     assert (peacekeeping < alert).mean() > 0.2
     assert (talks <= peacekeeping).mean() > 0.2
+
+
+def test_the_phases_point_reaches_the_phases_with_coercion_the_record_lacks():
+    """docs/model.md 8.2 (stop 26): the point searched for the phases alone brings more of them inside
+    the band than the bundled fit, and does it with coercion in the intervention phase, where the
+    record has none; the bundled fit is the control for both."""
+    point = load_scenario(DOCS / "probes" / "kosovo_2021_phases_point.yaml")
+    bundled = load_scenario("kosovo_2021")
+    assert v.record_fit(point, runs=300).phases_inside > v.record_fit(bundled, runs=300).phases_inside
+    coercion = {}
+    for scenario in (point, bundled):
+        ours, theirs = v.ladder_by_phase(scenario, runs=300)["intervention"]
+        assert theirs[2] == 0.0  # days 7-10 of 2021: no coercive move by the scenario's actors
+        coercion[scenario.name] = ours[2]
+    assert coercion[point.name] > 1.0 > 0.5 > coercion[bundled.name]

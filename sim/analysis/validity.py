@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sim.analysis.abc import RUNGS_OF_ROOT
 from sim.analysis.fit import Simulated, per_run, simulate, summary
 from sim.analysis.sensitivity import calibratable
 from sim.scenario.batch import value_at
-from sim.scenario.record import Targets, targets
+from sim.scenario.loader import locate
+from sim.scenario.record import Targets, own_events, read_event_data, targets
 from sim.scenario.schema import Scenario
 
 MATERIAL_ROOT = 15  # CAMEO roots 15-20: material conflict (QuadClass 4)
@@ -123,6 +125,34 @@ def record_fit(
         p_clash=float(parts["clash"].mean()),
         p_agreement=float(has_deal.mean()),
     )
+
+
+def ladder_by_phase(
+    scenario: Scenario, *, runs: int = 1000, batch: Mapping[str, np.ndarray] | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Events a day on each rung of the ladder (cooperation, verbal conflict, coercion, violence: CAMEO
+    roots 01-09, 10-13, 14-17, 18-20) in each of the record's phases, the ensemble's and the record's
+    (the scenario's actors' events): phase -> (simulated, record), four numbers each.
+
+    The phases' Goldstein sums say how hostile a phase was; this says with which moves, so a fit that
+    reaches the sums with the wrong moves shows (docs/model.md 8.2, stop 26).
+    """
+    goal = targets(scenario)
+    sim = simulate(scenario, runs, days=max(scenario.days, goal.window[1] + 1), batch=batch)
+    ev = sim.events
+    rung = RUNGS_OF_ROOT[_roots(sim)[ev[:, 4]]]
+    record = own_events(read_event_data(locate(scenario), scenario), scenario)
+    record_rung = RUNGS_OF_ROOT[record["root"].astype(int).to_numpy()]
+    out = {}
+    for name, (a, b) in goal.phases.items():
+        days = b - a + 1
+        ours = (ev[:, 1] >= a) & (ev[:, 1] <= b)
+        theirs = ((record["sim_day"] >= a) & (record["sim_day"] <= b)).to_numpy()
+        out[name] = (
+            np.bincount(rung[ours], minlength=4) / runs / days,
+            np.bincount(record_rung[theirs], minlength=4) / days,
+        )
+    return out
 
 
 def clocked(
