@@ -2,6 +2,7 @@
 
     python benchmarks/phase_probe.py [--runs 1000] [--factors 1 2 ...] [--belief-priors 0.25 0 ...]
     python benchmarks/phase_probe.py --point    # the phases against the mix of moves (stop 26)
+    python benchmarks/phase_probe.py --ladder kosovo_2011 korea_2015 ...   # any record's ladder by phase
 
 Issue 10's acceptance 2 asks for the record's daily Goldstein sum inside the ensemble's 50% band in
 at least 4 of its 5 phases. This script separates four things that could keep it out:
@@ -196,11 +197,15 @@ def trade_off(scenarios, runs: int) -> None:
             f"shares within 10 points {fit.shares_within} of {len(fit.share)}; calm: P(deal) "
             f"{calm.p_agreement:.1%}, P(material hostile move) {calm.p_material:.1%}"
         )
-        print(f"  events a day, simulated (record), on the rungs {', '.join(RUNG_NAMES)}:")
-        ladder = v.ladder_by_phase(scenario, runs=runs)
-        for name, (ours, theirs) in ladder.items():
-            cells = "  ".join(f"{a:4.2f} ({b:4.2f})" for a, b in zip(ours, theirs, strict=True))
-            print(f"    {name:<15s}{cells}")
+        print_ladder(scenario, runs)
+
+
+def print_ladder(scenario, runs: int) -> None:
+    """Each phase's events a day on each rung, simulated and (in brackets) the record's."""
+    print(f"  events a day, simulated (record), on the rungs {', '.join(RUNG_NAMES)}:")
+    for name, (ours, theirs) in v.ladder_by_phase(scenario, runs=runs).items():
+        cells = "  ".join(f"{a:4.2f} ({b:4.2f})" for a, b in zip(ours, theirs, strict=True))
+        print(f"    {name:<19s}{cells}")
 
 
 def main() -> None:
@@ -211,7 +216,18 @@ def main() -> None:
     parser.add_argument(
         "--point", action="store_true", help=f"only the bundled scenario against {POINT} (stop 26)"
     )
+    parser.add_argument(
+        "--ladder",
+        nargs="+",
+        metavar="SCENARIO",
+        help="only each scenario's ladder by phase, simulated (its posterior) and recorded",
+    )
     args = parser.parse_args()
+    if args.ladder:
+        for name in args.ladder:
+            print(f"\n{name} ({args.runs:,} runs)")
+            print_ladder(load_scenario(name), args.runs)
+        return
     base = load_scenario(BASE)
     if args.point:
         trade_off([base, load_scenario(PROBES / POINT)], args.runs)
