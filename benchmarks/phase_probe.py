@@ -54,6 +54,7 @@ LATER = "kosovo_2021_third_parties_later.yaml"  # the third parties' material st
 ACTIVITY = ("base", "arousal", "response")
 BASE = "kosovo_2021"  # the bundled scenario the probes extend
 POINT = "kosovo_2021_phases_point.yaml"  # one parameter point searched for the phases alone
+RUNG_NAMES = ("cooperation", "verbal conflict", "coercion", "violence")
 
 
 def louder(scenario, runs: int, factor: float) -> dict[str, np.ndarray] | None:
@@ -178,9 +179,6 @@ def belief_prior(prior: float):
         state_module.State.initial = original  # the classmethod object: restored as it was
 
 
-RUNG_NAMES = ("cooperation", "verbal conflict", "coercion", "violence")
-
-
 def trade_off(scenarios, runs: int) -> None:
     """The phases against the mix of moves that makes them (stop 26): each scenario's phases and
     calm, then its events a day on each rung of the ladder in each phase, beside the record's."""
@@ -213,10 +211,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--factors", type=float, nargs="+", default=[1.0, 2.0], help="activity factors")
     parser.add_argument("--belief-priors", type=float, nargs="*", default=[], help="initial beliefs to probe")
-    parser.add_argument(
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
         "--point", action="store_true", help=f"only the bundled scenario against {POINT} (stop 26)"
     )
-    parser.add_argument(
+    only.add_argument(
         "--ladder",
         nargs="+",
         metavar="SCENARIO",

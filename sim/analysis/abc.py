@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
-from sim.analysis.fit import simulate, summary
+from sim.analysis.fit import RUNGS_OF_ROOT, simulate, summary
 from sim.analysis.sensitivity import calibratable
 from sim.errors import UserError
 from sim.scenario.record import Targets
@@ -23,7 +23,6 @@ from sim.scenario.schema import Scenario
 ROLE_ACTIVITY = (0.05, 5.0)  # prior range of a role's activity multiplier
 CALM_DAYS = 60
 TRANSITION_SCALING = 1.0
-RUNGS_OF_ROOT = np.array([0] * 10 + [1] * 4 + [2] * 4 + [3] * 3)  # index = CAMEO root 0..20
 
 
 def free_parameters(

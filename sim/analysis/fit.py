@@ -20,6 +20,10 @@ from sim.results.outcomes import classify
 from sim.scenario.record import ROOTS, Targets
 from sim.scenario.schema import Scenario
 
+# the rung of the escalation ladder of each CAMEO root (index 0..20): cooperation (01-09), verbal
+# conflict (10-13), coercion (14-17), violence (18-20); index 0 is a move without a code
+RUNGS_OF_ROOT = np.array([0] * 10 + [1] * 4 + [2] * 4 + [3] * 3)
+
 
 @dataclass
 class Simulated:

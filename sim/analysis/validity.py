@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.analysis.abc import RUNGS_OF_ROOT
-from sim.analysis.fit import Simulated, per_run, simulate, summary
+from sim.analysis.fit import RUNGS_OF_ROOT, Simulated, per_run, simulate, summary
 from sim.analysis.sensitivity import calibratable
 from sim.scenario.batch import value_at
 from sim.scenario.loader import locate
@@ -131,16 +130,18 @@ def ladder_by_phase(
     scenario: Scenario, *, runs: int = 1000, batch: Mapping[str, np.ndarray] | None = None
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Events a day on each rung of the ladder (cooperation, verbal conflict, coercion, violence: CAMEO
-    roots 01-09, 10-13, 14-17, 18-20) in each of the record's phases, the ensemble's and the record's
-    (the scenario's actors' events): phase -> (simulated, record), four numbers each.
+    roots 01-09, 10-13, 14-17, 18-20) in each of the record's phases, the ensemble's mean over its runs
+    and the record's (the scenario's actors' events; moves without a CAMEO code, such as `hold`, are
+    not events of either): phase -> (simulated, record), four numbers each.
 
     The phases' Goldstein sums say how hostile a phase was; this says with which moves, so a fit that
     reaches the sums with the wrong moves shows (docs/model.md 8.2, stop 26).
     """
     goal = targets(scenario)
     sim = simulate(scenario, runs, days=max(scenario.days, goal.window[1] + 1), batch=batch)
-    ev = sim.events
-    rung = RUNGS_OF_ROOT[_roots(sim)[ev[:, 4]]]
+    roots = _roots(sim)[sim.events[:, 4]]
+    ev = sim.events[roots > 0]
+    rung = RUNGS_OF_ROOT[roots[roots > 0]]
     record = own_events(read_event_data(locate(scenario), scenario), scenario)
     record_rung = RUNGS_OF_ROOT[record["root"].astype(int).to_numpy()]
     out = {}
