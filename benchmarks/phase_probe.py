@@ -44,7 +44,7 @@ import numpy as np
 
 from sim import load_scenario
 from sim.analysis import validity as v
-from sim.analysis.fit import simulate
+from sim.analysis.fit import per_run, simulate
 from sim.model.kernel import SCRIPTED
 from sim.scenario.loader import locate
 from sim.scenario.record import own_events, read_event_data, targets
@@ -108,20 +108,15 @@ def signalling_by_deal(sim, goal) -> str:
     """The signalling phase's daily Goldstein sum (quartiles) in the runs whose deal was signed before
     the phase ended, and in the others: how much of its misfit early deals make."""
     a, b = goal.phases["signalling"]
-    ev = sim.events
-    in_phase = (ev[:, 1] >= a) & (ev[:, 1] <= b)
-    daily = np.zeros(sim.runs)
-    np.add.at(daily, ev[in_phase, 0], sim.goldstein[ev[in_phase, 4]])
-    daily /= b - a + 1
-    signed = ev[(ev[:, 4] == sim.settle_move) & (ev[:, 1] <= b), 0]
-    early = np.zeros(sim.runs, dtype=bool)
-    early[signed] = True
-    parts = []
+    parts = per_run(sim, goal)
+    daily = parts["daily"][:, a : b + 1].mean(axis=1)
+    early = parts["agreement_day"] <= b
+    rows = []
     for label, runs in (("deal signed by then", early), ("no deal yet", ~early)):
         if runs.any():
             q25, q50, q75 = np.quantile(daily[runs], [0.25, 0.5, 0.75])
-            parts.append(f"{label} {runs.mean():.0%} of runs, median {q50:+.1f} [{q25:+.1f}, {q75:+.1f}]")
-    return "; ".join(parts)
+            rows.append(f"{label} {runs.mean():.0%} of runs, median {q50:+.1f} [{q25:+.1f}, {q75:+.1f}]")
+    return "; ".join(rows)
 
 
 def clash_pairs(sim) -> str:

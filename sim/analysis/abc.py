@@ -130,8 +130,7 @@ def episode_stats(
     calm = scenario.model_copy(update={"events": [], "history": []})
     quiet = simulate(calm, runs, days=CALM_DAYS, batch=batch, posterior=False)
     ev = quiet.events
-    roots = np.array([int(c[:2]) if c else 0 for c in quiet.cameo])
-    material = ev[roots[ev[:, 4]] >= 15]
+    material = ev[quiet.roots[ev[:, 4]] >= 15]
     out["calm.material"] = len(np.unique(material[:, 0])) / runs
     out["calm.agreement"] = len(np.unique(ev[ev[:, 4] == quiet.settle_move, 0])) / runs
     return out

@@ -46,6 +46,11 @@ class Simulated:
         return self.tension.shape[0]
 
     @property
+    def roots(self) -> np.ndarray:
+        """The CAMEO root (1-20) of each move, 0 for a move without a code."""
+        return np.array([int(c[:2]) if c else 0 for c in self.cameo])
+
+    @property
     def days(self) -> int:
         return self.tension.shape[1]
 
@@ -144,7 +149,7 @@ def summary(sim: Simulated, targets: Targets) -> dict[str, float]:
     for k, actor in enumerate(sim.actor_ids):
         out[f"share.{actor}"] = counts[k] / total
     out["events_per_day"] = len(ev) / sim.runs / (last - first + 1)
-    roots = np.array([int(c[:2]) if c else 0 for c in sim.cameo])[ev[:, 4]] if len(ev) else np.zeros(0, int)
+    roots = sim.roots[ev[:, 4]] if len(ev) else np.zeros(0, int)
     root_counts = np.bincount(roots, minlength=21)
     for r in ROOTS:
         out[f"root.{r}"] = root_counts[int(r)] / max(len(ev), 1)

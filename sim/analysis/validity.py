@@ -23,10 +23,6 @@ from sim.scenario.schema import Scenario
 MATERIAL_ROOT = 15  # CAMEO roots 15-20: material conflict (QuadClass 4)
 
 
-def _roots(sim: Simulated) -> np.ndarray:
-    return np.array([int(c[:2]) if c else 0 for c in sim.cameo])
-
-
 @dataclass
 class Calm:
     runs: int
@@ -43,7 +39,7 @@ def calm(
     quiet = scenario.model_copy(update={"events": [], "history": []})
     sim = simulate(quiet, runs, days=days, batch=batch)
     ev = sim.events
-    material = ev[_roots(sim)[ev[:, 4]] >= MATERIAL_ROOT]
+    material = ev[sim.roots[ev[:, 4]] >= MATERIAL_ROOT]
     signed = ev[ev[:, 4] == sim.settle_move] if sim.settle_move >= 0 else ev[:0]
     return Calm(
         runs=runs,
@@ -137,12 +133,13 @@ def ladder_by_phase(
     The phases' Goldstein sums say how hostile a phase was; this says with which moves, so a fit that
     reaches the sums with the wrong moves shows (docs/model.md 8.2, stop 26).
     """
-    goal = targets(scenario)
+    data = read_event_data(locate(scenario), scenario)  # read once: the targets and the ladder
+    goal = targets(scenario, data)
     sim = simulate(scenario, runs, days=max(scenario.days, goal.window[1] + 1), batch=batch)
-    roots = _roots(sim)[sim.events[:, 4]]
+    roots = sim.roots[sim.events[:, 4]]
     ev = sim.events[roots > 0]
     rung = RUNGS_OF_ROOT[roots[roots > 0]]
-    record = own_events(read_event_data(locate(scenario), scenario), scenario)
+    record = own_events(data, scenario)
     record_rung = RUNGS_OF_ROOT[record["root"].astype(int).to_numpy()]
     out = {}
     for name, (a, b) in goal.phases.items():
