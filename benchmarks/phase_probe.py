@@ -3,6 +3,7 @@
     python benchmarks/phase_probe.py [--runs 1000] [--factors 1 2 ...] [--belief-priors 0.25 0 ...]
     python benchmarks/phase_probe.py --point    # the phases against the mix of moves (stop 26)
     python benchmarks/phase_probe.py --ladder kosovo_2011 korea_2015 ...   # any record's ladder by phase
+    python benchmarks/phase_probe.py --timing   # when the talks open, the deal follows, the parties are ready
 
 Issue 10's acceptance 2 asks for the record's daily Goldstein sum inside the ensemble's 50% band in
 at least 4 of its 5 phases. This script separates four things that could keep it out:
@@ -28,6 +29,13 @@ With `--point` it runs only the bundled scenario against docs/probes/kosovo_2021
 one parameter point searched for the phases and the acceptance's other figures alone: its phases,
 and each phase's events a day on each rung of the ladder beside the record's, which show what the
 phases cost there (docs/model.md 8.2, "The phases against the rest of the record").
+
+With `--timing` it runs only the bundled scenario and prints what sets the deal's day (docs/model.md
+8.2, stop 27): the day the talks first open and the days from then to the deal; the share of runs
+whose deal falls before, in, after the record's intervention phase (or never), with the signalling,
+intervention and implementation phases' sums in each group; and, from the reference engine (point
+values, `READY_RUNS` runs), each principal's chance of accepting the offer on each day were talks
+standing, with the parts of its margin (7.5).
 
 Each row prints whatever it finds; the scenarios' posteriors give each replicate its parameters.
 """
@@ -56,6 +64,7 @@ ACTIVITY = ("base", "arousal", "response")
 BASE = "kosovo_2021"  # the bundled scenario the probes extend
 POINT = "kosovo_2021_phases_point.yaml"  # one parameter point searched for the phases alone
 RUNG_NAMES = ("cooperation", "verbal conflict", "coercion", "violence")
+READY_RUNS, READY_DAYS = 60, 15  # the reference engine's runs and days for the principals' readiness
 
 
 def louder(scenario, runs: int, factor: float) -> dict[str, np.ndarray] | None:
@@ -202,6 +211,94 @@ def print_ladder(scenario, runs: int) -> None:
         print(f"    {name:<19s}{cells}")
 
 
+def talks_openers(scenario, moves: list[str]) -> list[int]:
+    """The moves that open talks (they set a posture marked `talks`)."""
+    out = []
+    for k, name in enumerate(moves):
+        move = scenario.moves.get(name)
+        posture = scenario.postures.get(move.sets) if move is not None and move.sets else None
+        if posture is not None and posture.talks:
+            out.append(k)
+    return out
+
+
+def print_timing(scenario, runs: int) -> None:
+    """When the talks open, how soon the deal follows, and the phases by the deal's window."""
+    goal = targets(scenario)
+    sim = simulate(scenario, runs, days=goal.window[1] + 1)
+    ev = sim.events
+    opened = ev[np.isin(ev[:, 4], talks_openers(scenario, sim.moves))]
+    first = np.full(runs, np.inf)
+    np.minimum.at(first, opened[:, 0], opened[:, 1].astype(float))
+    parts = per_run(sim, goal)
+    deal = parts["agreement_day"]
+    signed = deal < sim.days
+    talks = np.isfinite(first)
+    print(
+        f"  talks open in {talks.mean():.0%} of runs; first on day (10/25/50/75/90%): "
+        + " ".join(f"{q:g}" for q in np.quantile(first[talks], [0.1, 0.25, 0.5, 0.75, 0.9]))
+    )
+    lag = (deal - first)[signed & talks]
+    print(
+        f"  deal in {signed.mean():.0%} of runs; days from the first talks to the deal (25/50/75%): "
+        + " ".join(f"{q:g}" for q in np.quantile(lag, [0.25, 0.5, 0.75]))
+    )
+    a, b = goal.phases["intervention"]
+    groups = (
+        (f"deal before day {a}", signed & (deal < a)),
+        (f"deal on days {a}-{b}", signed & (deal >= a) & (deal <= b)),
+        (f"deal after day {b}", signed & (deal > b)),
+        ("no deal", ~signed),
+    )
+    names = [n for n in ("signalling", "intervention", "implementation") if n in goal.phases]
+    recorded = "; ".join(f"{n} {goal.goldstein[n]:+.1f}" for n in names)
+    print(f"  daily Goldstein sum by phase, median [50% band] (record: {recorded}):")
+    for label, runs_in in groups:
+        if not runs_in.any():
+            continue
+        cells = []
+        for n in names:
+            lo, hi = goal.phases[n]
+            x = parts["daily"][runs_in, lo : hi + 1].mean(axis=1)
+            q25, q50, q75 = np.quantile(x, [0.25, 0.5, 0.75])
+            cells.append(f"{n} {q50:+.1f} [{q25:+.1f}, {q75:+.1f}]")
+        print(f"    {label:<20s}{runs_in.mean():4.0%}  " + "; ".join(cells))
+    print_readiness(scenario)
+
+
+def print_readiness(scenario) -> None:
+    """Each principal's chance of accepting the offer, day by day, were talks standing (the reference
+    engine at the scenario's point values): whether the parties are ready long before the deal."""
+    import dataclasses
+
+    from sim.model.reference import ReferenceModel
+
+    first = ReferenceModel(scenario, replicate=0, days=READY_DAYS)
+    spec = first.spec
+    pair = [int(v) for v in spec.principals]
+    if min(pair) < 0 or spec.settle_move < 0:
+        return
+    parts = np.zeros((READY_RUNS, READY_DAYS, 2, 3))  # P(accept), the mediators' pressure, hurt
+    for r in range(READY_RUNS):
+        model = first if r == 0 else ReferenceModel(scenario, replicate=r, days=READY_DAYS)
+        for day in range(READY_DAYS):
+            seen = model.see()
+            model.seen = dataclasses.replace(seen, talks=True, in_force=False)
+            chance = model.acceptance()
+            weight = model.p["mediation.weight"]
+            for q, i in enumerate(pair):
+                pressure = model.seen.crisis[i] * weight * model.world.mediation[i]
+                parts[r, day, q] = chance[i], pressure, model.seen.hurt[i]
+            model.step()
+    names = " / ".join(spec.actor_ids[i] for i in pair)
+    print(f"  readiness (reference engine, point values, {READY_RUNS} runs; were talks standing), {names}:")
+    print("    day  P(accept)      mediators' pressure   hurt")
+    mean = parts.mean(axis=0)
+    for day in range(READY_DAYS):
+        cells = [" / ".join(f"{mean[day, q, c]:.2f}" for q in range(2)) for c in range(3)]
+        print(f"    {day:3d}  {cells[0]:<14s} {cells[1]:<21s} {cells[2]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000)
@@ -217,6 +314,9 @@ def main() -> None:
         metavar="SCENARIO",
         help="only each scenario's ladder by phase, simulated (its posterior) and recorded",
     )
+    only.add_argument(
+        "--timing", action="store_true", help="only the bundled scenario: the talks, the deal and readiness"
+    )
     args = parser.parse_args()
     if args.ladder:
         for name in args.ladder:
@@ -224,6 +324,10 @@ def main() -> None:
             print_ladder(load_scenario(name), args.runs)
         return
     base = load_scenario(BASE)
+    if args.timing:
+        print(f"{BASE} ({args.runs:,} runs, its posterior)")
+        print_timing(base, args.runs)
+        return
     if args.point:
         trade_off([base, load_scenario(PROBES / POINT)], args.runs)
         return
