@@ -429,10 +429,8 @@ class Reciprocity(Strict):
     )
     memory: Rate = Field(default=0.2, description="Daily decay of grievance stocks.")
     fatigue: Weight = Field(
-        json_schema_extra=_calibratable(0.5, 2.0),
         default=0.8,
-        description="How strongly one's own past hostility drains the urge (at 1 or more a sustained "
-        "exchange burns out; below 1 it feeds itself: Richardson's stability condition).",
+        description="How strongly one's own past hostility drains the urge.",
     )
     mirror: Weight = Field(
         default=1.0,
