@@ -2,7 +2,8 @@
 
     python benchmarks/phase_probe.py [--runs 1000] [--factors 1 2 ...] [--belief-priors 0.25 0 ...]
     python benchmarks/phase_probe.py --point    # the phases against the mix of moves (stop 26)
-    python benchmarks/phase_probe.py --ladder kosovo_2011 korea_2015 ...   # any record's ladder by phase
+    python benchmarks/phase_probe.py --ladder kosovo_2011 korea_2015 ...   # any record's ladder by phase,
+                                                # and the runs still fighting in its window's last third
     python benchmarks/phase_probe.py --timing   # when the talks open, the deal follows, the parties are ready
 
 Issue 10's acceptance 2 asks for the record's daily Goldstein sum inside the ensemble's 50% band in
@@ -64,6 +65,7 @@ ACTIVITY = ("base", "arousal", "response")
 BASE = "kosovo_2021"  # the bundled scenario the probes extend
 POINT = "kosovo_2021_phases_point.yaml"  # one parameter point searched for the phases alone
 RUNG_NAMES = ("cooperation", "verbal conflict", "coercion", "violence")
+VIOLENCE_ROOT = 18  # CAMEO roots 18-20: assault, fight, mass violence
 READY_RUNS, READY_DAYS = 60, 15  # the reference engine's runs and days for the principals' readiness
 
 
@@ -204,11 +206,22 @@ def trade_off(scenarios, runs: int) -> None:
 
 
 def print_ladder(scenario, runs: int) -> None:
-    """Each phase's events a day on each rung, simulated and (in brackets) the record's."""
+    """Each phase's events a day on each rung, simulated and (in brackets) the record's; then how many
+    runs still fight in the last third of the record's window (docs/model.md 7.1, 8.4)."""
     print(f"  events a day, simulated (record), on the rungs {', '.join(RUNG_NAMES)}:")
     for name, (ours, theirs) in v.ladder_by_phase(scenario, runs=runs).items():
         cells = "  ".join(f"{a:4.2f} ({b:4.2f})" for a, b in zip(ours, theirs, strict=True))
         print(f"    {name:<19s}{cells}")
+    first, last = targets(scenario).window
+    start = last - (last - first + 1) // 3 + 1
+    sim = simulate(scenario, runs, days=last + 1)
+    ev = sim.events
+    late = ev[(sim.roots[ev[:, 4]] >= VIOLENCE_ROOT) & (ev[:, 1] >= start)]
+    fighting = np.unique(late[:, 0]).size / runs
+    print(
+        f"  days {start}-{last} (the window's last third): violence in {fighting:.0%} of runs, "
+        f"{len(late) / runs / (last - start + 1):.2f} violent events a day"
+    )
 
 
 def talks_openers(scenario, moves: list[str]) -> list[int]:

@@ -113,3 +113,28 @@ def test_each_scenario_runs_and_its_trigger_happens(name):
     assert len(made) == 3 * len(day0)  # every day-0 trigger in every run
     assert np.isfinite(result.trajectories["tension"]).all() and result.trajectories["tension"].max() > 0
     assert set(result.outcomes["run"]) == {0, 1, 2}
+
+
+def _still_fighting(fatigue: float, runs: int = 200) -> float:
+    """Korea 2015 at its point values: of the runs with violence (CAMEO 18-20) before day 30, the share
+    still violent in days 45-59."""
+    result = run(
+        "korea_2015",
+        runs=runs,
+        days=60,
+        posterior=False,
+        overrides={"mechanisms.reciprocity.fatigue": fatigue},
+    )
+    ev = result.events
+    violent = ev[ev["cameo"].astype(str).str[:2].isin(["18", "19", "20"])]
+    early = set(violent.loc[violent["day"] < 30, "run"])
+    late = set(violent.loc[violent["day"] >= 45, "run"])
+    assert len(early) >= runs // 2  # the episode's own violence (its scripted exchange) starts one
+    return len(early & late) / len(early)
+
+
+def test_a_sustained_exchange_burns_out_when_fatigue_outweighs_reaction():
+    """Richardson's stability condition (docs/model.md 7.1): with fatigue above 1 the Korean exchange of
+    fire ends within weeks in almost every run. Control: below 1 the same runs fight on to the end."""
+    assert _still_fighting(1.6) < 0.15
+    assert _still_fighting(0.6) > 0.5

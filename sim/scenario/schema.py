@@ -430,7 +430,8 @@ class Reciprocity(Strict):
     memory: Rate = Field(default=0.2, description="Daily decay of grievance stocks.")
     fatigue: Weight = Field(
         default=0.8,
-        description="How strongly one's own past hostility drains the urge.",
+        description="How strongly one's own past hostility drains the urge (at 1 or more a sustained "
+        "exchange burns out; below 1 it feeds itself: Richardson's stability condition).",
     )
     mirror: Weight = Field(
         default=1.0,
