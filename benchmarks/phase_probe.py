@@ -36,7 +36,7 @@ With `--timing` it runs only the bundled scenario and prints what sets the deal'
 whose deal falls before, in, after the record's intervention phase (or never), with the signalling,
 intervention and implementation phases' sums in each group; and, from the reference engine (point
 values, `READY_RUNS` runs), each principal's chance of accepting the offer on each day were talks
-standing, with the parts of its margin (7.5).
+standing, with two parts of its margin: the mediators' pressure and the hurt (7.5).
 
 Each row prints whatever it finds; the scenarios' posteriors give each replicate its parameters.
 """
