@@ -208,15 +208,16 @@ def trade_off(scenarios, runs: int) -> None:
 def print_ladder(scenario, runs: int) -> None:
     """Each phase's events a day on each rung, simulated and (in brackets) the record's; then how many
     runs still fight in the last third of the record's window (docs/model.md 7.1, 8.4)."""
+    goal = targets(scenario)
+    sim = simulate(scenario, runs, days=v.ladder_days(scenario, goal))  # one ensemble for both tables
     print(f"  events a day, simulated (record), on the rungs {', '.join(RUNG_NAMES)}:")
-    for name, (ours, theirs) in v.ladder_by_phase(scenario, runs=runs).items():
+    for name, (ours, theirs) in v.ladder_by_phase(scenario, sim=sim).items():
         cells = "  ".join(f"{a:4.2f} ({b:4.2f})" for a, b in zip(ours, theirs, strict=True))
         print(f"    {name:<19s}{cells}")
-    first, last = targets(scenario).window
+    first, last = goal.window
     start = last - (last - first + 1) // 3 + 1
-    sim = simulate(scenario, runs, days=last + 1)
     ev = sim.events
-    late = ev[(sim.roots[ev[:, 4]] >= VIOLENCE_ROOT) & (ev[:, 1] >= start)]
+    late = ev[(sim.roots[ev[:, 4]] >= VIOLENCE_ROOT) & (ev[:, 1] >= start) & (ev[:, 1] <= last)]
     fighting = np.unique(late[:, 0]).size / runs
     print(
         f"  days {start}-{last} (the window's last third): violence in {fighting:.0%} of runs, "

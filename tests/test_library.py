@@ -118,17 +118,13 @@ def test_each_scenario_runs_and_its_trigger_happens(name):
 def _still_fighting(fatigue: float, runs: int = 200) -> float:
     """Korea 2015 at its point values: of the runs with violence (CAMEO 18-20) before day 30, the share
     still violent in days 45-59."""
-    result = run(
-        "korea_2015",
-        runs=runs,
-        days=60,
-        posterior=False,
-        overrides={"mechanisms.reciprocity.fatigue": fatigue},
-    )
-    ev = result.events
-    violent = ev[ev["cameo"].astype(str).str[:2].isin(["18", "19", "20"])]
-    early = set(violent.loc[violent["day"] < 30, "run"])
-    late = set(violent.loc[violent["day"] >= 45, "run"])
+    from sim.analysis.fit import simulate
+
+    scenario = load_scenario("korea_2015", {"mechanisms.reciprocity.fatigue": fatigue})
+    sim = simulate(scenario, runs, days=60, posterior=False)
+    violent = sim.events[sim.roots[sim.events[:, 4]] >= 18]
+    early = set(violent[violent[:, 1] < 30, 0].tolist())
+    late = set(violent[violent[:, 1] >= 45, 0].tolist())
     assert len(early) >= runs // 2  # the episode's own violence (its scripted exchange) starts one
     return len(early & late) / len(early)
 

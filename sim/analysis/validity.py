@@ -123,7 +123,11 @@ def record_fit(
 
 
 def ladder_by_phase(
-    scenario: Scenario, *, runs: int = 1000, batch: Mapping[str, np.ndarray] | None = None
+    scenario: Scenario,
+    *,
+    runs: int = 1000,
+    batch: Mapping[str, np.ndarray] | None = None,
+    sim: Simulated | None = None,
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Events a day on each rung of the ladder (cooperation, verbal conflict, coercion, violence: CAMEO
     roots 01-09, 10-13, 14-17, 18-20) in each of the record's phases, the ensemble's mean over its runs
@@ -131,11 +135,14 @@ def ladder_by_phase(
     not events of either): phase -> (simulated, record), four numbers each.
 
     The phases' Goldstein sums say how hostile a phase was; this says with which moves, so a fit that
-    reaches the sums with the wrong moves shows (docs/model.md 8.2, stop 26).
+    reaches the sums with the wrong moves shows (docs/model.md 8.2, stop 26). `sim`: runs of the scenario
+    already made (`ladder_days` long at least), in place of `runs` new ones.
     """
     data = read_event_data(locate(scenario), scenario)  # read once: the targets and the ladder
     goal = targets(scenario, data)
-    sim = simulate(scenario, runs, days=max(scenario.days, goal.window[1] + 1), batch=batch)
+    if sim is None:
+        sim = simulate(scenario, runs, days=ladder_days(scenario, goal), batch=batch)
+    runs = sim.runs
     roots = sim.roots[sim.events[:, 4]]
     ev = sim.events[roots > 0]
     rung = RUNGS_OF_ROOT[roots[roots > 0]]
@@ -151,6 +158,11 @@ def ladder_by_phase(
             np.bincount(record_rung[theirs], minlength=4) / days,
         )
     return out
+
+
+def ladder_days(scenario: Scenario, goal: Targets) -> int:
+    """How many days ladder_by_phase simulates: the scenario's, or the record's window if longer."""
+    return max(scenario.days, goal.window[1] + 1)
 
 
 def clocked(
