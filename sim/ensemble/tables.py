@@ -362,12 +362,16 @@ def parquet_writer(path: Path, schema) -> object:
 
     Dictionary encoding only for the columns that repeat (ids, days, dates, labels): on the float
     columns (tensions, postures) it costs two thirds of the encoding time and saves 8% of the file.
+    Statistics (each row group's minimum and maximum) likewise: they let a reader skip row groups by
+    run, day or actor; on the float columns they would cost a seventh of the encoding time.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     repeated = [f.name for f in schema if not pa.types.is_floating(f.type)]
-    return pq.ParquetWriter(path, schema, memory_pool=_pool(), use_dictionary=repeated)
+    return pq.ParquetWriter(
+        path, schema, memory_pool=_pool(), use_dictionary=repeated, write_statistics=repeated
+    )
 
 
 def arrow_table(columns) -> object:

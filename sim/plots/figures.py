@@ -14,7 +14,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FixedLocator
+from matplotlib.ticker import FixedFormatter, FixedLocator
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,15 +46,19 @@ def _date_axis(ax, days: int, maxticks: int = 8) -> None:
 
 
 def _fix_ticks(ax) -> None:
-    """Pin the ticks where the tick rules put them for the axis's final limits (dates on x, 0-100 on y).
+    """Pin the ticks where the tick rules put them for the axis's final limits (dates on x, 0-100 on y),
+    and their labels as the formatter writes them.
 
-    The same ticks; but drawing with a constrained layout asks an axis for its ticks dozens of times
-    (each pass, each spine), and each time the rules ran anew: a fifth of drawing the dyads for the
-    dates, a twentieth for the tension scale. Call it once the limits are final (data in, limits set);
-    shared axes share the pinned ticks.
+    The same ticks and labels; but drawing with a constrained layout asks an axis for its ticks dozens
+    of times (each pass, each spine), and each time the rules ran anew and the dates were formatted
+    anew: a fifth of drawing the dyads for the ticks, a tenth of the rest for the labels. Call it once
+    the limits are final (data in, limits set); shared axes share the pinned ticks.
     """
     for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_locator(FixedLocator(axis.get_major_locator()()))
+        ticks = axis.get_major_locator()()
+        labels = axis.get_major_formatter().format_ticks(ticks)
+        axis.set_major_locator(FixedLocator(ticks))
+        axis.set_major_formatter(FixedFormatter(labels))
 
 
 def _tension_axes(ax, dates, start, days: int) -> None:
