@@ -9,7 +9,9 @@ in-process ensemble (`sim.run()`, which spills the trajectories as Arrow IPC)
 and the end-to-end `sim run` of R x 180 days (imports, the same simulation
 with the table streamed to Parquet, the figures drawn by its worker process,
 the run folder, exit), each the best of three, with its peak memory and CPU
-time (the command's with its figure worker's), and their ratios, and the
+time (the command's with its figure worker's), and their ratios (also as
+the median and range of PAIRS pairs run back to back, since a shared
+machine's load swings each time by a tenth or more), and the
 same `sim run` with its figures stubbed out (what start-up, tables and files
 cost alone); then the table of configurations.
 
@@ -40,6 +42,7 @@ import time
 
 DAYS = 180
 SCENARIO = "kosovo_2021"
+PAIRS = 5  # in-process and end-to-end runs measured back to back, for the ratio's spread
 # `sim run` with the figures' drawing stubbed out (no worker, no matplotlib, empty files): what the rest
 # of the command costs, so the end-to-end ratio can be split into the figures' part and everything else
 WITHOUT_FIGURES = """
@@ -143,6 +146,16 @@ def command_to_picture(runs: int) -> None:
         print(
             f"  end to end / in-process: {e2e / engine['seconds']:.2f}x time "
             f"({e2e_cpu / engine['cpu']:.2f}x CPU), {e2e_mb / engine['peak_mb']:.2f}x peak memory"
+        )
+        # the two best times above come minutes apart; on a shared machine each swings by a tenth or
+        # more with the load of the moment, so the ratio is also taken in pairs run back to back
+        ratios = []
+        for k in range(PAIRS):
+            alone = child({"kind": "fast", "runs": runs, "events": "none"})["seconds"]
+            ratios.append(timed([*big, "--out", os.path.join(tmp, f"pair{k}")])[0] / alone)
+        print(
+            f"  the same ratio in {PAIRS} pairs run back to back: median {statistics.median(ratios):.2f}x "
+            f"(from {min(ratios):.2f}x to {max(ratios):.2f}x)"
         )
         bare = [sys.executable, "-c", WITHOUT_FIGURES, *big[3:]]
         plain = min(timed([*bare, "--out", os.path.join(tmp, f"bare{k}")], cpu=True)[0] for k in range(3))
