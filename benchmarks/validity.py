@@ -116,6 +116,15 @@ def main(argv: list[str] | None = None) -> None:
             f"ensemble 50% band [{q25:+6.1f}, {q75:+6.1f}] (median {q50:+6.1f})  {mark}"
         )
     print(f"   phases inside the 50% band: {f.phases_inside} of {len(f.phases)} (goal >= 4)")
+    ranks = ", ".join(f"{name} {share:.0%}" for name, share in f.rank.items())
+    print(f"   where the record falls among the runs (share of runs below it; 50% is the middle): {ranks}")
+    goal_met = f.twin[4:].sum()
+    print(
+        f"   a run of the ensemble read as the record has at least 4 of its {len(f.phases)} phases inside "
+        f"the bands in {goal_met:.0%} of runs (0..{len(f.phases)} inside: "
+        + " ".join(f"{share:.0%}" for share in f.twin)
+        + "): the goal's chance were the model the truth"
+    )
     if f.aligned:
         print(
             "   the same on each run's own clock (a phase nearer the deal than the trigger moved by the run's"

@@ -705,6 +705,20 @@ def test_phases_aligned_on_each_runs_deal_see_a_rhythm_the_calendar_smears():
     assert len(shifted_means(daily, 14, 18, (deal - record_day).astype(float))) == 6  # 3 moved past day 19
 
 
+def test_a_model_that_were_the_truth_meets_four_phases_of_five_about_a_fifth_of_the_time():
+    """The twin experiment behind the phases goal (docs/model.md 8.2): with five independent phases,
+    a run read as the record has 4 or 5 inside the 50% bands with chance 6/32; the control, five
+    phases that move together, puts every run's phases all inside or all outside."""
+    from sim.analysis.validity import twin_inside
+
+    rng = np.random.default_rng(3)
+    independent = twin_inside(rng.normal(size=(40_000, 5)))
+    assert abs(independent.sum() - 1) < 1e-12 and len(independent) == 6
+    assert abs(independent[4:].sum() - 6 / 32) < 0.01
+    together = twin_inside(np.repeat(rng.normal(size=(40_000, 1)), 5, axis=1))
+    assert together[1:5].sum() == 0 and abs(together[5] - 0.5) < 0.01
+
+
 def test_each_phase_is_read_on_the_clock_of_its_nearer_anchor():
     """A phase that starts nearer the trigger than the deal stays on the calendar (every run); the
     others move with each run's deal (the runs with one); a record without a deal gives nothing."""

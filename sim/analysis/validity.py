@@ -9,7 +9,7 @@ trigger is the scenario's scripted events, the targets are the record's.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -63,6 +63,10 @@ class RecordFit:
     resolution_day: tuple[float, float | None]
     p_clash: float
     p_agreement: float
+    # phase -> the share of runs below the record's daily sum (ties count half): 0.5 is the middle
+    rank: dict[str, float] = field(default_factory=dict)
+    # share of runs with k = 0..len(phases) of their own phases inside the 50% bands (`twin_inside`)
+    twin: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def shares_within(self) -> int:
@@ -102,10 +106,13 @@ def record_fit(
     parts = per_run(sim, goal)
     daily, agreement = parts["daily"], parts["agreement_day"]
     has_deal = agreement < sim.days
-    phases = {}
-    for name, (a, b) in goal.phases.items():
-        q25, q50, q75 = np.quantile(daily[:, a : b + 1].mean(axis=1), [0.25, 0.5, 0.75])
-        phases[name] = (goal.goldstein[name], float(q25), float(q50), float(q75))
+    phases, rank = {}, {}
+    means = np.stack([daily[:, a : b + 1].mean(axis=1) for a, b in goal.phases.values()], axis=1)
+    for k, name in enumerate(goal.phases):
+        q25, q50, q75 = np.quantile(means[:, k], [0.25, 0.5, 0.75])
+        record = goal.goldstein[name]
+        phases[name] = (record, float(q25), float(q50), float(q75))
+        rank[name] = float(np.mean(means[:, k] < record) + 0.5 * np.mean(means[:, k] == record))
     return RecordFit(
         runs=runs,
         share={a: (stats[f"share.{a}"], goal.actor_share[a]) for a in scenario.actors},
@@ -119,7 +126,23 @@ def record_fit(
         resolution_day=(float(np.median(parts["resolution_day"])), goal.resolution_day),
         p_clash=float(parts["clash"].mean()),
         p_agreement=float(has_deal.mean()),
+        rank=rank,
+        twin=twin_inside(means),
     )
+
+
+def twin_inside(means: np.ndarray) -> np.ndarray:
+    """How many phases the ensemble's own runs put inside its 50% bands: the share of runs with
+    k = 0..phases of them inside, each run read as if it were the record (a twin experiment).
+
+    A model that were the truth would meet "at least 4 of 5" only as often as this says: a record is
+    one draw of the process, and each band holds half of the draws. `means`: (runs, phases), each
+    run's mean daily sum in each phase. Each run is read against the bands of all runs, its own
+    included (one run in a thousand moves a quartile by at most one order statistic).
+    """
+    q25, q75 = np.quantile(means, [0.25, 0.75], axis=0)
+    inside = ((means >= q25) & (means <= q75)).sum(axis=1)
+    return np.bincount(inside, minlength=means.shape[1] + 1) / len(means)
 
 
 def ladder_by_phase(
