@@ -5,6 +5,7 @@
     python benchmarks/phase_probe.py --ladder kosovo_2011 korea_2015 ...   # any record's ladder by phase,
                                                 # and the runs still fighting in its window's last third
     python benchmarks/phase_probe.py --timing   # when the talks open, the deal follows, the parties are ready
+    python benchmarks/phase_probe.py --readiness korea_2015 ...   # any scenario's readiness for a deal
 
 Issue 10's acceptance 2 asks for the record's daily Goldstein sum inside the ensemble's 50% band in
 at least 4 of its 5 phases. This script separates four things that could keep it out:
@@ -36,7 +37,9 @@ With `--timing` it runs only the bundled scenario and prints what sets the deal'
 whose deal falls before, in, after the record's intervention phase (or never), with the signalling,
 intervention and implementation phases' sums in each group; and, from the reference engine (point
 values, `READY_RUNS` runs), each principal's chance of accepting the offer on each day were talks
-standing, with two parts of its margin: the mediators' pressure and the hurt (7.5).
+standing, with three parts of its margin: the mediators' pressure, the hurt and the audience costs
+(7.5). With `--readiness` it prints only that table, every fourth day of each named scenario's record
+window (docs/model.md 8.4, "What keeps a war going", stop 28).
 
 Each row prints whatever it finds; the scenarios' posteriors give each replicate its parameters.
 """
@@ -280,37 +283,45 @@ def print_timing(scenario, runs: int) -> None:
     print_readiness(scenario)
 
 
-def print_readiness(scenario) -> None:
+def print_readiness(scenario, days: int = READY_DAYS, every: int = 1) -> None:
     """Each principal's chance of accepting the offer, day by day, were talks standing (the reference
-    engine at the scenario's point values): whether the parties are ready long before the deal."""
+    engine at the scenario's point values): whether the parties are ready long before the deal, and
+    three parts of the margin (7.5): the mediators' pressure, the hurt, and the audience costs of
+    accepting (the weight times the commitment stock, which casualties feed in a war)."""
     import dataclasses
 
     from sim.model.reference import ReferenceModel
 
-    first = ReferenceModel(scenario, replicate=0, days=READY_DAYS)
+    first = ReferenceModel(scenario, replicate=0, days=days)
     spec = first.spec
     pair = [int(v) for v in spec.principals]
     if min(pair) < 0 or spec.settle_move < 0:
         return
-    parts = np.zeros((READY_RUNS, READY_DAYS, 2, 3))  # P(accept), the mediators' pressure, hurt
+    parts = np.zeros((READY_RUNS, days, 2, 4))  # P(accept), the mediators' pressure, hurt, audience
     for r in range(READY_RUNS):
-        model = first if r == 0 else ReferenceModel(scenario, replicate=r, days=READY_DAYS)
-        for day in range(READY_DAYS):
+        model = first if r == 0 else ReferenceModel(scenario, replicate=r, days=days)
+        for day in range(days):
             seen = model.see()
             model.seen = dataclasses.replace(seen, talks=True, in_force=False)
             chance = model.acceptance()
             weight = model.p["mediation.weight"]
+            audience = model.p["audience_costs.weight"]
             for q, i in enumerate(pair):
                 pressure = model.seen.crisis[i] * weight * model.world.mediation[i]
-                parts[r, day, q] = chance[i], pressure, model.seen.hurt[i]
+                parts[r, day, q] = (
+                    chance[i],
+                    pressure,
+                    model.seen.hurt[i],
+                    audience * model.world.commitment[i],
+                )
             model.step()
     names = " / ".join(spec.actor_ids[i] for i in pair)
     print(f"  readiness (reference engine, point values, {READY_RUNS} runs; were talks standing), {names}:")
-    print("    day  P(accept)      mediators' pressure   hurt")
+    print("    day  P(accept)      mediators' pressure   hurt          audience costs")
     mean = parts.mean(axis=0)
-    for day in range(READY_DAYS):
-        cells = [" / ".join(f"{mean[day, q, c]:.2f}" for q in range(2)) for c in range(3)]
-        print(f"    {day:3d}  {cells[0]:<14s} {cells[1]:<21s} {cells[2]}")
+    for day in range(0, days, every):
+        cells = [" / ".join(f"{mean[day, q, c]:.2f}" for q in range(2)) for c in range(4)]
+        print(f"    {day:3d}  {cells[0]:<14s} {cells[1]:<21s} {cells[2]:<13s} {cells[3]}")
 
 
 def main() -> None:
@@ -331,11 +342,23 @@ def main() -> None:
     only.add_argument(
         "--timing", action="store_true", help="only the bundled scenario: the talks, the deal and readiness"
     )
+    only.add_argument(
+        "--readiness",
+        nargs="+",
+        metavar="SCENARIO",
+        help="only each scenario's readiness for a deal, every fourth day of its record's window",
+    )
     args = parser.parse_args()
     if args.ladder:
         for name in args.ladder:
             print(f"\n{name} ({args.runs:,} runs)")
             print_ladder(load_scenario(name), args.runs)
+        return
+    if args.readiness:
+        for name in args.readiness:
+            scenario = load_scenario(name)
+            print(f"\n{name}")
+            print_readiness(scenario, days=targets(scenario).window[1] + 1, every=4)
         return
     base = load_scenario(BASE)
     if args.timing:
