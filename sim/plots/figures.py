@@ -128,6 +128,8 @@ def dyads_figure(p: DyadsPlot) -> Figure:
         _fan(ax, p.dates, p.bands[:, :, n], p.runs, BLUE, label="median" if ax is axes.flat[0] else None)
         ax.set_title(title, fontsize=10, loc="left")
         ax.set_ylim(0, 100)
+        if len(p.dates) > 1:  # the runs' days edge to edge, as in the fan chart (no empty margin)
+            ax.set_xlim(p.dates[0], p.dates[-1])
         ax.grid(alpha=0.3)
         _date_axis(ax, p.days, maxticks=4)
     for ax in axes.flat[len(p.titles) :]:
