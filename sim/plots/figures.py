@@ -50,9 +50,9 @@ def _fix_ticks(ax) -> None:
     and their labels as the formatter writes them.
 
     The same ticks and labels; but drawing with a constrained layout asks an axis for its ticks dozens
-    of times (each pass, each spine), and each time the rules ran anew and the dates were formatted
-    anew: a fifth of drawing the dyads for the ticks, a tenth of the rest for the labels. Call it once
-    the limits are final (data in, limits set); shared axes share the pinned ticks.
+    of times (each pass, each spine), and each time the rules ran anew (a fifth of drawing the dyads)
+    and the dates were formatted anew (another twelfth). Call it once the limits are final (data in,
+    limits set); shared axes share the pinned ticks.
     """
     for axis in (ax.xaxis, ax.yaxis):
         ticks = axis.get_major_locator()()
