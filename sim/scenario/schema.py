@@ -430,8 +430,9 @@ class Reciprocity(Strict):
     memory: Rate = Field(default=0.2, description="Daily decay of grievance stocks.")
     fatigue: Weight = Field(
         default=0.8,
-        description="How strongly one's own past hostility drains the urge (at 1 or more a sustained "
-        "exchange burns out; below 1 it feeds itself: Richardson's stability condition).",
+        description="How strongly one's own past hostility drains the urge (at 1 or more an exchange "
+        "without casualties burns out, below 1 it feeds itself: Richardson's stability condition; an "
+        "armed clash's casualties raise that level, to 5 at the default casualties).",
     )
     mirror: Weight = Field(
         default=1.0,
