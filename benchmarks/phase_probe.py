@@ -56,7 +56,7 @@ import numpy as np
 
 from sim import load_scenario
 from sim.analysis import validity as v
-from sim.analysis.fit import per_run, simulate
+from sim.analysis.fit import RUNGS_OF_ROOT, per_run, simulate
 from sim.model.kernel import SCRIPTED
 from sim.scenario.loader import locate
 from sim.scenario.record import own_events, read_event_data, targets
@@ -68,7 +68,6 @@ ACTIVITY = ("base", "arousal", "response")
 BASE = "kosovo_2021"  # the bundled scenario the probes extend
 POINT = "kosovo_2021_phases_point.yaml"  # one parameter point searched for the phases alone
 RUNG_NAMES = ("cooperation", "verbal conflict", "coercion", "violence")
-VIOLENCE_ROOT = 18  # CAMEO roots 18-20: assault, fight, mass violence
 READY_RUNS, READY_DAYS = 60, 15  # the reference engine's runs and days for the principals' readiness
 
 
@@ -220,7 +219,8 @@ def print_ladder(scenario, runs: int) -> None:
     first, last = goal.window
     start = last - (last - first + 1) // 3 + 1
     ev = sim.events
-    late = ev[(sim.roots[ev[:, 4]] >= VIOLENCE_ROOT) & (ev[:, 1] >= start) & (ev[:, 1] <= last)]
+    violent = RUNGS_OF_ROOT[sim.roots[ev[:, 4]]] == RUNG_NAMES.index("violence")  # the ladder's top rung
+    late = ev[violent & (ev[:, 1] >= start) & (ev[:, 1] <= last)]
     fighting = np.unique(late[:, 0]).size / runs
     print(
         f"  days {start}-{last} (the window's last third): violence in {fighting:.0%} of runs, "
