@@ -118,11 +118,11 @@ def test_each_scenario_runs_and_its_trigger_happens(name):
 def _still_fighting(fatigue: float, runs: int = 200) -> float:
     """Korea 2015 at its point values: of the runs with violence (CAMEO 18-20) before day 30, the share
     still violent in days 45-59."""
-    from sim.analysis.fit import simulate
+    from sim.analysis.fit import RUNGS_OF_ROOT, simulate
 
     scenario = load_scenario("korea_2015", {"mechanisms.reciprocity.fatigue": fatigue})
     sim = simulate(scenario, runs, days=60, posterior=False)
-    violent = sim.events[sim.roots[sim.events[:, 4]] >= 18]
+    violent = sim.events[RUNGS_OF_ROOT[sim.roots[sim.events[:, 4]]] == 3]  # the ladder's top rung
     early = set(violent[violent[:, 1] < 30, 0].tolist())
     late = set(violent[violent[:, 1] >= 45, 0].tolist())
     assert len(early) >= runs // 2  # the episode's own violence (its scripted exchange) starts one
