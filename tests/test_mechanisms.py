@@ -496,6 +496,27 @@ def test_an_armed_clash_leaves_grievance_and_pressure_at_home(casualties):
     assert (clash[0] > incident[0] + 1.0 and clash[1] > incident[1]) is (casualties > 0)
 
 
+@pytest.mark.parametrize("weariness", [1.0, 0.0])
+def test_an_armed_clash_wearies_both_sides(weariness):
+    """War weariness (docs/model.md 7.1): a clash's casualties add to both sides' own hostility stock,
+    which fatigue drains, on top of what the move itself adds. Control: at weariness 0 they add nothing."""
+
+    def own_hostility(move):
+        model = model_at(3, {"mechanisms.accidents.weariness": weariness})
+        ix, mv = model.spec.actor_ids.index, model.spec.moves
+        s, k = ix("serbia"), ix("kosovo")
+        before = (model.world.hostility[s], model.world.hostility[k])
+        model._apply(s, k, mv.index(move))
+        gained = (model.world.hostility[s] - before[0], model.world.hostility[k] - before[1])
+        return gained, float(mv.hostility[mv.index(move)]), model.p["accidents.casualties"]
+
+    (mover, target), own, casualties = own_hostility("armed_clash")
+    (mover_i, target_i), own_i, _ = own_hostility("incident")
+    assert casualties > 0
+    assert abs(target - weariness * casualties) < 1e-9 and target_i == 0.0
+    assert abs(mover - own - weariness * casualties) < 1e-9 and abs(mover_i - own_i) < 1e-9
+
+
 def test_peacekeepers_in_contact_can_be_party_to_an_incident():
     def posture(on):
         def edit(world, ix):

@@ -82,6 +82,7 @@ from sim.model.mechanisms import (
     TENSION_DECAY,
     VERBAL_COST,
     VERBAL_SHARE,
+    WEARINESS,
 )
 from sim.model.rng import uniform
 from sim.model.spec import (
@@ -472,11 +473,14 @@ def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
         held[r, src, k] = False
     if feats[m, F_CLASH] > 0.0:
         clashed[r] = True
-        # casualties: grievance on both sides and their allies, and pressure at home not to back down
+        # casualties: grievance on both sides and their allies, pressure at home not to back down, and
+        # war weariness (the fatigue side of Richardson's pair: each side's own hostility stock)
         _aggrieve(r, b, src, tgt, p[CASUALTIES], aff, H, n)
         _aggrieve(r, b, tgt, src, p[CASUALTIES], aff, H, n)
         A[r, src] += p[CASUALTIES] / 2.0
         A[r, tgt] += p[CASUALTIES] / 2.0
+        X[r, src] += p[CASUALTIES] * p[WEARINESS]
+        X[r, tgt] += p[CASUALTIES] * p[WEARINESS]
 
 
 def scratch_space(

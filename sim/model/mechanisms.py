@@ -75,6 +75,7 @@ PARAMS = (
     "accidents.hazard",
     "accidents.escalation",
     "accidents.casualties",
+    "accidents.weariness",
     "tension.decay",
     "tension.event_scale",
     "tension.posture_scale",
@@ -92,7 +93,7 @@ PARAMS = (
     MEDIATION_W, MEDIATION_DECAY, IMPLEMENTATION, DRIVE,
     BARGAIN_PRECISION, COST_WEIGHT, HURT_SCALE, RECOVERY, CARRY_OUT, PROSPECT, DEMANDS_MET,
     JUMP_COST, LADDER_MEMORY, LADDER_SHARED,
-    ACCIDENT_W, HAZARD, ESCALATION, CASUALTIES,
+    ACCIDENT_W, HAZARD, ESCALATION, CASUALTIES, WEARINESS,
     TENSION_DECAY, EVENT_SCALE, POSTURE_SCALE,
     RESOLUTION_THRESHOLD, RESOLUTION_WINDOW,
 ) = range(len(PARAMS))  # fmt: skip

@@ -873,6 +873,8 @@ class ReferenceModel(mesa.Model):
             self._aggrieve(tgt, src, casualties)
             w.commitment[src] += casualties / 2.0
             w.commitment[tgt] += casualties / 2.0
+            w.hostility[src] += casualties * p["accidents.weariness"]  # war weariness
+            w.hostility[tgt] += casualties * p["accidents.weariness"]
 
     def take_effect(self, todays: list[tuple[int, int, int, int]]) -> None:
         """Stocks decay, the day's events apply, standing postures press, habits form (docs/model.md 7.3)."""

@@ -431,8 +431,8 @@ class Reciprocity(Strict):
     fatigue: Weight = Field(
         default=0.8,
         description="How strongly one's own past hostility drains the urge (at 1 or more an exchange "
-        "without casualties burns out, below 1 it feeds itself: Richardson's stability condition; an "
-        "armed clash's casualties raise that level, to 5 at the default casualties).",
+        "burns out, below 1 it feeds itself: Richardson's stability condition; an armed clash's "
+        "casualties raise that level unless they weigh on both sides as war weariness too).",
     )
     mirror: Weight = Field(
         default=1.0,
@@ -574,6 +574,13 @@ class Accidents(Strict):
     casualties: Weight = Field(
         default=2.0,
         description="Grievance and domestic pressure an armed clash leaves on both sides (and their allies).",
+    )
+    weariness: Weight = Field(
+        default=1.0,
+        description="War weariness: the share of an armed clash's casualties that also adds to each side's "
+        "own hostility stock, which fatigue drains (at 1 casualties feed the urge to answer and the "
+        "weariness alike, so fatigue above 1 stays Richardson's stability condition; at 0 an exchange of "
+        "clashes burns out only at fatigue above 1 + 2 x casualties).",
     )
 
 
