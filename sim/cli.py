@@ -564,6 +564,33 @@ def compare_events(
     out.print(f"files: {folder}/events_vs_data.csv, events_vs_data.png", highlight=False)
 
 
+# the calibration's choices, shared by `calibrate` and `backtest` (whose training fits take them too)
+FixOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--fix",
+        help="Hold a free parameter at a value instead of fitting it, e.g. "
+        "mechanisms.activity.crisis=0 (repeatable; written into posterior.csv as a constant).",
+    ),
+]
+ToleranceOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--tolerance",
+        help="One unit of misfit for a kind of summary instead of the default, e.g. calm=0.01 "
+        "(repeatable; kinds and defaults: docs/model.md 8.1).",
+    ),
+]
+FreeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--free",
+        help="Fit a mechanism parameter the calibration otherwise holds, over a uniform prior, e.g. "
+        "mechanisms.bargaining.hurt_scale=2:30 (repeatable).",
+    ),
+]
+
+
 @app.command()
 def calibrate(
     scenarios: Annotated[
@@ -585,30 +612,9 @@ def calibrate(
         float, typer.Option(help="Start no new generation after this long (the one running finishes).")
     ] = 8.0,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder to write.")] = None,
-    fix: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--fix",
-            help="Hold a free parameter at a value instead of fitting it, e.g. "
-            "mechanisms.activity.crisis=0 (repeatable; written into posterior.csv as a constant).",
-        ),
-    ] = None,
-    tolerance: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--tolerance",
-            help="One unit of misfit for a kind of summary instead of the default, e.g. calm=0.01 "
-            "(repeatable; kinds and defaults: docs/model.md 8.1).",
-        ),
-    ] = None,
-    free: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--free",
-            help="Fit a mechanism parameter the calibration otherwise holds, over a uniform prior, e.g. "
-            "mechanisms.bargaining.hurt_scale=2:30 (repeatable).",
-        ),
-    ] = None,
+    fix: FixOpt = None,
+    tolerance: ToleranceOpt = None,
+    free: FreeOpt = None,
 ) -> None:
     """Fit the free parameters to the coded record(s) by ABC-SMC (pyabc); write the posterior.
 
@@ -732,8 +738,15 @@ def backtest(
             "each unit's mean, and each repeat's pooled skill is printed (the training fits' noise)."
         ),
     ] = 1,
+    fix: FixOpt = None,
+    tolerance: ToleranceOpt = None,
+    free: FreeOpt = None,
 ) -> None:
-    """Leave one episode out, calibrate on the others, forecast it; score against two baselines."""
+    """Leave one episode out, calibrate on the others, forecast it; score against two baselines.
+
+    `--fix`, `--tolerance` and `--free` shape each training fit as they shape `sim calibrate`'s, so a
+    backtest scores the calibration that was shipped.
+    """
     from sim.analysis import backtest as bt
 
     if not max_minutes > 0:  # NaN too
@@ -757,6 +770,9 @@ def backtest(
         forecast_runs=forecast_runs,
         origins=days,
         repeats=repeats,
+        fixed=_assignments(fix or [], "--fix"),
+        tolerances=_assignments(tolerance or [], "--tolerance"),
+        freed=_priors(free or []),
         progress=lambda line: err.print(f"backtest: {line}", highlight=False, soft_wrap=True),
     )
     folder = result.save(out_dir or default_run_dir("backtest-" + "-".join(sc.name for sc in loaded)[:80]))

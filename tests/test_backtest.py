@@ -115,6 +115,31 @@ def test_the_backtest_scores_every_day_of_the_window_and_event_days_apart(backte
     assert set(k18["origin"]) == {0}
 
 
+def test_the_training_fits_take_the_calibrations_choices(backtest_folder, tmp_path):
+    """`--free`, `--tolerance` and `--fix` reach every training fit, as `sim calibrate`'s reach its fit
+    (the library's posterior is fitted with fatigue free, docs/model.md 8.4). Control: the plain
+    backtest's fits hold fatigue at the scenario's value and name no choices."""
+    from sim.cli import main
+
+    out = tmp_path / "out"
+    chosen = ["--free", "mechanisms.reciprocity.fatigue=1:2", "--tolerance", "p_clash=0.25"]
+    chosen += ["--fix", "mechanisms.activity.crisis=0"]
+    with pytest.raises(SystemExit) as done:
+        main(["backtest", *PAIR, *TINY, "--origins", "0", *chosen, "--out", str(out)])
+    assert done.value.code in (0, None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["freed"] == {"mechanisms.reciprocity.fatigue": "1:2"}
+    assert manifest["tolerances"] == {"p_clash": 0.25}
+    for fit in manifest["calibrations"].values():
+        assert 1.0 <= fit["point_values"]["mechanisms.reciprocity.fatigue"] <= 2.0
+        assert fit["point_values"]["mechanisms.activity.crisis"] == 0
+    plain = json.loads((backtest_folder / "manifest.json").read_text())
+    assert plain["freed"] == {} and plain["tolerances"] == {}
+    for fit in plain["calibrations"].values():
+        assert "mechanisms.reciprocity.fatigue" not in fit["point_values"]
+        assert fit["point_values"]["mechanisms.activity.crisis"] != 0
+
+
 def test_backtest_errors_are_one_line_and_write_nothing(cli, tmp_path):
     out = tmp_path / "bt"
     assert "expected at least two scenarios" in one_error(cli, "backtest", "kosovo_2018", "--out", out)
@@ -129,6 +154,7 @@ def test_backtest_errors_are_one_line_and_write_nothing(cli, tmp_path):
     assert "--repeats: expected a whole number" in one_error(
         cli, "backtest", *PAIR, "--repeats", "0", "--out", out
     )
+    assert "--free: expected PATH=LOW:HIGH" in one_error(cli, "backtest", *PAIR, "--free", "x", "--out", out)
     bare = tmp_path / "bare.yaml"
     text = (SCENARIOS / "kosovo_2018.yaml").read_text().split("\nrecord:")[0]
     bare.write_text(text.replace("name: kosovo_2018", "name: b"))

@@ -23,7 +23,7 @@ timing before the horizon). Skill = 1 - score / baseline score, with a paired bo
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +171,9 @@ def backtest(
     forecast_runs: int = 200,
     origins: Sequence[int] = ORIGINS,
     repeats: int = 1,
+    fixed: Mapping[str, float] | None = None,
+    tolerances: Mapping[str, float] | None = None,
+    freed: Mapping[str, object] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Backtest:
     """Leave each episode out in turn: calibrate on the others, forecast it, score the forecasts.
@@ -178,7 +181,8 @@ def backtest(
     With `repeats` above 1 the whole backtest runs again with every episode's seed moved (REPEAT_SEED
     per repeat): small training fits differ from seed to seed by more than two versions of the model
     may (docs/model.md 8.4), so the table scores each unit's mean over the repeats and `repeats` keeps
-    each repeat's pooled skill, the spread a comparison has to beat.
+    each repeat's pooled skill, the spread a comparison has to beat. `fixed`, `tolerances` and `freed`
+    shape each training fit as in `calibrate_joint`, so the backtest scores the calibration shipped.
     """
     if len(scenarios) < 2:
         raise UserError(
@@ -206,6 +210,9 @@ def backtest(
                 runs=runs,
                 max_seconds=max_seconds,
                 progress=lambda line, name=name: say(f"without {name}: {line}"),
+                fixed=fixed,
+                tolerances=tolerances,
+                freed=freed,
             )
             calibrations[name] = _report(cal)
             draws = _draws(cal, held, forecast_runs)
@@ -225,6 +232,9 @@ def backtest(
         "forecast_runs": forecast_runs,
         "origins": origins,
         "repeats": repeats,
+        "fixed": dict(fixed or {}),
+        "tolerances": dict(tolerances or {}),
+        "freed": dict(freed or {}),
         "agreement_by": list(AGREEMENT_BY),
         "replay": "rolling origin k: the record's coded events of days 0..k-1 replayed as history "
         "(sim.analysis.replay); scripted events after the origin dropped",
