@@ -673,16 +673,17 @@ def test_a_deal_in_force_is_carried_out_and_the_knock_out_leaves_the_roadblocks_
 
 def test_restraint_acts_where_a_patron_presses_its_client_and_not_where_none_does():
     """2011: Belgrade pressed the northern Serbs to lift the barricades; switching the patron's restraint
-    off makes a deal by day 30 rarer. Placebo: in 2021 no patron pressed its client (the record has
-    none), and the same knock-out leaves P(deal by day 30) alone."""
+    off raises the crisis's peak (under the library's posterior of stop 29; docs/model.md 8.3). Placebo:
+    in 2021 no patron pressed its client (the record has none), and the same knock-out leaves the peak
+    alone."""
     from sim import load_scenario
     from sim.analysis.validity import knockouts
 
     (pressed,) = knockouts(load_scenario("kosovo_2011"), runs=1000, only=["alliance (restraint)"])
-    assert "p_deal_30" in pressed.significant
-    assert pressed.value["p_deal_30"] < pressed.base["p_deal_30"]
+    assert "peak_tension" in pressed.significant
+    assert pressed.value["peak_tension"] > pressed.base["peak_tension"]
     (idle,) = knockouts(load_scenario("kosovo_2021"), runs=1000, only=["alliance (restraint)"])
-    assert "p_deal_30" not in idle.significant
+    assert "peak_tension" not in idle.significant
 
 
 def test_a_scripted_withdrawal_under_a_deal_happens_once():
