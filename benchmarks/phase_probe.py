@@ -58,6 +58,7 @@ from sim import load_scenario
 from sim.analysis import validity as v
 from sim.analysis.fit import RUNGS_OF_ROOT, per_run, simulate
 from sim.model.kernel import SCRIPTED
+from sim.model.mechanisms import RUNGS
 from sim.scenario.loader import locate
 from sim.scenario.record import own_events, read_event_data, targets
 
@@ -219,7 +220,7 @@ def print_ladder(scenario, runs: int) -> None:
     first, last = goal.window
     start = last - (last - first + 1) // 3 + 1
     ev = sim.events
-    violent = RUNGS_OF_ROOT[sim.roots[ev[:, 4]]] == RUNG_NAMES.index("violence")  # the ladder's top rung
+    violent = RUNGS_OF_ROOT[sim.roots[ev[:, 4]]] == RUNGS.index("violence")  # the ladder's top rung
     late = ev[violent & (ev[:, 1] >= start) & (ev[:, 1] <= last)]
     fighting = np.unique(late[:, 0]).size / runs
     print(

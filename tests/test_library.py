@@ -119,10 +119,11 @@ def _late_violence(overrides: dict[str, float], runs: int = 200, posterior: bool
     """Korea 2015 (its point values, or with `posterior` its posterior's draws): violent events (CAMEO
     18-20) a day in days 45-59, averaged over the runs, every run having fought before day 30."""
     from sim.analysis.fit import RUNGS_OF_ROOT, simulate
+    from sim.model.mechanisms import RUNGS
 
     scenario = load_scenario("korea_2015", overrides)
     sim = simulate(scenario, runs, days=60, posterior=posterior)
-    violent = sim.events[RUNGS_OF_ROOT[sim.roots[sim.events[:, 4]]] == 3]  # the ladder's top rung
+    violent = sim.events[RUNGS_OF_ROOT[sim.roots[sim.events[:, 4]]] == RUNGS.index("violence")]
     early = set(violent[violent[:, 1] < 30, 0].tolist())
     assert len(early) >= runs // 2  # the episode's own violence (its scripted exchange) starts one
     return float((violent[:, 1] >= 45).sum()) / runs / 15
