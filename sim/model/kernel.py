@@ -77,6 +77,9 @@ from sim.model.mechanisms import (
     RECOVERY,
     RESOLUTION_THRESHOLD,
     RESTRAINT,
+    RETALIATION_AROUSAL,
+    RETALIATION_MEMORY,
+    RETALIATION_W,
     SIGNAL,
     SUNK_COST,
     TENSION_DECAY,
@@ -383,6 +386,15 @@ def arousal(i, seen, world, crisis_w):
 
 
 @njit(cache=True, inline="always")
+def _unanswered(r, i, n, U):
+    """The blows i has taken and not answered, from anyone (what rouses it, docs/model.md 7.2)."""
+    total = 0.0
+    for j in range(n):
+        total += U[r, i, j]
+    return total
+
+
+@njit(cache=True, inline="always")
 def _aggrieve(r, b, src, tgt, amount, aff, H, n):
     """The target's grievance against the source grows, and its allies' in proportion to affinity."""
     H[r, tgt, src] += amount
@@ -421,6 +433,12 @@ def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
     offer = seen[4]
     in_force = seen[2][9][1] > 0.0
     g = feats[m, F_GOLDSTEIN]
+    if g < 0.0:  # an answer pays off the blows the mover has not answered; a blow asks for one
+        U = state[17]
+        if mx.answers(feats[m, F_MATERIAL], feats[m, F_RUNG]) > 0.0:
+            U[r, src, tgt] = max(0.0, U[r, src, tgt] + g / 10.0)
+        if feats[m, F_RUNG] >= mx.BLOW_RUNG:
+            U[r, tgt, src] += -g / 10.0
     T[r, src, tgt] += -g * p[EVENT_SCALE]
     T[r, tgt, src] += -g * p[EVENT_SCALE]
     _aggrieve(r, b, src, tgt, -g / 10.0, aff, H, n)
@@ -767,7 +785,7 @@ def run_block(
                     p[ACT_BASE],
                     p[ACT_AROUSAL],
                     stake[i],
-                    arousal(i, seen, world, p[ACT_CRISIS]),
+                    arousal(i, seen, world, p[ACT_CRISIS]) + p[RETALIATION_AROUSAL] * _unanswered(r, i, n, state[17]),
                     act[b, 0, i],
                     p[PROMINENCE],
                     p[ACT_RESPONSE],
@@ -853,6 +871,7 @@ def run_block(
                                     - mx.felt_distance(x, to, REF[r, i, k], lam, p[CHRONIC])
                                 )
                                 keeps += abs(Q[r, k] - offer[k]) - abs(to - offer[k])
+                    answering = mx.answers(material, rung)
                     u0 = mx.disposition(p[HAWK_W], hawk, net, cost, p[CAP_DISCOUNT], cap, material)
                     u7 = mx.agreement(p[IMPLEMENTATION], in_force_i, c, e, party_i, keeps)
                     u9 = mx.accidents(p[ACCIDENT_W], rt, exposure_i, cd)
@@ -873,6 +892,9 @@ def run_block(
                             p[MIRROR],
                             cd,
                             1.0 if contact[t] else 0.0,
+                            p[RETALIATION_W],
+                            state[17][r, i, t],
+                            answering,
                         )
                         u3 = mx.deterrence(p[DETER_W], rt, balance_t[t], e, material, p[VERBAL_SHARE])
                         u4 = mx.audience_costs(
@@ -1001,6 +1023,8 @@ def run_block(
             Z = state[15]
             for i in range(n):
                 Z[r, i] *= 1.0 - p[ACT_MEMORY]
+                for j in range(n):
+                    state[17][r, i, j] *= 1.0 - p[RETALIATION_MEMORY]
                 X[r, i] *= memory
                 A[r, i] *= 1.0 - p[AUDIENCE_DECAY]
                 Med[r, i] *= 1.0 - p[MEDIATION_DECAY]

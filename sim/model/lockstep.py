@@ -278,6 +278,7 @@ class Lockstep:
                 s.clashed,
                 s.attention,
                 s.demand,
+                s.unanswered,
             ),
             (rec.tension, rec.dyads, rec.posture, rec.settled),
             keep,

@@ -76,6 +76,9 @@ PARAMS = (
     "accidents.escalation",
     "accidents.casualties",
     "accidents.weariness",
+    "retaliation.weight",
+    "retaliation.arousal",
+    "retaliation.memory",
     "tension.decay",
     "tension.event_scale",
     "tension.posture_scale",
@@ -94,6 +97,7 @@ PARAMS = (
     BARGAIN_PRECISION, COST_WEIGHT, HURT_SCALE, RECOVERY, CARRY_OUT, PROSPECT, DEMANDS_MET,
     JUMP_COST, LADDER_MEMORY, LADDER_SHARED,
     ACCIDENT_W, HAZARD, ESCALATION, CASUALTIES, WEARINESS,
+    RETALIATION_W, RETALIATION_AROUSAL, RETALIATION_MEMORY,
     TENSION_DECAY, EVENT_SCALE, POSTURE_SCALE,
     RESOLUTION_THRESHOLD, RESOLUTION_WINDOW,
 ) = range(len(PARAMS))  # fmt: skip
@@ -102,6 +106,8 @@ PARAMS = (
 # coercion short of violence (14-17), violence (18-20).
 RUNGS = ("cooperate", "verbal conflict", "coercion", "violence")
 N_RUNGS = len(RUNGS)
+BLOW_RUNG = float(RUNGS.index("violence"))  # a blow that asks for an answer (docs/model.md 7.3)
+ANSWER_RUNG = float(RUNGS.index("coercion"))  # the least rung of a material move that answers it
 
 
 # ---------------------------------------------------------------- stage 1: how many moves today
@@ -237,11 +243,27 @@ def reciprocity(
     mirror: float,
     contact_delta: float,
     target_in_contact: float,
+    answer_w: float,
+    unanswered: float,
+    answers: float,
 ) -> float:
-    """Richardson: hostility received invites hostility, one's own drains it; forces mirror forces."""
-    return w * (
-        (grievance - fatigue * own_hostility) * net + mirror * contact_delta * (2.0 * target_in_contact - 1.0)
+    """Richardson: hostility received invites hostility, one's own drains it; forces mirror forces. A blow
+    not yet answered invites a material answer towards the one who struck (`answers`: 1 for a material
+    move on the coercive rung or above)."""
+    return (
+        w
+        * (
+            (grievance - fatigue * own_hostility) * net
+            + mirror * contact_delta * (2.0 * target_in_contact - 1.0)
+        )
+        + answer_w * unanswered * answers * net
     )
+
+
+@njit(cache=True)
+def answers(material: float, rung: float) -> float:
+    """1 for a move that answers a blow (material, on the coercive rung or above), else 0."""
+    return 1.0 if material > 0.0 and rung >= ANSWER_RUNG else 0.0
 
 
 @njit(cache=True)

@@ -59,8 +59,17 @@ F = {
         "incident_risk",
         "gap",
         "demands_met",
+        "answers",
     )
 }
+def _total(values: list[float]) -> float:
+    """A sum in order, as the compiled engine adds (Python's sum() compensates, so it may differ)."""
+    total = 0.0
+    for v in values:
+        total += v
+    return total
+
+
 SLOTS = 1 + 3 * mx.MOST_MOVES  # uniforms per actor and day: how many moves, then rung, move, target of each
 
 
@@ -84,6 +93,7 @@ class World:
     age: list[list[int]]
     attention: list[float]
     demand: list[list[float]]  # the holder's gap when it took up each posture (docs/model.md 7.5)
+    unanswered: list[list[float]]  # [i][j]: the blows i has taken from j and not yet answered (7.3)
     clashed: bool = False
 
 
@@ -188,6 +198,9 @@ class ReferenceActor(mesa.Agent):
                 p["reciprocity.mirror"],
                 cd,
                 1.0 if s.contact[t] else 0.0,
+                p["retaliation.weight"],
+                w.unanswered[i][t],
+                F["answers"](material, float(mv.rung[move])),
             ),
             "deterrence": F["deterrence"](
                 p["deterrence.weight"],
@@ -263,7 +276,10 @@ class ReferenceActor(mesa.Agent):
             weights["base"],
             weights["arousal"],
             s.stake[i],
-            s.dissatisfaction[i] + p["activity.crisis"] * s.crisis[i] + p["activity.crisis"] * s.world,
+            s.dissatisfaction[i]
+            + p["activity.crisis"] * s.crisis[i]
+            + p["activity.crisis"] * s.world
+            + p["retaliation.arousal"] * _total(self.model.world.unanswered[i]),
             float(self.model.spec.capability[0, i]),
             p["activity.prominence"],
             weights["answering"],
@@ -430,6 +446,7 @@ class ReferenceModel(mesa.Model):
             attention=[0.0] * n,
             age=[[0] * k for _ in range(n)],
             demand=[[0.0] * k for _ in range(n)],
+            unanswered=[[0.0] * n for _ in range(n)],
         )
         assert ni == len(self.world.status_quo)
         for actor, posture, target in spec.start_postures:
@@ -816,6 +833,11 @@ class ReferenceModel(mesa.Model):
         spec, w, p, s, n = self.spec, self.world, self.p, self.seen, self.spec.n
         mv, ps, aff = spec.moves, spec.postures, spec.affinity[0]
         g = float(mv.goldstein[m])
+        if g < 0.0:  # an answer pays off the blows the mover has not answered; a blow asks for one
+            if F["answers"](float(mv.material[m]), float(mv.rung[m])) > 0.0:
+                w.unanswered[src][tgt] = max(0.0, w.unanswered[src][tgt] + g / 10.0)
+            if mv.rung[m] >= mx.BLOW_RUNG:
+                w.unanswered[tgt][src] += -g / 10.0
         w.tension[src][tgt] += -g * p["tension.event_scale"]
         w.tension[tgt][src] += -g * p["tension.event_scale"]
         self._drive(src, src, tgt, -g * p["tension.event_scale"])
@@ -883,6 +905,8 @@ class ReferenceModel(mesa.Model):
         memory = 1.0 - p["reciprocity.memory"]
         for i in range(n):
             w.attention[i] *= 1.0 - p["activity.memory"]
+            for j in range(n):
+                w.unanswered[i][j] *= 1.0 - p["retaliation.memory"]
             w.hostility[i] *= memory
             w.commitment[i] *= 1.0 - p["audience_costs.decay"]
             w.mediation[i] *= 1.0 - p["mediation.decay"]

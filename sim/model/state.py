@@ -34,6 +34,7 @@ class State:
     clashed: np.ndarray  # (R,) bool: an armed clash has happened
     attention: np.ndarray  # (R, N) moves lately directed at i, by weight: what it answers
     demand: np.ndarray  # (R, N, K) the holder's gap (0-1) when it took up each posture: what it pressed for
+    unanswered: np.ndarray  # (R, N, N) [i, j]: the blows i has taken from j and not yet answered
 
     @classmethod
     def initial(cls, spec: Spec, replicates: int) -> State:
@@ -56,6 +57,7 @@ class State:
             clashed=np.zeros(r, dtype=bool),
             attention=np.zeros((r, n)),
             demand=np.zeros((r, n, k)),
+            unanswered=np.zeros((r, n, n)),
         )
         state.belief[:] = 0.5  # no one has signalled yet: an uninformed belief
         resolve = np.broadcast_to(spec.resolve, (r, n))

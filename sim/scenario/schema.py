@@ -584,6 +584,27 @@ class Accidents(Strict):
     )
 
 
+class Retaliation(Strict):
+    """A blow not yet answered: violence taken asks for a material answer towards the one who struck."""
+
+    weight: Weight = Field(
+        default=0.0,
+        description="Pull of an unanswered blow towards a material answer (a coercive or violent move) "
+        "against the one who struck, per unit of the blow (|Goldstein|/10); 0 switches it off. Fitted in "
+        "the library (docs/model.md 7.1, 8.4).",
+    )
+    arousal: Weight = Field(
+        default=0.0,
+        description="How much the blows an actor has taken and not answered rouse it to act, in the units "
+        "of its dissatisfaction (docs/model.md 7.2); 0 switches it off.",
+    )
+    memory: Rate = Field(
+        default=0.03,
+        description="Daily decay of an unanswered blow: the rate at which a victim gets used to it, the "
+        "reference points' adaptation (issues.adaptation).",
+    )
+
+
 class TensionParams(Strict):
     """Dyadic tension: fed by events and standing postures, decaying towards zero."""
 
@@ -634,6 +655,7 @@ class Mechanisms(Strict):
     bargaining: Bargaining = Field(default_factory=Bargaining)
     escalation: Escalation = Field(default_factory=Escalation)
     accidents: Accidents = Field(default_factory=Accidents)
+    retaliation: Retaliation = Field(default_factory=Retaliation)
     tension: TensionParams = Field(default_factory=TensionParams)
     outcome: OutcomeParams = Field(default_factory=OutcomeParams)
 
