@@ -78,7 +78,6 @@ from sim.model.mechanisms import (
     RESOLUTION_THRESHOLD,
     RESTRAINT,
     RETALIATION_AROUSAL,
-    RETALIATION_MEMORY,
     RETALIATION_W,
     SIGNAL,
     SUNK_COST,
@@ -1024,7 +1023,7 @@ def run_block(
             for i in range(n):
                 Z[r, i] *= 1.0 - p[ACT_MEMORY]
                 for j in range(n):
-                    state[17][r, i, j] *= 1.0 - p[RETALIATION_MEMORY]
+                    state[17][r, i, j] *= 1.0 - p[ADAPTATION]  # one gets used to it as to any loss
                 X[r, i] *= memory
                 A[r, i] *= 1.0 - p[AUDIENCE_DECAY]
                 Med[r, i] *= 1.0 - p[MEDIATION_DECAY]

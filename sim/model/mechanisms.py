@@ -78,7 +78,6 @@ PARAMS = (
     "accidents.weariness",
     "retaliation.weight",
     "retaliation.arousal",
-    "retaliation.memory",
     "tension.decay",
     "tension.event_scale",
     "tension.posture_scale",
@@ -97,7 +96,7 @@ PARAMS = (
     BARGAIN_PRECISION, COST_WEIGHT, HURT_SCALE, RECOVERY, CARRY_OUT, PROSPECT, DEMANDS_MET,
     JUMP_COST, LADDER_MEMORY, LADDER_SHARED,
     ACCIDENT_W, HAZARD, ESCALATION, CASUALTIES, WEARINESS,
-    RETALIATION_W, RETALIATION_AROUSAL, RETALIATION_MEMORY,
+    RETALIATION_W, RETALIATION_AROUSAL,
     TENSION_DECAY, EVENT_SCALE, POSTURE_SCALE,
     RESOLUTION_THRESHOLD, RESOLUTION_WINDOW,
 ) = range(len(PARAMS))  # fmt: skip

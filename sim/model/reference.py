@@ -906,7 +906,7 @@ class ReferenceModel(mesa.Model):
         for i in range(n):
             w.attention[i] *= 1.0 - p["activity.memory"]
             for j in range(n):
-                w.unanswered[i][j] *= 1.0 - p["retaliation.memory"]
+                w.unanswered[i][j] *= 1.0 - p["issues.adaptation"]  # as to any loss
             w.hostility[i] *= memory
             w.commitment[i] *= 1.0 - p["audience_costs.decay"]
             w.mediation[i] *= 1.0 - p["mediation.decay"]

@@ -596,12 +596,8 @@ class Retaliation(Strict):
     arousal: Weight = Field(
         default=0.0,
         description="How much the blows an actor has taken and not answered rouse it to act, in the units "
-        "of its dissatisfaction (docs/model.md 7.2); 0 switches it off.",
-    )
-    memory: Rate = Field(
-        default=0.03,
-        description="Daily decay of an unanswered blow: the rate at which a victim gets used to it, the "
-        "reference points' adaptation (issues.adaptation).",
+        "of its dissatisfaction (docs/model.md 7.2); 0 switches it off. A victim gets used to an unanswered "
+        "blow as to any loss, at the reference points' rate (issues.adaptation).",
     )
 
 
