@@ -67,3 +67,16 @@ def test_engines_agree_on_a_weight_whose_default_is_the_previous_model(path, val
     # control: the weight is read (50 runs at 0 differ from the same runs at 1, the previous model)
     off, on = (run("kosovo_2021", runs=50, days=40, overrides={path: v}) for v in (0, 1))
     assert not off.events.equals(on.events)
+
+
+def test_engines_agree_on_unanswered_blows():
+    # the Pulwama bombing is a blow; India answering it, and being roused by it, read alike per replicate
+    batch = {
+        "mechanisms.retaliation.weight": [0.0, 3.0, 10.0, 6.0],
+        "mechanisms.retaliation.arousal": [2.25, 0.0, 5.0, 1.0],
+    }
+    fast = run("india_pakistan_2019", runs=4, days=30, batch=batch)
+    assert_same(fast, run("india_pakistan_2019", runs=4, days=30, batch=batch, engine="reference"))
+    # control: the values are read (the same runs with the mechanism off differ)
+    off = {k: [0.0] * 4 for k in batch}
+    assert not fast.events.equals(run("india_pakistan_2019", runs=4, days=30, batch=off).events)

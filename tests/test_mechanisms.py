@@ -517,6 +517,86 @@ def test_an_armed_clash_wearies_both_sides(weariness):
     assert abs(mover - own - weariness * casualties) < 1e-9 and abs(mover_i - own_i) < 1e-9
 
 
+def _clear_blows(model: ReferenceModel) -> None:
+    n = model.spec.n
+    model.world.unanswered = [[0.0] * n for _ in range(n)]
+
+
+def test_an_unanswered_blow_asks_for_an_answer_of_its_size():
+    """Unanswered blows (docs/model.md 7.3): a violent move adds |g|/10 to its target's stock against the
+    mover; a material answer on the coercive rung or above pays it off by its own size, words pay nothing
+    (the control); a violent answer is a new blow only beyond what it repays; the stock fades at the
+    reference points' rate."""
+    model = model_at(3)
+    _clear_blows(model)
+    ix, mv, w = model.spec.actor_ids.index, model.spec.moves, model.world
+    s, k = ix("kosovo_serbs"), ix("kosovo")
+    model._apply(s, k, mv.index("assault"))  # -9.5
+    assert w.unanswered[k][s] == pytest.approx(0.95) and w.unanswered[s][k] == 0.0
+    model._apply(k, s, mv.index("threaten_force"))  # words answer nothing
+    assert w.unanswered[k][s] == pytest.approx(0.95)
+    model._apply(k, s, mv.index("impose_sanctions"))  # -5.0: half the blow, and no blow itself
+    assert w.unanswered[k][s] == pytest.approx(0.45) and w.unanswered[s][k] == 0.0
+    model._apply(k, s, mv.index("repress"))  # -9.0: more than what is left
+    assert w.unanswered[k][s] == 0.0
+    model._apply(k, s, mv.index("armed_clash"))  # a blow with nothing to answer asks for its own answer
+    assert w.unanswered[s][k] == pytest.approx(1.0) and w.unanswered[k][s] == 0.0
+    model._apply(s, k, mv.index("assault"))  # answered in proportion: it closes the account
+    assert w.unanswered[s][k] == pytest.approx(0.05) and w.unanswered[k][s] == 0.0
+    model._apply(s, k, mv.index("bombing"))  # beyond the account: the excess is a new blow
+    assert w.unanswered[s][k] == 0.0 and w.unanswered[k][s] == pytest.approx(0.95)
+    model.take_effect([])
+    assert w.unanswered[k][s] == pytest.approx(0.95 * (1.0 - model.p["issues.adaptation"]))
+
+
+@pytest.mark.parametrize("weight", [0.0, 2.5])
+def test_an_unanswered_blow_pulls_towards_a_material_answer_at_the_striker(weight):
+    """The reciprocity term (7.1) gains u U_ij net for a material move on the coercive rung or above
+    towards the one who struck, and nothing for words or towards anyone else; at u = 0 (the control,
+    the 2021 default) nothing at all."""
+    model = model_at(3, {"mechanisms.retaliation.weight": weight})
+    ix, mv = model.spec.actor_ids.index, model.spec.moves
+    s, k, serbia = ix("kosovo_serbs"), ix("kosovo"), ix("serbia")
+    agent = model.actors[k]
+
+    def pull(move, target, blow):
+        def terms():
+            return agent.utility_terms(mv.index(move), target)["reciprocity"]
+
+        _clear_blows(model)
+        base = terms()
+        model.world.unanswered[k][s] = blow
+        return terms() - base
+
+    net = float(mv.hostility[mv.index("repress")] - mv.cooperation[mv.index("repress")])
+    assert pull("repress", s, 1.0) == pytest.approx(weight * net)
+    assert pull("threaten_force", s, 1.0) == 0.0
+    assert pull("repress", serbia, 1.0) == 0.0
+
+
+@pytest.mark.parametrize("arousal", [0.0, 1.5])
+def test_unanswered_blows_rouse_their_victim(arousal):
+    """Stage 1 (7.2): the blows taken and not answered add a x their sum to what rouses an actor; at
+    a = 0 (the control) the rate does not move."""
+    model = model_at(3, {"mechanisms.retaliation.arousal": arousal})
+    ix = model.spec.actor_ids.index
+    k = ix("kosovo")
+    _clear_blows(model)
+    calm = model.actors[k].activity_rate("arousal")
+    model.world.unanswered[k][ix("kosovo_serbs")] = 0.6
+    model.world.unanswered[k][ix("serbia")] = 0.4
+    hit = model.actors[k].activity_rate("arousal")
+    p, s = model.p, model.seen
+    per_unit = (
+        float(model.spec.activity[0, k])
+        * s.stake[k]
+        * float(model.spec.capability[0, k]) ** p["activity.prominence"]
+        * p["activity.arousal"]
+    )
+    assert hit - calm == pytest.approx(per_unit * arousal * 1.0)
+    assert (hit > calm) == (arousal > 0)
+
+
 def test_peacekeepers_in_contact_can_be_party_to_an_incident():
     def posture(on):
         def edit(world, ix):

@@ -299,6 +299,8 @@ KNOCKOUTS = {
     "escalation ladder": {"mechanisms.escalation.jump_cost": 0.0},
     "accidents": {"mechanisms.accidents.hazard": 0.0},
     "war weariness (casualties on one's own side)": {"mechanisms.accidents.weariness": 0.0},
+    "retaliation (answering an unanswered blow)": {"mechanisms.retaliation.weight": 0.0},
+    "unanswered blows in arousal (activity)": {"mechanisms.retaliation.arousal": 0.0},
     "arousal (activity)": {"mechanisms.activity.arousal": 0.0},
     "the crisis in arousal (activity)": {"mechanisms.activity.crisis": 0.0},
     "answering moves (activity)": {"mechanisms.activity.response": 0.0},

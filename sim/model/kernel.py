@@ -434,10 +434,12 @@ def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
     g = feats[m, F_GOLDSTEIN]
     if g < 0.0:  # an answer pays off the blows the mover has not answered; a blow asks for one
         U = state[17]
+        paid = 0.0
         if mx.answers(feats[m, F_MATERIAL], feats[m, F_RUNG]) > 0.0:
-            U[r, src, tgt] = max(0.0, U[r, src, tgt] + g / 10.0)
-        if feats[m, F_RUNG] >= mx.BLOW_RUNG:
-            U[r, tgt, src] += -g / 10.0
+            paid = min(U[r, src, tgt], -g / 10.0)
+            U[r, src, tgt] -= paid
+        if feats[m, F_RUNG] >= mx.BLOW_RUNG:  # what an answer repays is no new blow: only the excess
+            U[r, tgt, src] += -g / 10.0 - paid
     T[r, src, tgt] += -g * p[EVENT_SCALE]
     T[r, tgt, src] += -g * p[EVENT_SCALE]
     _aggrieve(r, b, src, tgt, -g / 10.0, aff, H, n)
@@ -784,7 +786,8 @@ def run_block(
                     p[ACT_BASE],
                     p[ACT_AROUSAL],
                     stake[i],
-                    arousal(i, seen, world, p[ACT_CRISIS]) + p[RETALIATION_AROUSAL] * _unanswered(r, i, n, state[17]),
+                    arousal(i, seen, world, p[ACT_CRISIS])
+                    + p[RETALIATION_AROUSAL] * _unanswered(r, i, n, state[17]),
                     act[b, 0, i],
                     p[PROMINENCE],
                     p[ACT_RESPONSE],

@@ -62,6 +62,8 @@ F = {
         "answers",
     )
 }
+
+
 def _total(values: list[float]) -> float:
     """A sum in order, as the compiled engine adds (Python's sum() compensates, so it may differ)."""
     total = 0.0
@@ -834,10 +836,12 @@ class ReferenceModel(mesa.Model):
         mv, ps, aff = spec.moves, spec.postures, spec.affinity[0]
         g = float(mv.goldstein[m])
         if g < 0.0:  # an answer pays off the blows the mover has not answered; a blow asks for one
+            paid = 0.0
             if F["answers"](float(mv.material[m]), float(mv.rung[m])) > 0.0:
-                w.unanswered[src][tgt] = max(0.0, w.unanswered[src][tgt] + g / 10.0)
-            if mv.rung[m] >= mx.BLOW_RUNG:
-                w.unanswered[tgt][src] += -g / 10.0
+                paid = min(w.unanswered[src][tgt], -g / 10.0)
+                w.unanswered[src][tgt] -= paid
+            if mv.rung[m] >= mx.BLOW_RUNG:  # what an answer repays is no new blow: only the excess
+                w.unanswered[tgt][src] += -g / 10.0 - paid
         w.tension[src][tgt] += -g * p["tension.event_scale"]
         w.tension[tgt][src] += -g * p["tension.event_scale"]
         self._drive(src, src, tgt, -g * p["tension.event_scale"])
