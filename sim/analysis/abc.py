@@ -192,6 +192,7 @@ TOLERANCES = {
     "agreement_day": 1.5,
     "resolution_day": 3.0,
     "p_clash": 0.025,  # the record has none; a forecast of 5% is already a clear miss
+    "late_violence": 0.1,  # share of runs still violent in the window's last third: a war that runs on
     "goldstein": 5.0,  # Goldstein points per day
     "share": 0.05,  # share of the events
     "events_per_day": 0.8,  # the record is a selective hand-coded set, not an exhaustive count

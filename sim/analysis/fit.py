@@ -17,7 +17,7 @@ import numpy as np
 from sim.ensemble.posterior import scenario_draws
 from sim.model.model import CrisisModel
 from sim.results.outcomes import classify
-from sim.scenario.record import ROOTS, Targets
+from sim.scenario.record import ROOTS, Targets, last_third
 from sim.scenario.schema import Scenario
 
 # the rung of the escalation ladder of each CAMEO root (index 0..20): cooperation (01-09), verbal
@@ -137,6 +137,10 @@ def summary(sim: Simulated, targets: Targets) -> dict[str, float]:
     if targets.resolution_day is not None:
         out["resolution_day"] = float(np.median(parts["resolution_day"]))
     out["p_clash"] = float(parts["clash"].mean())
+    start, end = last_third(targets.window)
+    ev = sim.events
+    late = ev[(ev[:, 1] >= start) & (ev[:, 1] <= end) & (sim.roots[ev[:, 4]] >= 18)] if len(ev) else ev
+    out["late_violence"] = np.unique(late[:, 0]).size / sim.runs
     for name, (a, b) in targets.phases.items():
         out[f"goldstein.{name}"] = (
             float(parts["daily"][:, a : min(b, days - 1) + 1].mean()) if a < days else 0.0
@@ -164,6 +168,7 @@ def observed(targets: Targets, days: int) -> dict[str, float]:
     if targets.resolution_day is not None:
         out["resolution_day"] = targets.resolution_day
     out["p_clash"] = 1.0 if targets.clash else 0.0
+    out["late_violence"] = 1.0 if targets.late_violence else 0.0
     out.update({f"goldstein.{k}": v for k, v in targets.goldstein.items()})
     out.update({f"share.{k}": v for k, v in targets.actor_share.items()})
     out["events_per_day"] = targets.events_per_day

@@ -171,6 +171,12 @@ def _numbers(
     return values
 
 
+def last_third(window: tuple[int, int]) -> tuple[int, int]:
+    """The days of a record's window's last third, first and last (docs/model.md 8.1: a war that runs on)."""
+    first, last = window
+    return last - (last - first + 1) // 3 + 1, last
+
+
 @dataclass(frozen=True)
 class Targets:
     """What the record says, in the terms the model's output is summarised in (docs/model.md 8.1)."""
@@ -185,6 +191,7 @@ class Targets:
     agreement_day: float | None
     resolution_day: float | None
     clash: bool
+    late_violence: bool = False  # violence (CAMEO roots 18-20) in the window's last third
 
 
 def targets(scenario: Scenario, events: pd.DataFrame | None = None) -> Targets:
@@ -216,6 +223,9 @@ def targets(scenario: Scenario, events: pd.DataFrame | None = None) -> Targets:
         agreement_day=None if record.agreement_day is None else float(record.agreement_day),
         resolution_day=None if record.resolution_day is None else float(record.resolution_day),
         clash=record.clash,
+        late_violence=bool(
+            ((data["sim_day"] >= last_third((first, last))[0]) & (data["root"].astype(int) >= 18)).any()
+        ),
     )
 
 
