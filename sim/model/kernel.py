@@ -617,6 +617,7 @@ def run_block(
         tables[15],
     )
     T, H, X, A, Bk, Med, C, _, L, Q, REF, held, ptgt, age = state[:14]
+    U = state[17]
     out_global, out_dyads, out_posture, out_settled = record
     util, avail, events, mask, balance_t, rung_u, rung_ok, mbest, mok, mw = scratch
     n = T.shape[1]
@@ -786,8 +787,7 @@ def run_block(
                     p[ACT_BASE],
                     p[ACT_AROUSAL],
                     stake[i],
-                    arousal(i, seen, world, p[ACT_CRISIS])
-                    + p[RETALIATION_AROUSAL] * _unanswered(r, i, n, state[17]),
+                    arousal(i, seen, world, p[ACT_CRISIS]) + p[RETALIATION_AROUSAL] * _unanswered(r, i, n, U),
                     act[b, 0, i],
                     p[PROMINENCE],
                     p[ACT_RESPONSE],
@@ -895,7 +895,7 @@ def run_block(
                             cd,
                             1.0 if contact[t] else 0.0,
                             p[RETALIATION_W],
-                            state[17][r, i, t],
+                            U[r, i, t],
                             answering,
                         )
                         u3 = mx.deterrence(p[DETER_W], rt, balance_t[t], e, material, p[VERBAL_SHARE])
@@ -1025,8 +1025,6 @@ def run_block(
             Z = state[15]
             for i in range(n):
                 Z[r, i] *= 1.0 - p[ACT_MEMORY]
-                for j in range(n):
-                    state[17][r, i, j] *= 1.0 - p[ADAPTATION]  # one gets used to it as to any loss
                 X[r, i] *= memory
                 A[r, i] *= 1.0 - p[AUDIENCE_DECAY]
                 Med[r, i] *= 1.0 - p[MEDIATION_DECAY]
@@ -1036,6 +1034,7 @@ def run_block(
                     H[r, i, j] *= memory
                     Bk[r, i, j] *= 1.0 - p[ALLIANCE_MEMORY]
                     L[r, i, j] *= 1.0 - p[LADDER_MEMORY]
+                    U[r, i, j] *= 1.0 - p[ADAPTATION]  # one gets used to an unanswered blow as to any loss
             for q in range(count):
                 _apply(r, b, e_src[q], e_tgt[q], e_move[q], settle, tables, p, state, seen, n)
             for i in range(n):
