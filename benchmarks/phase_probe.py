@@ -60,7 +60,7 @@ from sim.analysis.fit import RUNGS_OF_ROOT, per_run, simulate
 from sim.model.kernel import SCRIPTED
 from sim.model.mechanisms import RUNGS
 from sim.scenario.loader import locate
-from sim.scenario.record import own_events, read_event_data, targets
+from sim.scenario.record import last_third, own_events, read_event_data, targets
 
 PROBES = Path(__file__).resolve().parent.parent / "docs" / "probes"
 VARIANTS = ("kosovo_2021_talks_day_9.yaml", "kosovo_2021_talks_day_9_alerts_apart.yaml")
@@ -217,8 +217,7 @@ def print_ladder(scenario, runs: int) -> None:
     for name, (ours, theirs) in v.ladder_by_phase(scenario, sim=sim).items():
         cells = "  ".join(f"{a:4.2f} ({b:4.2f})" for a, b in zip(ours, theirs, strict=True))
         print(f"    {name:<19s}{cells}")
-    first, last = goal.window
-    start = last - (last - first + 1) // 3 + 1
+    start, last = last_third(goal.window)
     ev = sim.events
     violent = RUNGS_OF_ROOT[sim.roots[ev[:, 4]]] == RUNGS.index("violence")  # the ladder's top rung
     late = ev[violent & (ev[:, 1] >= start) & (ev[:, 1] <= last)]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.ensemble.posterior import scenario_draws
+from sim.model.mechanisms import RUNGS
 from sim.model.model import CrisisModel
 from sim.results.outcomes import classify
 from sim.scenario.record import ROOTS, Targets, last_third
@@ -139,7 +140,8 @@ def summary(sim: Simulated, targets: Targets) -> dict[str, float]:
     out["p_clash"] = float(parts["clash"].mean())
     start, end = last_third(targets.window)
     ev = sim.events
-    late = ev[(ev[:, 1] >= start) & (ev[:, 1] <= end) & (sim.roots[ev[:, 4]] >= 18)] if len(ev) else ev
+    violent = RUNGS_OF_ROOT[sim.roots[ev[:, 4]]] == RUNGS.index("violence")
+    late = ev[(ev[:, 1] >= start) & (ev[:, 1] <= end) & violent]
     out["late_violence"] = np.unique(late[:, 0]).size / sim.runs
     for name, (a, b) in targets.phases.items():
         out[f"goldstein.{name}"] = (

@@ -434,10 +434,8 @@ def _apply(r, b, src, tgt, m, settle, tables, p, state, seen, n):
     g = feats[m, F_GOLDSTEIN]
     if g < 0.0:  # an answer pays off the blows the mover has not answered; a blow asks for one
         U = state[17]
-        paid = 0.0
-        if mx.answers(feats[m, F_MATERIAL], feats[m, F_RUNG]) > 0.0:
-            paid = min(U[r, src, tgt], -g / 10.0)
-            U[r, src, tgt] -= paid
+        paid = mx.repaid(U[r, src, tgt], -g / 10.0, feats[m, F_MATERIAL], feats[m, F_RUNG])
+        U[r, src, tgt] -= paid
         if feats[m, F_RUNG] >= mx.BLOW_RUNG:  # what an answer repays is no new blow: only the excess
             U[r, tgt, src] += -g / 10.0 - paid
     T[r, src, tgt] += -g * p[EVENT_SCALE]

@@ -266,6 +266,13 @@ def answers(material: float, rung: float) -> float:
 
 
 @njit(cache=True)
+def repaid(owed: float, size: float, material: float, rung: float) -> float:
+    """How much of the blows owed to the target a hostile move of weight `size` (|g|/10) answers: its own
+    size at most, and nothing unless it answers (docs/model.md 7.3)."""
+    return min(owed, size) if answers(material, rung) > 0.0 else 0.0
+
+
+@njit(cache=True)
 def deterrence(
     w: float, risk_tolerance: float, balance: float, hostility: float, material: float, verbal_share: float
 ) -> float:

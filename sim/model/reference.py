@@ -60,6 +60,7 @@ F = {
         "gap",
         "demands_met",
         "answers",
+        "repaid",
     )
 }
 
@@ -836,10 +837,8 @@ class ReferenceModel(mesa.Model):
         mv, ps, aff = spec.moves, spec.postures, spec.affinity[0]
         g = float(mv.goldstein[m])
         if g < 0.0:  # an answer pays off the blows the mover has not answered; a blow asks for one
-            paid = 0.0
-            if F["answers"](float(mv.material[m]), float(mv.rung[m])) > 0.0:
-                paid = min(w.unanswered[src][tgt], -g / 10.0)
-                w.unanswered[src][tgt] -= paid
+            paid = F["repaid"](w.unanswered[src][tgt], -g / 10.0, float(mv.material[m]), float(mv.rung[m]))
+            w.unanswered[src][tgt] -= paid
             if mv.rung[m] >= mx.BLOW_RUNG:  # what an answer repays is no new blow: only the excess
                 w.unanswered[tgt][src] += -g / 10.0 - paid
         w.tension[src][tgt] += -g * p["tension.event_scale"]
@@ -909,8 +908,6 @@ class ReferenceModel(mesa.Model):
         memory = 1.0 - p["reciprocity.memory"]
         for i in range(n):
             w.attention[i] *= 1.0 - p["activity.memory"]
-            for j in range(n):
-                w.unanswered[i][j] *= 1.0 - p["issues.adaptation"]  # as to any loss
             w.hostility[i] *= memory
             w.commitment[i] *= 1.0 - p["audience_costs.decay"]
             w.mediation[i] *= 1.0 - p["mediation.decay"]
@@ -920,6 +917,7 @@ class ReferenceModel(mesa.Model):
                 w.grievance[i][j] *= memory
                 w.backing[i][j] *= 1.0 - p["alliance.memory"]
                 w.ladder[i][j] *= 1.0 - p["escalation.memory"]
+                w.unanswered[i][j] *= 1.0 - p["issues.adaptation"]  # one gets used to it as to any loss
         for src, tgt, m, _ in todays:
             self._apply(src, tgt, m)
         for i in range(n):
