@@ -6,14 +6,19 @@ state stays in cache) and threads take disjoint ranges of them (the compiled
 the handful of actors, options, postures and issues, calling the shared
 formulas in `mechanisms.py`. The per-replicate loop allocates nothing and is
 compiled without reference counting, so no array costs an atomic operation.
-The kernel's own helpers, which take the tables and state as tuples of arrays,
-are pasted into the day loop by numba (`inline="always"`): called as functions
-of their own, the engine loaded from numba's cache ran 20-45% slower (measured
-one at a time, 10,000 runs x 180 days on one thread). The formulas of
-`mechanisms.py` and the draw of `rng.py`, which take scalars, are compiled
-functions of their own: no slower, and less for numba to type at once. With the
-replicate loop inside `run_block` (one compiled entry point, see there), the
-first run's compile takes 10 s of CPU instead of 13 (issue 12).
+The kernel's own helpers that take the tables and state as tuples of arrays
+(`actor_rows`, `_apply`, `arousal`) are pasted into the day loop by numba
+(`inline="always"`): called as functions of their own, the engine loaded from
+numba's cache ran 20-45% slower (measured one at a time, 10,000 runs x 180 days
+on one thread; `actor_rows` alone still costs a fifth). The formulas of
+`mechanisms.py`, the draw of `rng.py` and the helpers that take scalars and
+single arrays (`_allowed`, `_logit_pick`, `_aggrieve`, `_unanswered`) are
+compiled functions of their own: less for numba to type, copy and lower in
+`run_block` (the first run's compile 1 s shorter) and no slower (the engine
+faster, 1.67 -> 1.44 s for 10,000 x 180 days: numba's pasted copies optimise
+worse than LLVM's own inlining of a small function). With the replicate loop
+inside `run_block` (one compiled entry point, see there), the first run's
+compile takes 10 s of CPU instead of 13 (issue 12).
 Every random draw is the counter-based `uniform(key, counter)`, computed only
 where it is needed. The plain reference implementation (`reference.py`) does
 the same in ordinary Python and must agree run for run: the loops below and
@@ -129,7 +134,7 @@ RELIEF = np.uint64(RELIEF_SLOTS)  # as the unsigned slot arithmetic needs it
 SLOTS = 1 + 3 * MOST_MOVES  # uniforms per actor and day: how many moves, then rung, move, target of each
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _allowed(mask_a, mask_t, anymask, sets, clears, clear_target, t, c0, c1, c2, c3, c4, c5):
     """Requirements stand, forbidden postures do not, a posture is set once and cleared towards its target.
 
@@ -146,7 +151,7 @@ def _allowed(mask_a, mask_t, anymask, sets, clears, clear_target, t, c0, c1, c2,
     return (mask_a & c3) == 0 and (mask_t & c4) == 0 and (anymask & c5) == 0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):
     k = posts[m, 1]
     clear_target = ptgt[r, a, k] if k >= 0 else -1
@@ -167,7 +172,7 @@ def _option_allowed(r, a, m, t, posts, conds, mask, anymask, ptgt):
     )
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _logit_pick(util, avail, lo, hi, precision, u):
     """Logit draw over avail[lo:hi]: the first option whose cumulative weight passes u times the total.
 
@@ -384,7 +389,7 @@ def arousal(i, seen, world, crisis_w):
     return vec[7][i] + crisis_w * vec[4][i] + crisis_w * world  # (a + b) + c at weight 1, as before
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _unanswered(r, i, n, U):
     """The blows i has taken and not answered, from anyone (what rouses it, docs/model.md 7.2)."""
     total = 0.0
@@ -393,7 +398,7 @@ def _unanswered(r, i, n, U):
     return total
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _aggrieve(r, b, src, tgt, amount, aff, H, n):
     """The target's grievance against the source grows, and its allies' in proportion to affinity."""
     H[r, tgt, src] += amount
