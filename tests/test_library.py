@@ -36,6 +36,16 @@ def test_the_catalogue_covers_every_cameo_root_of_the_shipped_records():
     assert seen <= roots, f"roots without a core move: {sorted(seen - roots)}"
 
 
+def test_one_table_maps_cameo_roots_to_the_ladder_and_the_records_late_violence_reads_it():
+    from sim.model.mechanisms import RUNGS
+    from sim.scenario import cameo
+
+    assert RUNGS.index("violence") == cameo.VIOLENCE and sorted(set(cameo.RUNG_OF_ROOT)) == [0, 1, 2, 3]
+    assert [cameo.rung(c) for c in (None, "057", "112", "1712", "190", "204")] == [0, 0, 1, 2, 3, 3]
+    # only Kosovo 2011's record has violence in its window's last third (docs/model.md 8.1)
+    assert [targets(load_scenario(n)).late_violence for n in RECORDS] == [True, False, False, False, False]
+
+
 @pytest.mark.parametrize("name", LIBRARY)
 def test_each_record_loads_and_its_actor_codes_are_the_scenarios(name):
     sc = load_scenario(name)

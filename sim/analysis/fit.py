@@ -15,15 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.ensemble.posterior import scenario_draws
-from sim.model.mechanisms import RUNGS
 from sim.model.model import CrisisModel
 from sim.results.outcomes import classify
+from sim.scenario import cameo
 from sim.scenario.record import ROOTS, Targets, last_third
 from sim.scenario.schema import Scenario
 
-# the rung of the escalation ladder of each CAMEO root (index 0..20): cooperation (01-09), verbal
-# conflict (10-13), coercion (14-17), violence (18-20); index 0 is a move without a code
-RUNGS_OF_ROOT = np.array([0] * 10 + [1] * 4 + [2] * 4 + [3] * 3)
+RUNGS_OF_ROOT = np.array(cameo.RUNG_OF_ROOT)  # the ladder's rung of each CAMEO root, for array lookups
 
 
 @dataclass
@@ -140,7 +138,7 @@ def summary(sim: Simulated, targets: Targets) -> dict[str, float]:
     out["p_clash"] = float(parts["clash"].mean())
     start, end = last_third(targets.window)
     ev = sim.events
-    violent = RUNGS_OF_ROOT[sim.roots[ev[:, 4]]] == RUNGS.index("violence")
+    violent = RUNGS_OF_ROOT[sim.roots[ev[:, 4]]] == cameo.VIOLENCE
     late = ev[(ev[:, 1] >= start) & (ev[:, 1] <= end) & violent]
     out["late_violence"] = np.unique(late[:, 0]).size / sim.runs
     for name, (a, b) in targets.phases.items():

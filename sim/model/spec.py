@@ -257,15 +257,6 @@ def _conditions(texts: list[str], posture_ids: list[str]) -> list[tuple[int, int
     return out
 
 
-def _rung(code: str | None) -> int:
-    """Ladder rung of a CAMEO code: 0 cooperation (01-09), 1 verbal conflict (10-13), 2 coercion (14-17),
-    3 violence (18-20)."""
-    if not code:
-        return 0
-    root = int(code[:2])
-    return 0 if root <= 9 else 1 if root <= 13 else 2 if root <= 17 else 3
-
-
 def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray, issue_ids: list[str]) -> Moves:
     ids = list(scenario.moves)
     lists: dict[str, list] = {
@@ -339,7 +330,7 @@ def _moves(scenario: Scenario, posture_ids: list[str], contact: np.ndarray, issu
         lists["forbids"].append(_conditions(mv.forbids, posture_ids))
         lists["targets"].append(mv.targets)
         lists["accident"].append(mv.accident)
-        lists["rung"].append(_rung(code))
+        lists["rung"].append(cameo.rung(code))
         lists["restrain"].append(mv.restrain)
         lists["shifts"].append([mv.shifts.get(k, NO_SHIFT) for k in issue_ids])
         lists["settles"].append(mv.settles)

@@ -54,3 +54,15 @@ def quad_class(code: str) -> int:
     if root <= 14:
         return 3
     return 4
+
+
+# the rung of the escalation ladder of each CAMEO root (index 0..20): 0 cooperation (01-09), 1 verbal
+# conflict (10-13), 2 coercion (14-17), 3 violence (18-20); index 0 is a move without a code. The rungs'
+# names are the model's (sim.model.mechanisms.RUNGS); the one table for the engine, records and fits
+RUNG_OF_ROOT = (0,) * 10 + (1,) * 4 + (2,) * 4 + (3,) * 3
+VIOLENCE = 3  # the rung of armed force (CAMEO 18-20)
+
+
+def rung(code: str | None) -> int:
+    """Ladder rung of a CAMEO code (0 for a move without one)."""
+    return RUNG_OF_ROOT[int(code[:2])] if code else 0

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import UserError, one_line, regular_file
-from sim.scenario import gdelt
+from sim.scenario import cameo, gdelt
 from sim.scenario.loader import locate
 from sim.scenario.schema import Record, Scenario
 
@@ -224,7 +224,10 @@ def targets(scenario: Scenario, events: pd.DataFrame | None = None) -> Targets:
         resolution_day=None if record.resolution_day is None else float(record.resolution_day),
         clash=record.clash,
         late_violence=bool(
-            ((data["sim_day"] >= last_third((first, last))[0]) & (data["root"].astype(int) >= 18)).any()
+            (
+                (data["sim_day"] >= last_third((first, last))[0])
+                & (data["root"].astype(int).map(cameo.RUNG_OF_ROOT.__getitem__) == cameo.VIOLENCE)
+            ).any()
         ),
     )
 
