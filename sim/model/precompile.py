@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import importlib
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ import threading
 from pathlib import Path
 
 SIGNATURES = Path(__file__).with_name("engine_signatures.txt")
+LITERAL = re.compile(r"Literal\[(?:int|bool)\]\(([^()]*)\)")  # how numba writes a constant's type
 _helping = [True]  # off while `record` lists what the engine's own compile makes
 HEADER = (
     "# The argument types of the compiled functions the engine calls, in the order its compile makes them\n"
@@ -46,13 +48,15 @@ def compile_all(rows: list[tuple[str, str]]) -> int:
     load_numba_without_scipy()
     from numba.core import types
 
-    names = {"__builtins__": {}, **vars(types)}
+    names = {"__builtins__": {}, **vars(types), "literal": types.literal}
     done = 0
     for name, text in rows:
         module, _, attr = name.rpartition(".")
         try:
             dispatcher = getattr(importlib.import_module(module), attr)
-            dispatcher.compile(eval(text, names))  # numba's own type names (Array, UniTuple, float64)
+            # numba's own type names (Array, UniTuple, float64); a constant argument's type is written
+            # Literal[int](0), which is numba's types.literal(0)
+            dispatcher.compile(eval(LITERAL.sub(r"literal(\1)", text), names))
         except Exception:  # another numba or a changed kernel: the engine's compile makes it instead
             continue
         done += 1
