@@ -741,11 +741,20 @@ def backtest(
     fix: FixOpt = None,
     tolerance: ToleranceOpt = None,
     free: FreeOpt = None,
+    refit: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--refit",
+            help="Make each training fit two stages: fit this parameter again with every other one held "
+            "at the first stage's point values (repeatable; each --free parameter too; the library's "
+            "fit T, docs/model.md 8.4).",
+        ),
+    ] = None,
 ) -> None:
     """Leave one episode out, calibrate on the others, forecast it; score against two baselines.
 
-    `--fix`, `--tolerance` and `--free` shape each training fit as they shape `sim calibrate`'s, so a
-    backtest scores the calibration that was shipped.
+    `--fix`, `--tolerance`, `--free` and `--refit` shape each training fit as they shape `sim
+    calibrate`'s, so a backtest scores the calibration that was shipped.
     """
     from sim.analysis import backtest as bt
 
@@ -773,6 +782,7 @@ def backtest(
         fixed=_assignments(fix or [], "--fix"),
         tolerances=_assignments(tolerance or [], "--tolerance"),
         freed=_priors(free or []),
+        refit=refit or [],
         progress=lambda line: err.print(f"backtest: {line}", highlight=False, soft_wrap=True),
     )
     folder = result.save(out_dir or default_run_dir("backtest-" + "-".join(sc.name for sc in loaded)[:80]))

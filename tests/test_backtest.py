@@ -119,15 +119,9 @@ def test_the_training_fits_take_the_calibrations_choices(backtest_folder, tmp_pa
     """`--free`, `--tolerance` and `--fix` reach every training fit, as `sim calibrate`'s reach its fit
     (the library's posterior is fitted with fatigue free, docs/model.md 8.4). Control: the plain
     backtest's fits hold fatigue at the scenario's value and name no choices."""
-    from sim.cli import main
-
-    out = tmp_path / "out"
     chosen = ["--free", "mechanisms.reciprocity.fatigue=1:2", "--tolerance", "p_clash=0.25"]
     chosen += ["--fix", "mechanisms.activity.crisis=0"]
-    with pytest.raises(SystemExit) as done:
-        main(["backtest", *PAIR, *TINY, "--origins", "0", *chosen, "--out", str(out)])
-    assert done.value.code in (0, None)
-    manifest = json.loads((out / "manifest.json").read_text())
+    manifest = _tiny_backtest(tmp_path / "out", chosen)
     assert manifest["freed"] == {"mechanisms.reciprocity.fatigue": "1:2"}
     assert manifest["tolerances"] == {"p_clash": 0.25}
     for fit in manifest["calibrations"].values():
@@ -138,6 +132,39 @@ def test_the_training_fits_take_the_calibrations_choices(backtest_folder, tmp_pa
     for fit in plain["calibrations"].values():
         assert "mechanisms.reciprocity.fatigue" not in fit["point_values"]
         assert fit["point_values"]["mechanisms.activity.crisis"] != 0
+
+
+def _tiny_backtest(out, chosen: list[str]) -> dict:
+    """`sim backtest` of PAIR with TINY settings and the options `chosen`; its manifest."""
+    from sim.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["backtest", *PAIR, *TINY, "--origins", "0", *chosen, "--out", str(out)])
+    assert done.value.code in (0, None)
+    return json.loads((out / "manifest.json").read_text())
+
+
+def test_a_two_stage_backtest_refits_some_parameters_with_the_rest_held_at_the_first_stages(
+    backtest_folder, tmp_path
+):
+    """`--refit` (the library's fit T): each fold's second stage fits the named parameters again and
+    holds every other at the first stage's point value. Control: the plain backtest's fits are one
+    stage and name nothing to refit."""
+    import pandas as pd
+
+    out = tmp_path / "two"
+    chosen = ["--free", "mechanisms.reciprocity.fatigue=1:2", "--refit", "mechanisms.reciprocity.fatigue"]
+    chosen += ["--refit", "mechanisms.bargaining.precision"]
+    manifest = _tiny_backtest(out, chosen)
+    assert manifest["refit"] == ["mechanisms.reciprocity.fatigue", "mechanisms.bargaining.precision"]
+    for fit in manifest["calibrations"].values():
+        first, second = fit["first_stage"]["point_values"], fit["point_values"]
+        held = [k for k in first if k not in manifest["refit"]]
+        assert len(held) > 10 and all(second[k] == first[k] for k in held)
+        assert 1.0 <= second["mechanisms.reciprocity.fatigue"] <= 2.0
+    assert not pd.read_csv(out / "units.csv").empty
+    plain = json.loads((backtest_folder / "manifest.json").read_text())
+    assert plain["refit"] == [] and all("first_stage" not in fit for fit in plain["calibrations"].values())
 
 
 def test_backtest_errors_are_one_line_and_write_nothing(cli, tmp_path):
@@ -155,6 +182,14 @@ def test_backtest_errors_are_one_line_and_write_nothing(cli, tmp_path):
         cli, "backtest", *PAIR, "--repeats", "0", "--out", out
     )
     assert "--free: expected PATH=LOW:HIGH" in one_error(cli, "backtest", *PAIR, "--free", "x", "--out", out)
+    assert "--refit: expected a parameter the first stage fits" in one_error(
+        cli, "backtest", *PAIR, "--refit", "mechanisms.activity.crisis",
+        "--fix", "mechanisms.activity.crisis=0", "--out", out,
+    )  # fmt: skip
+    assert "--refit: expected every --free parameter refitted too" in one_error(
+        cli, "backtest", *PAIR, "--free", "mechanisms.reciprocity.fatigue=1:2", "--refit",
+        "mechanisms.bargaining.precision", "--out", out,
+    )  # fmt: skip
     bare = tmp_path / "bare.yaml"
     text = (SCENARIOS / "kosovo_2018.yaml").read_text().split("\nrecord:")[0]
     bare.write_text(text.replace("name: kosovo_2018", "name: b"))

@@ -25,6 +25,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,7 @@ def backtest(
     fixed: Mapping[str, float] | None = None,
     tolerances: Mapping[str, float] | None = None,
     freed: Mapping[str, object] | None = None,
+    refit: Sequence[str] = (),
     progress: Callable[[str], None] | None = None,
 ) -> Backtest:
     """Leave each episode out in turn: calibrate on the others, forecast it, score the forecasts.
@@ -183,6 +185,9 @@ def backtest(
     may (docs/model.md 8.4), so the table scores each unit's mean over the repeats and `repeats` keeps
     each repeat's pooled skill, the spread a comparison has to beat. `fixed`, `tolerances` and `freed`
     shape each training fit as in `calibrate_joint`, so the backtest scores the calibration shipped.
+    `refit` makes each training fit two stages, as the library's is (docs/model.md 8.4, fit T): the
+    first as above, then these parameters fitted again with every other one held at the first stage's
+    point values, so the held-out episode stays out of both.
     """
     if len(scenarios) < 2:
         raise UserError(
@@ -192,6 +197,7 @@ def backtest(
     origins = sorted({whole(k, "--origins", low=0) for k in origins})
     repeats = whole(repeats, "--repeats", low=1)
     say = progress or (lambda _line: None)
+    refit = check_refit(scenarios, refit, fixed or {}, freed or {})
     truths = {sc.name: Truth.of(sc) for sc in scenarios}
     if len(truths) < len(scenarios):
         raise UserError("expected each episode once", field="scenarios")
@@ -203,18 +209,28 @@ def backtest(
             name = held.name if r == 0 else f"{held.name} (repeat {r})"
             train = [sc for sc in moved if sc.name != held.name]
             say(f"leaving out {name}: calibrating on {', '.join(sc.name for sc in train)}")
-            cal = calibrate_joint(
+            fit = partial(
+                calibrate_joint,
                 train,
                 population=population,
                 generations=generations,
                 runs=runs,
                 max_seconds=max_seconds,
-                progress=lambda line, name=name: say(f"without {name}: {line}"),
-                fixed=fixed,
                 tolerances=tolerances,
-                freed=freed,
+            )
+            cal = fit(
+                progress=lambda line, name=name: say(f"without {name}: {line}"), fixed=fixed, freed=freed
             )
             calibrations[name] = _report(cal)
+            if refit:
+                first = cal
+                say(f"without {name}: second stage, {', '.join(refit)} fitted again, the rest held")
+                cal = fit(
+                    progress=lambda line, name=name: say(f"without {name}, second stage: {line}"),
+                    fixed=held_at_first_stage(first, refit),
+                    freed={k: v for k, v in (freed or {}).items() if k in refit},
+                )
+                calibrations[name] = {**_report(cal), "first_stage": calibrations[name]}
             draws = _draws(cal, held, forecast_runs)
             truth = truths[held.name]
             pool = [truths[sc.name] for sc in train]
@@ -235,6 +251,7 @@ def backtest(
         "fixed": dict(fixed or {}),
         "tolerances": dict(tolerances or {}),
         "freed": dict(freed or {}),
+        "refit": list(refit),
         "agreement_by": list(AGREEMENT_BY),
         "replay": "rolling origin k: the record's coded events of days 0..k-1 replayed as history "
         "(sim.analysis.replay); scripted events after the origin dropped",
@@ -248,6 +265,46 @@ def backtest(
         ]
     )[["repeat", "metric", "skill_vs_climatology", "skill_vs_persistence"]]
     return Backtest(units, skill_table(mean_over_repeats(units)), calibrations, settings, per_repeat)
+
+
+def check_refit(
+    scenarios: Sequence[Scenario],
+    refit: Sequence[str],
+    fixed: Mapping[str, object],
+    freed: Mapping[str, object],
+) -> list[str]:
+    """The second stage's parameters: each fitted in the first stage, every `freed` one among them (a
+    parameter the calibration otherwise holds has no held value to return to); else a one-line error."""
+    from sim.analysis.abc import check_freed, free_parameters
+
+    refit = list(dict.fromkeys(refit))
+    if not refit:
+        return []
+    fitted = free_parameters(scenarios, fixed, check_freed(scenarios, freed))
+    for path in refit:
+        if path not in fitted:
+            raise UserError(
+                f"expected a parameter the first stage fits (not held by --fix), found '{path}'",
+                field="--refit",
+            )
+    left = sorted(set(freed) - set(refit))
+    if left:
+        raise UserError(
+            f"expected every --free parameter refitted too, missing {', '.join(left)}", field="--refit"
+        )
+    return refit
+
+
+def held_at_first_stage(first: JointCalibration, refit: Sequence[str]) -> dict[str, float]:
+    """Every parameter of the first stage's posterior but `refit`, at its point value (two significant
+    digits, as a scenario carries it), kept inside its prior."""
+    out = {}
+    for path, value in first.point_values().items():
+        if path in refit or path in first.freed:
+            continue
+        lo, hi = first.ranges.get(path, (value, value))
+        out[path] = min(max(value, lo), hi)
+    return out
 
 
 def _signed(value: float) -> str:
