@@ -350,9 +350,11 @@ def posterior_figure(cal) -> Figure:
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=7)
+    held = len(getattr(cal, "fixed", None) or {})
+    name = textwrap.shorten(getattr(cal, "label", None) or cal.scenario.name, 110, placeholder=" ...")
     fig.suptitle(
-        f"Posterior of {getattr(cal, 'label', None) or cal.scenario.name}'s calibratable parameters "
-        f"(ABC-SMC, {cal.generations} generations, {cal.population} particles; line = median)",
+        f"Posterior of the calibratable parameters: {name}\n(ABC-SMC, {cal.generations} generations, "
+        f"{cal.population} particles; line = median{f'; {held} more held by --fix' if held else ''})",
         x=0.01,
         ha="left",
         fontsize=11,
