@@ -152,7 +152,7 @@ def test_war_weariness_ends_the_exchange_of_fire():
     grievance, and the runs whose fatigue is drawn near 1 fight on."""
     wearied = _late_violence({}, runs=400, posterior=True)
     knocked = _late_violence({"mechanisms.accidents.weariness": 0.0}, runs=400, posterior=True)
-    assert wearied < 0.1  # a stray incident now and then (0.030 a day under stop 31's posterior; 3.06 off)
+    assert wearied < 0.1  # a stray incident now and then (0.067 a day under the stop 30 posterior)
     assert knocked > max(3 * wearied, 0.3)
 
 

@@ -185,7 +185,7 @@ def backtest(
     may (docs/model.md 8.4), so the table scores each unit's mean over the repeats and `repeats` keeps
     each repeat's pooled skill, the spread a comparison has to beat. `fixed`, `tolerances` and `freed`
     shape each training fit as in `calibrate_joint`, so the backtest scores the calibration shipped.
-    `refit` makes each training fit two stages, as the library's is (docs/model.md 8.4, fit T): the
+    `refit` makes each training fit two stages, as the library's fit T was (docs/model.md 8.4): the
     first as above, then these parameters fitted again with every other one held at the first stage's
     point values, so the held-out episode stays out of both.
     """
