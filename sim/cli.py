@@ -746,8 +746,8 @@ def backtest(
         typer.Option(
             "--refit",
             help="Make each training fit two stages: fit this parameter again with every other one held "
-            "at the first stage's point values (repeatable; each --free parameter too; the library's "
-            "fit T, docs/model.md 8.4).",
+            "at the first stage's point values (repeatable; each --free parameter too; as the library's "
+            "fit T was, docs/model.md 8.4).",
         ),
     ] = None,
 ) -> None:

@@ -226,7 +226,7 @@ def targets(scenario: Scenario, events: pd.DataFrame | None = None) -> Targets:
         late_violence=bool(
             (
                 (data["sim_day"] >= last_third((first, last))[0])
-                & (data["root"].astype(int).map(cameo.RUNG_OF_ROOT.__getitem__) == cameo.VIOLENCE)
+                & (data["root"].astype(int) >= cameo.RUNG_OF_ROOT.index(cameo.VIOLENCE))  # violence
             ).any()
         ),
     )
