@@ -165,6 +165,10 @@ def test_a_two_stage_backtest_refits_some_parameters_with_the_rest_held_at_the_f
     assert not pd.read_csv(out / "units.csv").empty
     plain = json.loads((backtest_folder / "manifest.json").read_text())
     assert plain["refit"] == [] and all("first_stage" not in fit for fit in plain["calibrations"].values())
+    from sim.analysis.backtest import check_refit
+
+    one = check_refit([load_scenario(n) for n in PAIR], "mechanisms.bargaining.precision", {}, {})
+    assert one == ["mechanisms.bargaining.precision"]  # a name given alone in the Python API
 
 
 def test_backtest_errors_are_one_line_and_write_nothing(cli, tmp_path):

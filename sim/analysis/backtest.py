@@ -277,7 +277,7 @@ def check_refit(
     parameter the calibration otherwise holds has no held value to return to); else a one-line error."""
     from sim.analysis.abc import check_freed, free_parameters
 
-    refit = list(dict.fromkeys(refit))
+    refit = list(dict.fromkeys([refit] if isinstance(refit, str) else refit))  # one name, or several
     if not refit:
         return []
     fitted = free_parameters(scenarios, fixed, check_freed(scenarios, freed))
