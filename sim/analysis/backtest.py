@@ -300,7 +300,7 @@ def held_at_first_stage(first: JointCalibration, refit: Sequence[str]) -> dict[s
     digits, as a scenario carries it), kept inside its prior."""
     out = {}
     for path, value in first.point_values().items():
-        if path in refit or path in first.freed:
+        if path in refit:  # every freed parameter among them (check_refit)
             continue
         lo, hi = first.ranges.get(path, (value, value))
         out[path] = min(max(value, lo), hi)
