@@ -70,6 +70,10 @@ FILE_CASES = {
     "missing field": (edited(lambda d: d["actors"]["eu"].pop("resolve")), "actors.eu.resolve"),
     "missing base": ("name: x\nextends: nowhere.yaml\n", "extends"),
     "event without move": (edited(_set("events.0.move", None)), "events.0"),
+    "cameo root beyond 20": (
+        edited(_set("moves.odd", {"cameo": "25", "goldstein": -3.0, "targets": "opponent"})),
+        "moves.odd.cameo: expected a CAMEO event code whose root is 01 to 20, found '25'",
+    ),
 }
 
 

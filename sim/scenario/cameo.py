@@ -63,6 +63,15 @@ RUNG_OF_ROOT = (0,) * 10 + (1,) * 4 + (2,) * 4 + (3,) * 3
 VIOLENCE = 3  # the rung of armed force (CAMEO 18-20)
 
 
+def known(code: str) -> bool:
+    """Whether the tables hold the code, its parent or its root (CAMEO's roots are 01-20)."""
+    try:
+        _lookup(code, label_table())
+    except KeyError:
+        return False
+    return True
+
+
 def rung(code: str | None) -> int:
     """Ladder rung of a CAMEO code (0 for a move without one)."""
     return RUNG_OF_ROOT[int(code[:2])] if code else 0

@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from sim.scenario import cameo
+
 ID_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 Id = Annotated[
     str,
@@ -306,6 +308,18 @@ class MoveDef(Strict):
         le=10.0,
         description="Utility cost of making the move; defaults to the disposition costs.",
     )
+
+    @field_validator("cameo")
+    @classmethod
+    def _cameo_in_the_table(cls, value: str | None) -> str | None:
+        """A code the engine can weigh, label and place on the ladder (the label table's, or its root's)."""
+        if value is not None and not cameo.known(value):
+            raise PydanticCustomError(
+                "unknown_cameo",
+                "expected a CAMEO event code whose root is 01 to 20",
+                {},
+            )
+        return value
 
 
 class RoleDef(Strict):
